@@ -1,0 +1,102 @@
+# thinice: build, test, install. `make` builds the four libraries, libthinice.a and the apps;
+# `make test` runs the unit suite; `make san` runs it under ASan+UBSan; `make bench` measures;
+# `make check-data` runs the integration checks on Fashion-MNIST and CIFAR-10.
+PREFIX ?= /usr/local
+BUILD ?= build
+CC ?= cc
+OPT ?= -O2 -march=native
+PKGS := openblas zlib
+
+DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS))
+DEP_LIBS := $(shell pkg-config --libs $(PKGS)) -lm -lpthread
+CHECK_CFLAGS := $(shell pkg-config --cflags check)
+CHECK_LIBS := $(shell pkg-config --libs check)
+
+LIBS := tensor stats attack prune
+INCS := $(foreach l,$(LIBS),-Ilib$(l)/include)
+WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
+LDFLAGS_ALL := $(LDFLAGS)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_SRC = $(wildcard lib$(1)/*.c)
+ARCHIVES := $(foreach l,$(LIBS),$(BUILD)/lib/lib$(l).a)
+ALL_LIB_OBJS := $(foreach l,$(LIBS),$(call obj,$(call LIB_SRC,$(l))))
+
+APP_SHARED := $(wildcard apps/app_*.c)
+APP_MAINS := $(filter-out $(APP_SHARED),$(wildcard apps/*.c))
+APPS := $(patsubst apps/%.c,$(BUILD)/bin/thinice-%,$(APP_MAINS))
+
+TEST_SRC := $(wildcard tests/check_*.c)
+TEST_SUPPORT := tests/runner.c tests/testutil.c
+TEST_BIN := $(BUILD)/bin/check_thinice
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(BENCH_SRC))
+
+.PHONY: all test san bench check-data install clean
+all: $(ARCHIVES) $(BUILD)/lib/libthinice.a $(APPS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+define archive_rule
+$(BUILD)/lib/lib$(1).a: $(call obj,$(call LIB_SRC,$(1)))
+	@mkdir -p $$(dir $$@)
+	rm -f $$@ && ar rcs $$@ $$^
+endef
+$(foreach l,$(LIBS),$(eval $(call archive_rule,$(l))))
+
+# libthinice.a is the four archives merged into one.
+$(BUILD)/lib/libthinice.a: $(ALL_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/bin/thinice-%: $(BUILD)/obj/apps/%.o $(call obj,$(APP_SHARED)) $(BUILD)/lib/libthinice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+# The test runner collects every tests/check_<module>.c: each defines suite_<module>().
+$(BUILD)/tests/suites.inc: $(TEST_SRC)
+	@mkdir -p $(dir $@)
+	printf '$(foreach f,$(TEST_SRC),SUITE($(patsubst tests/check_%.c,%,$(f)))\n)' > $@
+
+$(BUILD)/obj/tests/runner.o: $(BUILD)/tests/suites.inc
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) $(CHECK_CFLAGS) -I$(BUILD)/tests -Itests -c $< -o $@
+
+$(TEST_BIN): $(call obj,$(TEST_SRC) $(TEST_SUPPORT)) $(BUILD)/lib/libthinice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(DEP_LIBS)
+
+test: all $(TEST_BIN)
+	$(TEST_BIN)
+
+# The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
+san:
+	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" test
+
+$(BUILD)/bin/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(BUILD)/lib/libthinice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+
+bench: all $(BENCH_BINS)
+	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+
+check-data: all
+	bash tests/data/run.sh $(BUILD)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/include/thinice $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -m 644 $(foreach l,$(LIBS),$(wildcard lib$(l)/include/thinice/*.h)) $(DESTDIR)$(PREFIX)/include/thinice/
+	install -m 644 $(ARCHIVES) $(BUILD)/lib/libthinice.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(APPS) $(DESTDIR)$(PREFIX)/bin/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(shell sed -n 's/^#define TI_VERSION "\(.*\)"/\1/p' libtensor/include/thinice/core.h)|' \
+	  thinice.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/thinice.pc
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

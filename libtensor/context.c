@@ -1,0 +1,185 @@
+/* The context: error messages, the seeded generator, thread count, scratch workspace and
+ * callbacks. Nothing here is global: two contexts in two threads never meet. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <xmmintrin.h>
+#include <pmmintrin.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct ti_ctx {
+    ti_rng rng;
+    uint64_t seed;
+    int threads;
+    char errmsg[1024];
+    void *work;
+    size_t work_bytes;
+    ti_log_fn log_fn;
+    void *log_user;
+    ti_progress_fn progress_fn;
+    void *progress_user;
+};
+
+static const char *const status_names[TI_STATUS_COUNT] = {
+    [TI_OK] = "ok",
+    [TI_ERR_NOMEM] = "out of memory",
+    [TI_ERR_ARG] = "bad argument",
+    [TI_ERR_SHAPE] = "shape mismatch",
+    [TI_ERR_IO] = "input/output error",
+    [TI_ERR_FORMAT] = "malformed or truncated file",
+    [TI_ERR_NAN] = "NaN or infinity in the data",
+    [TI_ERR_UNSUPPORTED] = "unsupported",
+    [TI_ERR_CANCELLED] = "cancelled",
+    [TI_ERR_STATE] = "call out of order",
+};
+
+const char *ti_status_str(ti_status s)
+{
+    if ((unsigned)s >= TI_STATUS_COUNT)
+        return "unknown status";
+    return status_names[s];
+}
+
+void *ti_alloc(size_t bytes)
+{
+    void *p = NULL;
+    if (bytes == 0)
+        bytes = 64;
+    if (posix_memalign(&p, 64, (bytes + 63) & ~(size_t)63) != 0)
+        return NULL;
+    return p;
+}
+
+void *ti_calloc(size_t bytes)
+{
+    void *p = ti_alloc(bytes);
+    if (p)
+        memset(p, 0, bytes);
+    return p;
+}
+
+void ti_free(void *p)
+{
+    free(p);
+}
+
+ti_ctx *ti_ctx_new(uint64_t seed, int threads)
+{
+    ti_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx)
+        return NULL;
+    ctx->seed = seed;
+    ti_rng_seed(&ctx->rng, seed);
+    /* Denormals slow float arithmetic by an order of magnitude and carry no information
+     * a network needs: flush them to zero on this thread. */
+    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
+    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+    ti_ctx_set_threads(ctx, threads);
+    return ctx;
+}
+
+void ti_ctx_free(ti_ctx *ctx)
+{
+    if (!ctx)
+        return;
+    ti_free(ctx->work);
+    free(ctx);
+}
+
+ti_rng *ti_ctx_rng(ti_ctx *ctx)
+{
+    return &ctx->rng;
+}
+
+uint64_t ti_ctx_seed(const ti_ctx *ctx)
+{
+    return ctx->seed;
+}
+
+int ti_ctx_threads(const ti_ctx *ctx)
+{
+    return ctx->threads;
+}
+
+void ti_ctx_set_threads(ti_ctx *ctx, int threads)
+{
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    ctx->threads = threads;
+    ti__blas_set_threads(threads);
+}
+
+const char *ti_ctx_errmsg(const ti_ctx *ctx)
+{
+    return ctx ? ctx->errmsg : "";
+}
+
+ti_status ti_ctx_error(ti_ctx *ctx, ti_status s, const char *fmt, ...)
+{
+    if (!ctx)
+        return s;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(ctx->errmsg, sizeof ctx->errmsg, fmt, ap);
+    va_end(ap);
+    return s;
+}
+
+void ti_ctx_clear_error(ti_ctx *ctx)
+{
+    if (ctx)
+        ctx->errmsg[0] = '\0';
+}
+
+void *ti_ctx_workspace(ti_ctx *ctx, size_t bytes)
+{
+    if (bytes > ctx->work_bytes) {
+        /* grow by half again so that a slowly rising demand does not reallocate each time */
+        size_t want = bytes + bytes / 2;
+        void *p = ti_alloc(want);
+        if (!p)
+            return NULL;
+        ti_free(ctx->work);
+        ctx->work = p;
+        ctx->work_bytes = want;
+    }
+    return ctx->work;
+}
+
+void ti_ctx_set_log(ti_ctx *ctx, ti_log_fn fn, void *user)
+{
+    ctx->log_fn = fn;
+    ctx->log_user = user;
+}
+
+void ti_ctx_set_progress(ti_ctx *ctx, ti_progress_fn fn, void *user)
+{
+    ctx->progress_fn = fn;
+    ctx->progress_user = user;
+}
+
+void ti_ctx_log(ti_ctx *ctx, int level, const char *fmt, ...)
+{
+    if (!ctx || !ctx->log_fn)
+        return;
+    char buf[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    ctx->log_fn(ctx->log_user, level, buf);
+}
+
+ti_status ti_ctx_progress(ti_ctx *ctx, const char *label, long done, long total)
+{
+    if (!ctx || !ctx->progress_fn)
+        return TI_OK;
+    if (ctx->progress_fn(ctx->progress_user, label, done, total))
+        return ti_ctx_error(ctx, TI_ERR_CANCELLED, "%s: cancelled by the progress callback", label);
+    return TI_OK;
+}

@@ -1,0 +1,177 @@
+/* Element-wise arithmetic of same-shaped tensors and with scalars, clamp and sign: the
+ * pieces attacks and training losses are built from. */
+#include "thinice/ops.h"
+#include "internal.h"
+
+/* Checks that a and b have the same shape and makes the output; NULL on error. */
+static ti_tensor *binary_out(ti_tape *tape, const char *op, ti_tensor *a, ti_tensor *b)
+{
+    ti_tensor *in[2] = {a, b};
+    if (ti__tape_bad(tape, 2, in))
+        return NULL;
+    if (!ti__same_shape(a, b)) {
+        char sa[64], sb[64];
+        return ti__tape_fail(tape, TI_ERR_SHAPE, "%s: shapes %s and %s differ", op,
+                             ti_shape_str(a, sa, sizeof sa), ti_shape_str(b, sb, sizeof sb));
+    }
+    return ti__tape_like(tape, a);
+}
+
+/* d(a + s b) = da + s db: add and sub share a backward, with s in fp[0]. */
+static void addsub_backward(ti_tape *tape, ti_node *n)
+{
+    (void)tape;
+    const float *g = n->out->grad;
+    float s = n->fp[0];
+    ti_tensor *a = n->in[0], *b = n->in[1];
+    if (a->requires_grad)
+        for (size_t i = 0; i < a->size; i++)
+            a->grad[i] += g[i];
+    if (b->requires_grad)
+        for (size_t i = 0; i < b->size; i++)
+            b->grad[i] += s * g[i];
+}
+
+static const ti_op_def op_addsub = {"add", addsub_backward};
+
+static ti_tensor *addsub(ti_tape *tape, const char *name, ti_tensor *a, ti_tensor *b, float s)
+{
+    ti_tensor *y = binary_out(tape, name, a, b);
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < y->size; i++)
+        y->data[i] = a->data[i] + s * b->data[i];
+    ti_tensor *in[2] = {a, b};
+    ti_node *n = ti__tape_record(tape, &op_addsub, y, 2, in);
+    if (n)
+        n->fp[0] = s;
+    return y;
+}
+
+ti_tensor *ti_add(ti_tape *tape, ti_tensor *a, ti_tensor *b)
+{
+    return addsub(tape, "add", a, b, 1.0f);
+}
+
+ti_tensor *ti_sub(ti_tape *tape, ti_tensor *a, ti_tensor *b)
+{
+    return addsub(tape, "sub", a, b, -1.0f);
+}
+
+static void mul_backward(ti_tape *tape, ti_node *n)
+{
+    (void)tape;
+    const float *g = n->out->grad;
+    ti_tensor *a = n->in[0], *b = n->in[1];
+    if (a->requires_grad)
+        for (size_t i = 0; i < a->size; i++)
+            a->grad[i] += g[i] * b->data[i];
+    if (b->requires_grad)
+        for (size_t i = 0; i < b->size; i++)
+            b->grad[i] += g[i] * a->data[i];
+}
+
+static const ti_op_def op_mul = {"mul", mul_backward};
+
+ti_tensor *ti_mul(ti_tape *tape, ti_tensor *a, ti_tensor *b)
+{
+    ti_tensor *y = binary_out(tape, "mul", a, b);
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < y->size; i++)
+        y->data[i] = a->data[i] * b->data[i];
+    ti_tensor *in[2] = {a, b};
+    ti__tape_record(tape, &op_mul, y, 2, in);
+    return y;
+}
+
+/* y = s x + c: scale and add_scalar share it, s in fp[0]. */
+static void affine_backward(ti_tape *tape, ti_node *n)
+{
+    (void)tape;
+    const float *g = n->out->grad;
+    float *gx = n->in[0]->grad, s = n->fp[0];
+    for (size_t i = 0; i < n->out->size; i++)
+        gx[i] += s * g[i];
+}
+
+static const ti_op_def op_affine = {"scale", affine_backward};
+
+static ti_tensor *affine(ti_tape *tape, ti_tensor *x, float s, float c)
+{
+    if (ti__tape_bad(tape, 1, &x))
+        return NULL;
+    ti_tensor *y = ti__tape_like(tape, x);
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < y->size; i++)
+        y->data[i] = s * x->data[i] + c;
+    ti_node *n = ti__tape_record(tape, &op_affine, y, 1, &x);
+    if (n)
+        n->fp[0] = s;
+    return y;
+}
+
+ti_tensor *ti_scale(ti_tape *tape, ti_tensor *x, float s)
+{
+    return affine(tape, x, s, 0.0f);
+}
+
+ti_tensor *ti_add_scalar(ti_tape *tape, ti_tensor *x, float c)
+{
+    return affine(tape, x, 1.0f, c);
+}
+
+static void clamp_backward(ti_tape *tape, ti_node *n)
+{
+    (void)tape;
+    const float *x = n->in[0]->data, *g = n->out->grad;
+    float *gx = n->in[0]->grad, lo = n->fp[0], hi = n->fp[1];
+    for (size_t i = 0; i < n->out->size; i++)
+        gx[i] += (x[i] >= lo && x[i] <= hi) ? g[i] : 0.0f;
+}
+
+static const ti_op_def op_clamp = {"clamp", clamp_backward};
+
+ti_tensor *ti_clamp(ti_tape *tape, ti_tensor *x, float lo, float hi)
+{
+    if (ti__tape_bad(tape, 1, &x))
+        return NULL;
+    if (!(lo <= hi))
+        return ti__tape_fail(tape, TI_ERR_ARG, "clamp: lo %g is above hi %g", lo, hi);
+    ti_tensor *y = ti__tape_like(tape, x);
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < y->size; i++) {
+        float v = x->data[i];
+        y->data[i] = v < lo ? lo : (v > hi ? hi : v);
+    }
+    ti_node *n = ti__tape_record(tape, &op_clamp, y, 1, &x);
+    if (n) {
+        n->fp[0] = lo;
+        n->fp[1] = hi;
+    }
+    return y;
+}
+
+static void sign_backward(ti_tape *tape, ti_node *n)
+{
+    /* piecewise constant: no gradient flows (the input's buffer stays as it is) */
+    (void)tape;
+    (void)n;
+}
+
+static const ti_op_def op_sign = {"sign", sign_backward};
+
+ti_tensor *ti_sign(ti_tape *tape, ti_tensor *x)
+{
+    if (ti__tape_bad(tape, 1, &x))
+        return NULL;
+    ti_tensor *y = ti__tape_like(tape, x);
+    if (!y)
+        return NULL;
+    for (size_t i = 0; i < y->size; i++)
+        y->data[i] = (float)((x->data[i] > 0.0f) - (x->data[i] < 0.0f));
+    ti__tape_record(tape, &op_sign, y, 1, &x);
+    return y;
+}
