@@ -52,4 +52,8 @@ bool ti__same_shape(const ti_tensor *a, const ti_tensor *b);
 /* OpenBLAS thread count (context.c calls it; kernels never change it behind the context). */
 void ti__blas_set_threads(int threads);
 
+/* conv.c's naive 7-loop convolution (y (N, K, OH, OW) from x, w, b or NULL), for tests. */
+void ti__conv2d_naive(float *y, const float *x, const float *w, const float *b, int N, int C,
+                      int H, int W, int K, int KH, int KW, int stride, int pad);
+
 #endif
