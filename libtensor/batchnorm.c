@@ -1,0 +1,233 @@
+/* Batch normalisation per channel with PyTorch's semantics (Ioffe & Szegedy 2015, Eq. 1-2 and
+ * the backward in docs/batchnorm.md). Training normalises with the batch's biased variance and
+ * moves the running statistics toward the unbiased one; evaluation uses the running
+ * statistics. Works on (N, C, H, W) and also on (N, C) or (N, C, L), with H*W = the product of
+ * the trailing dimensions. Sums over a channel are accumulated in double. */
+#include <math.h>
+
+#include "thinice/ops.h"
+#include "internal.h"
+
+typedef struct bn_saved {
+    int N, C, HW;
+    int training;
+    int gi, bi;           /* index of gamma / beta in the node's inputs, -1 if absent */
+    float *mean, *invstd; /* (C): the statistics the forward normalised with */
+} bn_saved;
+
+/* Sum of a contiguous plane in double, four accumulators to shorten the dependency chain. */
+static double plane_sum(const float *p, int n)
+{
+    double a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        a0 += p[i];
+        a1 += p[i + 1];
+        a2 += p[i + 2];
+        a3 += p[i + 3];
+    }
+    for (; i < n; i++)
+        a0 += p[i];
+    return (a0 + a1) + (a2 + a3);
+}
+
+/* Sum of (p - m)^2 in double: the two-pass variance, which does not cancel like E[x^2]-m^2. */
+static double plane_sumsq_dev(const float *p, int n, double m)
+{
+    double a0 = 0, a1 = 0;
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+        double d0 = p[i] - m, d1 = p[i + 1] - m;
+        a0 += d0 * d0;
+        a1 += d1 * d1;
+    }
+    for (; i < n; i++) {
+        double d = p[i] - m;
+        a0 += d * d;
+    }
+    return a0 + a1;
+}
+
+/* Sums of dy and of dy * (x - m) over a plane, in double. */
+static void plane_grad_sums(const float *dy, const float *x, int n, double m, double *sdy,
+                            double *sdyx)
+{
+    double s0 = 0, s1 = 0, t0 = 0, t1 = 0;
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+        s0 += dy[i];
+        s1 += dy[i + 1];
+        t0 += dy[i] * (x[i] - m);
+        t1 += dy[i + 1] * (x[i + 1] - m);
+    }
+    for (; i < n; i++) {
+        s0 += dy[i];
+        t0 += dy[i] * (x[i] - m);
+    }
+    *sdy += s0 + s1;
+    *sdyx += t0 + t1;
+}
+
+/* With xhat = (x - mean) invstd and y = gamma xhat + beta (M = N H W values per channel):
+ *   dbeta = sum dy,  dgamma = sum dy xhat,
+ *   training: dx = gamma invstd (dy - sum(dy)/M - xhat sum(dy xhat)/M)
+ *   evaluation (mean, invstd are constants): dx = gamma invstd dy. */
+static void bn_backward(ti_tape *tape, ti_node *n)
+{
+    (void)tape;
+    const bn_saved *s = n->saved;
+    int N = s->N, C = s->C, HW = s->HW;
+    ti_tensor *x = n->in[0];
+    ti_tensor *gamma = s->gi >= 0 ? n->in[s->gi] : NULL;
+    ti_tensor *beta = s->bi >= 0 ? n->in[s->bi] : NULL;
+    const float *gy = n->out->grad;
+    int want_g = gamma && gamma->requires_grad, want_b = beta && beta->requires_grad;
+    int need_sums = want_g || want_b || (s->training && x->requires_grad);
+    double M = (double)N * HW;
+
+    for (int c = 0; c < C; c++) {
+        double mean = s->mean[c], invstd = s->invstd[c];
+        double g = gamma ? gamma->data[c] : 1.0;
+        double sdy = 0, sdyx = 0; /* sum dy, sum dy (x - mean) */
+        if (need_sums)
+            for (int i = 0; i < N; i++) {
+                size_t off = ((size_t)i * C + c) * HW;
+                plane_grad_sums(gy + off, x->data + off, HW, mean, &sdy, &sdyx);
+            }
+        if (want_g)
+            gamma->grad[c] += (float)(sdyx * invstd);
+        if (want_b)
+            beta->grad[c] += (float)sdy;
+        if (!x->requires_grad)
+            continue;
+        /* dx = a dy + k (x - mean) + d with per-channel constants, so the plane loop
+         * vectorises; subtracting the mean first avoids cancellation when |mean| >> std */
+        float a = (float)(g * invstd), k = 0.0f, d = 0.0f, m = s->mean[c];
+        if (s->training && M > 0) {
+            k = (float)(-g * invstd * invstd * invstd * sdyx / M);
+            d = (float)(-g * invstd * sdy / M);
+        }
+        for (int i = 0; i < N; i++) {
+            size_t off = ((size_t)i * C + c) * HW;
+            const float *dy = gy + off, *xs = x->data + off;
+            float *dx = x->grad + off;
+            for (int j = 0; j < HW; j++)
+                dx[j] += a * dy[j] + k * (xs[j] - m) + d;
+        }
+    }
+}
+
+static const ti_op_def op_batchnorm = {"batchnorm2d", bn_backward};
+
+/* NULL, or a 1-D tensor of C values; else a message naming which. */
+static int bad_param(ti_tape *tape, const ti_tensor *t, const char *what, int C,
+                     const ti_tensor *x)
+{
+    if (!t || (t->ndim == 1 && t->shape[0] == C))
+        return 0;
+    char st[64], sx[64];
+    ti__tape_fail(tape, TI_ERR_SHAPE, "batchnorm2d: %s is %s but x %s has C=%d channels", what,
+                  ti_shape_str(t, st, sizeof st), ti_shape_str(x, sx, sizeof sx), C);
+    return 1;
+}
+
+ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tensor *beta,
+                          ti_tensor *running_mean, ti_tensor *running_var, int training,
+                          float momentum, float eps)
+{
+    if (ti__tape_bad(tape, 1, &x))
+        return NULL;
+    char sx[64];
+    if (x->ndim < 2)
+        return ti__tape_fail(tape, TI_ERR_SHAPE,
+                             "batchnorm2d: x must be (N, C, H, W) (or (N, C)), got %s",
+                             ti_shape_str(x, sx, sizeof sx));
+    int N = x->shape[0], C = x->shape[1];
+    int HW = (int)ti_shape_size(x->ndim - 2, x->shape + 2);
+    if (bad_param(tape, gamma, "gamma", C, x) || bad_param(tape, beta, "beta", C, x) ||
+        bad_param(tape, running_mean, "running_mean", C, x) ||
+        bad_param(tape, running_var, "running_var", C, x))
+        return NULL;
+    if (!(eps >= 0.0f) || !isfinite(eps) || !isfinite(momentum))
+        return ti__tape_fail(tape, TI_ERR_ARG,
+                             "batchnorm2d: eps %g must be finite and >= 0, momentum %g finite",
+                             eps, momentum);
+    size_t M = (size_t)N * HW;
+    if (training && M < 2)
+        return ti__tape_fail(tape, TI_ERR_SHAPE,
+                             "batchnorm2d: training needs more than one value per channel, x is "
+                             "%s (evaluate a single image in evaluation mode)",
+                             ti_shape_str(x, sx, sizeof sx));
+    if (!training && (!running_mean || !running_var))
+        return ti__tape_fail(tape, TI_ERR_ARG,
+                             "batchnorm2d: evaluation mode needs running_mean and running_var");
+
+    ti_tensor *y = ti__tape_like(tape, x);
+    bn_saved *s = ti__tape_alloc(tape, sizeof *s);
+    float *stats = ti__tape_alloc(tape, 2 * (size_t)C * sizeof(float) + 1);
+    if (!y || !s || !stats)
+        return NULL;
+    s->N = N;
+    s->C = C;
+    s->HW = HW;
+    s->training = training != 0;
+    s->mean = stats;
+    s->invstd = stats + C;
+
+    for (int c = 0; c < C; c++) {
+        double mean, var;
+        if (training) {
+            double sum = 0, ss = 0;
+            for (int i = 0; i < N; i++)
+                sum += plane_sum(x->data + ((size_t)i * C + c) * HW, HW);
+            mean = sum / (double)M;
+            for (int i = 0; i < N; i++)
+                ss += plane_sumsq_dev(x->data + ((size_t)i * C + c) * HW, HW, mean);
+            var = ss / (double)M; /* biased: what the batch is normalised with */
+            if (running_mean)
+                running_mean->data[c] =
+                    (float)((1.0 - momentum) * running_mean->data[c] + momentum * mean);
+            if (running_var) /* unbiased, as PyTorch keeps it */
+                running_var->data[c] = (float)((1.0 - momentum) * running_var->data[c] +
+                                               momentum * ss / (double)(M - 1));
+        } else {
+            mean = running_mean->data[c];
+            var = running_var->data[c];
+            if (!(var + eps > 0.0))
+                return ti__tape_fail(tape, TI_ERR_NAN,
+                                     "batchnorm2d: channel %d has running_var %g and eps %g: "
+                                     "var + eps must be positive",
+                                     c, var, (double)eps);
+        }
+        double invstd = 1.0 / sqrt(var + eps);
+        s->mean[c] = (float)mean;
+        s->invstd[c] = (float)invstd;
+        /* y = (x - mean) scale + beta with scale = gamma invstd (mean subtracted first: with
+         * |mean| >> std, x scale - mean scale would cancel catastrophically in float) */
+        float m = s->mean[c], scale = (float)((gamma ? gamma->data[c] : 1.0) * invstd);
+        float b = beta ? beta->data[c] : 0.0f;
+        for (int i = 0; i < N; i++) {
+            size_t off = ((size_t)i * C + c) * HW;
+            const float *xs = x->data + off;
+            float *ys = y->data + off;
+            for (int j = 0; j < HW; j++)
+                ys[j] = (xs[j] - m) * scale + b;
+        }
+    }
+
+    ti_tensor *in[3] = {x, NULL, NULL};
+    int nin = 1;
+    s->gi = s->bi = -1;
+    if (gamma) {
+        s->gi = nin;
+        in[nin++] = gamma;
+    }
+    if (beta) {
+        s->bi = nin;
+        in[nin++] = beta;
+    }
+    ti_node *n = ti__tape_record(tape, &op_batchnorm, y, nin, in);
+    if (n)
+        n->saved = s;
+    return y;
+}
