@@ -1,0 +1,40 @@
+/* What libstats' own files share: the error helper and the sorted-with-index helper used by
+ * ranks, the AUC and the ROC curve. Not installed. */
+#ifndef THINICE_STATS_INTERNAL_H
+#define THINICE_STATS_INTERNAL_H
+
+#include <stddef.h>
+
+#include "thinice/stats.h"
+
+/* Records a failure in err (if not NULL): sets err->status and formats the message
+ * (printf-style). Returns s so that code can write `return ti_stats__fail(err, ...);`. */
+ti_stats_status ti_stats__fail(ti_stats_err *err, ti_stats_status s, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* A value with its position in the input, so that a sort keeps track of where each came
+ * from. */
+typedef struct ti_stats__item {
+    double v;
+    size_t i;
+} ti_stats__item;
+
+/* Sorts items ascending by value (ties by position, so the order is deterministic). */
+void ti_stats__sort_items(ti_stats__item *it, size_t n);
+
+/* Midranks of x[0..n) into ranks (1-based, ties averaged), using `it` (n items) as scratch;
+ * returns sum over tie groups of t^3 - t. No checks. */
+double ti_stats__midranks(const double *x, size_t n, double *ranks, ti_stats__item *it);
+
+/* Checks x[0..n) for NaN: returns TI_STATS_ERR_NAN naming `what` and the index, else OK. */
+ti_stats_status ti_stats__check_nan(const double *x, size_t n, const char *fn,
+                                    const char *what, ti_stats_err *err);
+
+/* The exact null distribution of the Mann-Whitney U: P(U <= k) for samples of sizes m, n
+ * without ties (mwu_exact.c). TI_STATS_ERR_TOO_LARGE if the table would exceed the limit or
+ * the result underflows; TI_STATS_ERR_NOMEM. */
+#define TI_STATS__EXACT_MAX_TABLE ((size_t)1 << 24)
+ti_stats_status ti_stats__mwu_exact_cdf(size_t m, size_t n, double k, double *cdf,
+                                        ti_stats_err *err);
+
+#endif
