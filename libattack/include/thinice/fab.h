@@ -48,11 +48,13 @@ ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p
  * d = argmin ||d||_p  subject to  <w, t + d> = b  and  0 <= t + d <= 1,  for t in [0,1]^D.
  * If no d in the box reaches the hyperplane, d is the vertex of the box face nearest to it
  * (every usable coordinate moved to its face in the direction that reduces |<w,t+d> - b|).
- * work must hold ti_fab_project_work_floats(D) floats. Returns 1 if the hyperplane was
- * reachable, 0 for the infeasible case. p must be L-inf, L2 or L1. */
-size_t ti_fab_project_work_floats(size_t D);
-int ti_fab_project(ti_norm p, const float *t, const float *w, float b, size_t D, float *d,
-                   float *work);
+ * work is scratch of at least ti_fab_project_work_bytes(D) bytes (any alignment of malloc).
+ * Returns 1 if the hyperplane was reachable, 0 for the infeasible case. p must be L-inf, L2
+ * or L1 (anything else is an assertion). Cost O(D) when no coordinate saturates, else one
+ * O(D) radix sort. */
+size_t ti_fab_project_work_bytes(size_t D);
+int ti_fab_project(ti_norm p, const float *t, const float *w, double b, size_t D, float *d,
+                   void *work);
 
 #ifdef __cplusplus
 }

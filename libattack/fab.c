@@ -1,0 +1,393 @@
+/* FAB, the Fast Adaptive Boundary attack: Croce & Hein, "Minimally distorted adversarial
+ * examples with a fast adaptive boundary attack", ICML 2020 (Alg. 1), in the version of
+ * AutoAttack (fra31/auto-attack, fab_base.py): spec shared/specs/attacks.md §5.
+ *
+ * One run, per sample, from x1 (x0 = the clean point):
+ *   repeat n_iter times:
+ *     linearise the classifier at x1 and pick the nearest linearised boundary l*:
+ *       untargeted: argmin_{l != y} |z_l - z_y| / ||grad(z_l - z_y)||_q;  FAB-T: l* = t
+ *     hyperplane {u : <w, u> = b}, w = grad(z_l* - z_y), b = <w, x1> - (z_l* - z_y)
+ *     d1 = proj(x1), d2 = proj(x0) onto hyperplane-and-box (fab_projection.c)
+ *     alpha = min(a1 / (a1 + a2), alpha_max), a_i = max(||d_i||_p, 1e-8)
+ *     x1 = clip01((1 - alpha)(x1 + eta d1) + alpha (x0 + eta d2))
+ *     if pred(x1) != y: keep x1 if it is the smallest so far; x1 = x0 + beta (x1 - x0)
+ * Around it (§5.4-5.5): runs only on correctly classified points; run 1 starts at x0, later
+ * restarts at a random point of radius eps/2; FAB-T loops over the targets of clean-logit
+ * rank 2..n+1; a point leaves once it has an adversarial point within eps. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thinice/fab.h"
+
+ti_fab_params ti_fab_params_default(void)
+{
+    return (ti_fab_params){.norm = TI_NORM_LINF, .eps = 8.0f / 255.0f, .n_iter = 100,
+                           .n_restarts = 1, .alpha_max = 0.1f, .eta = 1.05f, .beta = 0.9f,
+                           .targeted = 0, .n_target_classes = 9, .seed = 0};
+}
+
+/* Everything one call needs, allocated once (sizes for B samples of D values, M classes). */
+typedef struct fab_work {
+    ti_ctx *ctx;
+    const ti_classifier *f;
+    const ti_fab_params *p;
+    int B, M;
+    size_t D;
+    float *x0;      /* (B, D) clean points of the active samples */
+    float *x1;      /* (B, D) current iterates */
+    float *adv;     /* (B, D) best adversarial point of the current run */
+    float *w;       /* (B, D) hyperplane normals */
+    float *jac;     /* untargeted: (B, M, D) grad(z_l - z_y), row y zero; FAB-T: (B, D) */
+    float *dlog;    /* (B, M) seeds of vector-Jacobian products */
+    float *logits;  /* (B, M) */
+    float *d1, *d2; /* (D) projections of x1 and x0 */
+    double *bias;   /* (B) hyperplane offsets b */
+    double *best;   /* (B) norm of adv, +inf if none in this run */
+    int *y, *t, *pred; /* (B) labels, targets, predictions */
+    void *pwork;    /* projection scratch */
+    ti_atk_stats st;
+} fab_work;
+
+/* ---- linearisation: w and b of the chosen boundary for every active sample ------------- */
+
+/* Untargeted: grad(z_l - z_y) for every class l, through f->jacobian if the classifier has
+ * one (then subtract row y), else with M - 1 vector-Jacobian products seeded e_l - e_y. */
+static ti_status grads_untargeted(fab_work *wk, int n)
+{
+    const ti_classifier *f = wk->f;
+    int M = wk->M;
+    size_t D = wk->D;
+    if (f->jacobian) {
+        ti_status s = f->jacobian(f->self, wk->x1, n, wk->logits, wk->jac);
+        if (s != TI_OK)
+            return s;
+        wk->st.forwards += n;
+        wk->st.backwards += (long)n * M;
+        for (int k = 0; k < n; k++) {
+            float *J = wk->jac + (size_t)k * M * D, *gy = J + (size_t)wk->y[k] * D;
+            for (int l = 0; l < M; l++)
+                if (l != wk->y[k])
+                    for (size_t i = 0; i < D; i++)
+                        J[(size_t)l * D + i] -= gy[i];
+            memset(gy, 0, D * sizeof *gy);
+        }
+        return TI_OK;
+    }
+    for (int j = 0; j < M - 1; j++) {
+        /* slot j is class l = j for l < y and j + 1 above: every class but y exactly once */
+        memset(wk->dlog, 0, (size_t)n * M * sizeof *wk->dlog);
+        for (int k = 0; k < n; k++) {
+            int l = j < wk->y[k] ? j : j + 1;
+            wk->dlog[(size_t)k * M + l] = 1.0f;
+            wk->dlog[(size_t)k * M + wk->y[k]] = -1.0f;
+        }
+        ti_status s = f->vjp(f->self, wk->x1, n, wk->dlog, j == 0 ? wk->logits : NULL, wk->w);
+        if (s != TI_OK)
+            return s;
+        wk->st.forwards += j == 0 ? n : 0;
+        wk->st.backwards += n;
+        for (int k = 0; k < n; k++) {
+            int l = j < wk->y[k] ? j : j + 1;
+            memcpy(wk->jac + ((size_t)k * M + l) * D, wk->w + (size_t)k * D, D * sizeof(float));
+        }
+    }
+    for (int k = 0; k < n; k++)
+        memset(wk->jac + ((size_t)k * M + wk->y[k]) * D, 0, D * sizeof(float));
+    return TI_OK;
+}
+
+/* dual-norm of v: L1 for L-inf, L2 for L2, L-inf for L1 */
+static double dual_norm(ti_norm p, const float *v, size_t D)
+{
+    return ti_norm_of(p == TI_NORM_LINF ? TI_NORM_L1 : p == TI_NORM_L1 ? TI_NORM_LINF : p, v, D);
+}
+
+static ti_status linearise(fab_work *wk, int n)
+{
+    int M = wk->M;
+    size_t D = wk->D;
+    if (wk->p->targeted) {
+        /* one backward: grad(z_t - z_y) */
+        memset(wk->dlog, 0, (size_t)n * M * sizeof *wk->dlog);
+        for (int k = 0; k < n; k++) {
+            wk->dlog[(size_t)k * M + wk->t[k]] = 1.0f;
+            wk->dlog[(size_t)k * M + wk->y[k]] = -1.0f;
+        }
+        ti_status s = wk->f->vjp(wk->f->self, wk->x1, n, wk->dlog, wk->logits, wk->w);
+        if (s != TI_OK)
+            return s;
+        wk->st.forwards += n;
+        wk->st.backwards += n;
+        for (int k = 0; k < n; k++) {
+            const float *z = wk->logits + (size_t)k * M, *wv = wk->w + (size_t)k * D;
+            double df = (double)z[wk->t[k]] - z[wk->y[k]], dot = 0;
+            for (size_t i = 0; i < D; i++)
+                dot += (double)wv[i] * wk->x1[(size_t)k * D + i];
+            wk->bias[k] = dot - df;
+        }
+        return TI_OK;
+    }
+    ti_status s = grads_untargeted(wk, n);
+    if (s != TI_OK)
+        return s;
+    for (int k = 0; k < n; k++) {
+        const float *z = wk->logits + (size_t)k * M, *J = wk->jac + (size_t)k * M * D;
+        int y = wk->y[k], lstar = -1;
+        double dmin = INFINITY;
+        for (int l = 0; l < M; l++) { /* the nearest linearised boundary; ties: lowest l */
+            if (l == y)
+                continue;
+            double df = fabs((double)z[l] - z[y]);
+            double dist = df / (1e-12 + dual_norm(wk->p->norm, J + (size_t)l * D, D));
+            if (lstar < 0 || dist < dmin) {
+                dmin = dist;
+                lstar = l;
+            }
+        }
+        const float *g = J + (size_t)lstar * D;
+        float *wv = wk->w + (size_t)k * D;
+        double dot = 0;
+        for (size_t i = 0; i < D; i++) {
+            wv[i] = g[i];
+            dot += (double)g[i] * wk->x1[(size_t)k * D + i];
+        }
+        wk->bias[k] = dot - ((double)z[lstar] - z[y]);
+    }
+    return TI_OK;
+}
+
+/* ---- one FAB run on n active samples (x0, x1, y, t filled) ----------------------------- */
+static ti_status fab_run(fab_work *wk, int n)
+{
+    const ti_fab_params *p = wk->p;
+    size_t D = wk->D;
+    for (int k = 0; k < n; k++)
+        wk->best[k] = INFINITY;
+    for (int it = 0; it < p->n_iter; it++) {
+        ti_status s = linearise(wk, n);
+        if (s != TI_OK)
+            return s;
+        for (int k = 0; k < n; k++) {
+            float *x1 = wk->x1 + (size_t)k * D;
+            const float *x0 = wk->x0 + (size_t)k * D, *w = wk->w + (size_t)k * D;
+            ti_fab_project(p->norm, x1, w, wk->bias[k], D, wk->d1, wk->pwork);
+            ti_fab_project(p->norm, x0, w, wk->bias[k], D, wk->d2, wk->pwork);
+            /* bias towards the original point: the further x1 is from the boundary compared
+             * with x0, the more weight x0's projection gets (at most alpha_max) */
+            double a1 = fmax(ti_norm_of(p->norm, wk->d1, D), 1e-8);
+            double a2 = fmax(ti_norm_of(p->norm, wk->d2, D), 1e-8);
+            float alpha = (float)fmin(fmax(a1 / (a1 + a2), 0.0), p->alpha_max);
+            for (size_t i = 0; i < D; i++) {
+                float v = (x1[i] + p->eta * wk->d1[i]) * (1.0f - alpha) +
+                          (x0[i] + p->eta * wk->d2[i]) * alpha;
+                x1[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+            }
+        }
+        s = wk->f->forward(wk->f->self, wk->x1, n, wk->logits);
+        if (s != TI_OK)
+            return s;
+        wk->st.forwards += n;
+        ti_argmax_rows(wk->logits, n, wk->M, wk->pred);
+        for (int k = 0; k < n; k++) {
+            if (wk->pred[k] == wk->y[k])
+                continue;
+            float *x1 = wk->x1 + (size_t)k * D;
+            const float *x0 = wk->x0 + (size_t)k * D;
+            double nrm = ti_norm_dist(p->norm, x1, x0, D);
+            if (nrm < wk->best[k]) {
+                wk->best[k] = nrm;
+                memcpy(wk->adv + (size_t)k * D, x1, D * sizeof *x1);
+            }
+            /* adversarial: step back towards x0, to search for a closer boundary point */
+            for (size_t i = 0; i < D; i++)
+                x1[i] = x0[i] + (x1[i] - x0[i]) * p->beta;
+        }
+    }
+    return TI_OK;
+}
+
+/* Random start of radius eps/2 around x0 in the attack's norm (restarts 2..), clipped. */
+static void random_start(const ti_fab_params *p, ti_rng *r, const float *x0, float *x1,
+                         size_t D)
+{
+    for (size_t i = 0; i < D; i++)
+        x1[i] = p->norm == TI_NORM_LINF ? ti_rng_uniform(r, -1.0f, 1.0f) : ti_rng_normal(r);
+    double nrm = ti_norm_of(p->norm, x1, D);
+    float scale = nrm > 0 ? (float)(0.5 * p->eps / nrm) : 0.0f;
+    for (size_t i = 0; i < D; i++) {
+        float v = x0[i] + scale * x1[i];
+        x1[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+    }
+}
+
+static ti_status check_params(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p,
+                              const float *x, const int *y, int N, float *x_adv)
+{
+    if (!f || !p || (N > 0 && (!x || !y || !x_adv)) || N < 0)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: NULL classifier, parameters or buffers, or N < 0");
+    if (!f->forward || !f->vjp || f->M < 2)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: the classifier needs forward, vjp and M >= 2 (M=%d)",
+                            f->M);
+    if (p->norm != TI_NORM_LINF && p->norm != TI_NORM_L2 && p->norm != TI_NORM_L1)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: norm %s not supported (linf, l2, l1)",
+                            ti_norm_name(p->norm));
+    if (!(p->eps > 0) || p->n_iter < 0 || p->n_restarts < 1)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: need eps > 0, n_iter >= 0, n_restarts >= 1 "
+                            "(got eps=%g, n_iter=%d, n_restarts=%d)", p->eps, p->n_iter,
+                            p->n_restarts);
+    if (p->n_restarts > 1 && !isfinite(p->eps))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: random restarts start at radius eps/2: eps "
+                            "must be finite");
+    if (!(p->alpha_max >= 0 && p->alpha_max <= 1) || !(p->eta > 0) ||
+        !(p->beta >= 0 && p->beta <= 1))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: need 0 <= alpha_max <= 1, eta > 0, "
+                            "0 <= beta <= 1 (got %g, %g, %g)", p->alpha_max, p->eta, p->beta);
+    if (p->targeted && (p->n_target_classes < 1 || p->n_target_classes > f->M - 1))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fab: FAB-T with %d target classes needs 1 <= "
+                            "n_target_classes <= M-1 = %d", p->n_target_classes, f->M - 1);
+    for (int i = 0; i < N; i++)
+        if (y[i] < 0 || y[i] >= f->M)
+            return ti_ctx_error(ctx, TI_ERR_ARG, "fab: label y[%d]=%d outside [0, %d)", i, y[i],
+                                f->M);
+    return TI_OK;
+}
+
+static void fab_work_free(fab_work *wk)
+{
+    free(wk->x0); free(wk->x1); free(wk->adv); free(wk->w); free(wk->jac);
+    free(wk->dlog); free(wk->logits); free(wk->d1); free(wk->d2); free(wk->bias);
+    free(wk->best); free(wk->y); free(wk->t); free(wk->pred); free(wk->pwork);
+}
+
+ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
+                     const int *y, int N, float *x_adv, ti_atk_stats *st)
+{
+    ti_status s = check_params(ctx, f, p, x, y, N, x_adv);
+    if (s != TI_OK)
+        return s;
+    if (st)
+        *st = (ti_atk_stats){0, 0};
+    if (N == 0)
+        return TI_OK;
+    size_t D = ti_classifier_dim(f);
+    int M = f->M;
+    memcpy(x_adv, x, (size_t)N * D * sizeof *x);
+
+    /* samples are independent: work on chunks small enough for the (B, M, D) Jacobian */
+    size_t cap = p->targeted ? 512 : (size_t)1 << 24 / ((size_t)M * D);
+    int B = (int)(cap < 1 ? 1 : cap > 512 ? 512 : cap);
+    B = B < N ? B : N;
+    fab_work wk = {.ctx = ctx, .f = f, .p = p, .B = B, .M = M, .D = D};
+    size_t BD = (size_t)B * D;
+    wk.x0 = malloc(BD * sizeof(float));
+    wk.x1 = malloc(BD * sizeof(float));
+    wk.adv = malloc(BD * sizeof(float));
+    wk.w = malloc(BD * sizeof(float));
+    wk.jac = malloc((p->targeted ? 1 : (size_t)M) * BD * sizeof(float));
+    wk.dlog = malloc((size_t)B * M * sizeof(float));
+    wk.logits = malloc((size_t)B * M * sizeof(float));
+    wk.d1 = malloc(D * sizeof(float));
+    wk.d2 = malloc(D * sizeof(float));
+    wk.bias = malloc((size_t)B * sizeof(double));
+    wk.best = malloc((size_t)B * sizeof(double));
+    wk.y = malloc((size_t)B * sizeof(int));
+    wk.t = malloc((size_t)B * sizeof(int));
+    wk.pred = malloc((size_t)B * sizeof(int));
+    wk.pwork = malloc(ti_fab_project_work_bytes(D));
+    /* per chunk: still robust?, norm of the stored x_adv, clean ranking, active -> chunk */
+    int *robust = malloc((size_t)B * sizeof(int)), *act = malloc((size_t)B * sizeof(int));
+    int *order = malloc((size_t)B * M * sizeof(int));
+    double *bestall = malloc((size_t)B * sizeof(double));
+    if (!wk.x0 || !wk.x1 || !wk.adv || !wk.w || !wk.jac || !wk.dlog || !wk.logits || !wk.d1 ||
+        !wk.d2 || !wk.bias || !wk.best || !wk.y || !wk.t || !wk.pred || !wk.pwork || !robust ||
+        !act || !order || !bestall) {
+        s = ti_ctx_error(ctx, TI_ERR_NOMEM, "fab: out of memory for %d samples of %zu values", B, D);
+        goto done;
+    }
+    ti_rng root;
+    ti_rng_seed(&root, p->seed);
+
+    for (int c0 = 0; c0 < N && s == TI_OK; c0 += B) {
+        int nb = N - c0 < B ? N - c0 : B;
+        const float *xc = x + (size_t)c0 * D;
+        /* clean pass: only correctly classified points are attacked */
+        s = f->forward(f->self, xc, nb, wk.logits);
+        if (s != TI_OK)
+            break;
+        wk.st.forwards += nb;
+        ti_argmax_rows(wk.logits, nb, M, wk.pred);
+        for (int i = 0; i < nb; i++) {
+            robust[i] = wk.pred[i] == y[c0 + i];
+            bestall[i] = INFINITY;
+            /* classes by decreasing clean logit (ties: lowest index first), for FAB-T */
+            int *o = order + (size_t)i * M;
+            const float *z = wk.logits + (size_t)i * M;
+            for (int m = 0; m < M; m++) {
+                int j = m;
+                while (j > 0 && z[o[j - 1]] < z[m]) {
+                    o[j] = o[j - 1];
+                    j--;
+                }
+                o[j] = m;
+            }
+        }
+        int rank_lo = p->targeted ? 2 : 0, rank_hi = p->targeted ? p->n_target_classes + 1 : 0;
+        for (int rank = rank_lo; rank <= rank_hi && s == TI_OK; rank++) {
+            for (int r = 0; r < p->n_restarts && s == TI_OK; r++) {
+                int n = 0;
+                for (int i = 0; i < nb; i++)
+                    if (robust[i])
+                        act[n++] = i;
+                if (n == 0)
+                    break;
+                for (int k = 0; k < n; k++) {
+                    int i = act[k];
+                    const float *xi = xc + (size_t)i * D;
+                    memcpy(wk.x0 + (size_t)k * D, xi, D * sizeof(float));
+                    wk.y[k] = y[c0 + i];
+                    wk.t[k] = order[(size_t)i * M + (rank > 0 ? rank - 1 : 0)];
+                    if (r == 0) {
+                        memcpy(wk.x1 + (size_t)k * D, xi, D * sizeof(float));
+                    } else {
+                        /* each sample's own stream: results do not depend on chunking */
+                        ti_rng rs;
+                        ti_rng_split(&rs, &root, (uint64_t)(c0 + i) | (uint64_t)rank << 32 |
+                                                     (uint64_t)r << 40);
+                        random_start(p, &rs, xi, wk.x1 + (size_t)k * D, D);
+                    }
+                }
+                s = fab_run(&wk, n);
+                if (s != TI_OK)
+                    break;
+                /* independent check of the run's best points, as the reference does */
+                s = f->forward(f->self, wk.adv, n, wk.logits);
+                if (s != TI_OK)
+                    break;
+                wk.st.forwards += n;
+                ti_argmax_rows(wk.logits, n, M, wk.pred);
+                for (int k = 0; k < n; k++) {
+                    int i = act[k];
+                    if (!(wk.best[k] < INFINITY) || wk.pred[k] == wk.y[k])
+                        continue;
+                    if (wk.best[k] < bestall[i]) {
+                        bestall[i] = wk.best[k];
+                        memcpy(x_adv + (size_t)(c0 + i) * D, wk.adv + (size_t)k * D,
+                               D * sizeof(float));
+                    }
+                    if (wk.best[k] <= p->eps)
+                        robust[i] = 0;
+                }
+            }
+        }
+    }
+done:
+    if (st)
+        *st = wk.st;
+    fab_work_free(&wk);
+    free(robust);
+    free(act);
+    free(order);
+    free(bestall);
+    return s;
+}
