@@ -11,6 +11,7 @@
 #define MARGIN_R 14
 #define MARGIN_T 30 /* the title */
 #define MARGIN_B 46 /* x tick labels and the x label */
+#define LEGEND_ROW 18
 
 int ti_plot_ticks(double lo, double hi, int max_ticks, double *ticks)
 {
@@ -136,22 +137,35 @@ static void draw_points(const ti_plot_panel *p, const axes *a, const ti__canvas 
 }
 
 /* The legend sits under the x label, two entries per row, so it never hides points. */
-#define LEGEND_ROW 18
+
+/* Legend columns: two when the longest entry fits in half a panel, else one. */
+static int legend_cols(const ti_plot_figure *f, int pw)
+{
+    char buf[160];
+    size_t widest = 0;
+    for (int i = 0; i < f->npanels; i++)
+        for (int s = 0; s < f->panels[i].nseries; s++) {
+            const ti_plot_series *se = &f->panels[i].series[s];
+            size_t n = (size_t)snprintf(buf, sizeof buf, "%s (%zu)", se->label, se->n);
+            widest = n > widest ? n : widest;
+        }
+    return (double)widest * ti__font_w + 24 <= (pw - 16) / 2.0 ? 2 : 1;
+}
 
 static int legend_rows(const ti_plot_figure *f)
 {
-    int most = 0;
+    int most = 0, cols = legend_cols(f, f->panel_w > 0 ? f->panel_w : 460);
     for (int i = 0; i < f->npanels; i++)
         most = f->panels[i].nseries > most ? f->panels[i].nseries : most;
-    return (most + 1) / 2;
+    return (most + cols - 1) / cols;
 }
 
-static void draw_legend(const ti_plot_panel *p, double x0, double y0, double w,
+static void draw_legend(const ti_plot_panel *p, double x0, double y0, double w, int cols,
                         const ti__canvas *c)
 {
     char buf[160];
     for (int s = 0; s < p->nseries; s++) {
-        double x = x0 + (s % 2) * (w / 2), y = y0 + (s / 2) * LEGEND_ROW;
+        double x = x0 + (s % cols) * (w / cols), y = y0 + (s / cols) * LEGEND_ROW;
         c->marker(c->self, x + 5, y + ti__font_h / 2.0, p->series[s].marker, p->series[s].rgb);
         snprintf(buf, sizeof buf, "%s (%zu)", p->series[s].label, p->series[s].n);
         c->text(c->self, x + 14, y, buf, TI__LEFT, 0);
@@ -159,7 +173,7 @@ static void draw_legend(const ti_plot_panel *p, double x0, double y0, double w,
 }
 
 static void draw_panel(const ti_plot_panel *p, double x0, double y0, int pw, int ph,
-                       int lrows, const ti__canvas *c)
+                       int lrows, int lcols, const ti__canvas *c)
 {
     axes a = {.ax = x0 + MARGIN_L, .ay = y0 + MARGIN_T, .aw = pw - MARGIN_L - MARGIN_R,
               .ah = ph - MARGIN_T - MARGIN_B - lrows * LEGEND_ROW};
@@ -168,7 +182,7 @@ static void draw_panel(const ti_plot_panel *p, double x0, double y0, int pw, int
     draw_ticks(&a, c);
     draw_points(p, &a, c);
     c->rect(c->self, a.ax, a.ay, a.aw, a.ah, 0x333333);
-    draw_legend(p, x0 + 8, a.ay + a.ah + MARGIN_B - 4, pw - 16, c);
+    draw_legend(p, x0 + 8, a.ay + a.ah + MARGIN_B - 4, pw - 16, lcols, c);
     if (p->title)
         c->text(c->self, a.ax + a.aw / 2, y0 + 8, p->title, TI__CENTER, 0);
     if (p->xlabel)
@@ -183,5 +197,5 @@ void ti__plot_draw(const ti_plot_figure *f, const ti__canvas *c)
     panel_dims(f, &cols, &rows, &pw, &ph);
     for (int i = 0; i < f->npanels; i++)
         draw_panel(&f->panels[i], (double)(i % cols) * pw, (double)(i / cols) * ph, pw, ph,
-                   legend_rows(f), c);
+                   legend_rows(f), legend_cols(f, pw), c);
 }
