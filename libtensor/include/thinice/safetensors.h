@@ -18,6 +18,8 @@ typedef enum ti_dtype {
 } ti_dtype;
 
 const char *ti_dtype_name(ti_dtype d); /* "F32", ... as in the format */
+/* Bytes per element of d (4 for F32, 2 for BF16, ...); 0 for an invalid value. */
+size_t ti_dtype_size(ti_dtype d);
 
 typedef struct ti_st_entry {
     const char *name;   /* valid while the file is open */
