@@ -1,0 +1,116 @@
+/* What the model files share (model.c, model_io.c, model_classifier.c, arch_*.c): the model
+ * struct, parameter registration with its initialisation rule, and the layer helpers every
+ * architecture builds its forward pass from. Not installed. */
+#ifndef THINICE_MODEL_INTERNAL_H
+#define THINICE_MODEL_INTERNAL_H
+
+#include "internal.h"
+#include "thinice/model.h"
+#include "thinice/ops.h"
+
+/* BatchNorm constants of PyTorch's defaults (pruning.md section 0). */
+#define MI_BN_MOMENTUM 0.1f
+#define MI_BN_EPS 1e-5f
+
+/* How a parameter is initialised when the model is created (pruning.md section 1.2). */
+typedef enum mi_init_kind {
+    MI_INIT_CONST = 0, /* every element = a */
+    MI_INIT_UNIFORM,   /* U(-a, a): PyTorch's default conv/linear weight and bias */
+    MI_INIT_NORMAL,    /* N(0, a^2): HYDRA's Kaiming-normal convs and N(0, 0.01^2) linears */
+} mi_init_kind;
+
+typedef struct mi_init {
+    mi_init_kind kind;
+    float a;
+} mi_init;
+
+/* Layers hold indices into the model's parameter table (the table may move while it grows). */
+typedef struct mi_conv {
+    int w, b;                    /* b = -1: no bias */
+    int C, K, k, stride, pad;
+} mi_conv;
+
+typedef struct mi_bn {
+    int w, b, mean, var, count;
+    int C;
+} mi_bn;
+
+typedef struct mi_linear {
+    int w, b;                    /* b = -1: no bias */
+    int C, K;
+} mi_linear;
+
+/* An architecture: build registers the parameters in state_dict order (and sets m->net,
+ * m->macs); forward maps the (already padded and normalised) input to logits. */
+typedef struct mi_arch {
+    const char *name;
+    ti_status (*build)(ti_model *m);
+    ti_tensor *(*forward)(ti_model *m, ti_tape *tape, ti_tensor *x, int training);
+} mi_arch;
+
+extern const mi_arch mi_arch_smallcnn, mi_arch_vgg16_bn, mi_arch_vgg16_admm, mi_arch_resnet18,
+    mi_arch_resnet34, mi_arch_wrn_28_4, mi_arch_wrn_28_10;
+
+typedef struct mi_pinfo {
+    mi_init init;
+    size_t off;                  /* offset in the parameter or buffer block */
+} mi_pinfo;
+
+struct mi_cls; /* the classifier view's state (model_classifier.c) */
+
+struct ti_model {
+    ti_ctx *ctx;
+    const mi_arch *arch;
+    ti_model_config cfg;
+    ti_param *p;                 /* (np) parameters and buffers in state_dict order */
+    mi_pinfo *info;              /* (np) */
+    int np, cap;
+    float *pblock, *gblock;      /* trainable values and their gradients (npf) */
+    float *bblock;               /* buffers (nbf) */
+    size_t npf, nbf;
+    size_t macs;                 /* conv + linear multiply-adds per sample */
+    int requires_grad;
+    ti_weight_fn wfn;
+    void *wuser;
+    void *net;                   /* the architecture's layer table (malloc'd, freed by free()) */
+    int pad;                     /* zero padding added around the input before anything else */
+    ti_tensor pad_w;             /* identity 1x1 conv (C, C, 1, 1) that does the padding */
+    float *pad_wdata;
+    struct mi_cls *cls;
+};
+
+/* Registers a parameter or buffer; returns its index, or -1 (error in ctx) when out of
+ * memory or when the name does not fit. */
+int mi_add(ti_model *m, const char *prefix, const char *suffix, ti_param_kind kind, int ndim,
+           const int *shape, mi_init init);
+
+/* Layer registration. *H, *W are the input map size and become the output's; the layer's
+ * multiply-adds are added to m->macs. An empty output map is TI_ERR_SHAPE naming the layer. */
+ti_status mi_conv_add(ti_model *m, mi_conv *c, const char *prefix, int C, int K, int k,
+                      int stride, int pad, int bias, mi_init winit, int *H, int *W);
+ti_status mi_bn_add(ti_model *m, mi_bn *bn, const char *prefix, int C);
+ti_status mi_linear_add(ti_model *m, mi_linear *l, const char *prefix, int C, int K,
+                        mi_init winit, mi_init binit);
+/* Max pool 2x2 stride 2 on an *H x *W map (checks that the output is not empty). */
+ti_status mi_pool_check(ti_model *m, const char *where, int *H, int *W);
+
+/* PyTorch's default init for a conv/linear with this fan-in: U(-1/sqrt(fan_in), ..). */
+mi_init mi_init_torch(int fan_in);
+
+/* Layer forwards: weights go through the model's weight hook when one is set. */
+ti_tensor *mi_conv_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, ti_tensor *x);
+ti_tensor *mi_bn_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x, int training);
+ti_tensor *mi_linear_fwd(ti_model *m, ti_tape *tape, const mi_linear *l, ti_tensor *x);
+
+/* vgg16_admm's five max-pools empty any map smaller than 32: the model zero-pads the input by
+ * this many pixels on each side first (pruning.md 1.7 recommends padding 28 -> 32). */
+static inline int mi_vgg_admm_pad(int H, int W)
+{
+    int small = H < W ? H : W;
+    return small < 32 ? (32 - small + 1) / 2 : 0;
+}
+
+/* The classifier view's cleanup (model_classifier.c), called by ti_model_free. */
+void mi_cls_free(struct mi_cls *c);
+
+#endif
