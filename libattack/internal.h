@@ -1,0 +1,128 @@
+/* What libattack's own files share: per-sample random streams, projections onto the threat
+ * set, the batched loss-and-gradient evaluation, call counting, and the internal entry points
+ * the AutoAttack ensemble uses (they take global sample ids so that every sample's random
+ * stream, hence its result, does not depend on the batch it is processed in). Not installed. */
+#ifndef THINICE_ATTACK_INTERNAL_H
+#define THINICE_ATTACK_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "thinice/attack.h"
+#include "thinice/losses.h"
+#include "thinice/apgd.h"
+#include "thinice/square.h"
+
+/* Salts that keep the random streams of different attacks (and restarts, targets) apart. */
+enum {
+    TI__SALT_FGSM = 1,
+    TI__SALT_PGD = 2,
+    TI__SALT_APGD = 3,
+    TI__SALT_APGD_T = 4,
+    TI__SALT_SQUARE = 5,
+};
+
+/* Extras of a call made by the ensemble (all fields optional; a zeroed struct, or NULL,
+ * gives the public behaviour). */
+typedef struct ti__atk_io {
+    const uint64_t *ids;   /* (N) key of each sample's random stream; NULL: its position */
+    long *fwd, *bwd;       /* (N) per-sample counters of forward / backward passes, added to */
+    unsigned char *fooled; /* (N) out: 1 where the attack's own success test passed */
+} ti__atk_io;
+
+static inline uint64_t ti__atk_id(const ti__atk_io *io, int i)
+{
+    return io && io->ids ? io->ids[i] : (uint64_t)i;
+}
+
+/* The stream of sample `id` for purpose `salt` (attack, restart, target) under `seed`. */
+void ti__atk_stream(ti_rng *r, uint64_t seed, uint64_t id, uint64_t salt);
+static inline uint64_t ti__salt(int attack, int rank, int restart)
+{
+    return ((uint64_t)attack << 40) | ((uint64_t)(unsigned)rank << 20) | (uint64_t)(unsigned)restart;
+}
+
+static inline float ti__clampf(float v, float lo, float hi)
+{
+    return v < lo ? lo : (v > hi ? hi : v);
+}
+static inline float ti__signf(float v)
+{
+    return (float)((v > 0.0f) - (v < 0.0f)); /* sign(0) = 0, as the references */
+}
+
+/* Projection of one sample xa (D) onto {||xa - x||_inf <= eps} ∩ [0,1]^D (exact). */
+void ti__proj_linf(float *xa, const float *x, float eps, size_t D);
+/* AutoAttack's L2 "projection": scale xa - x to norm min(eps, ||xa - x||_2), then clip to
+ * [0,1] (not the exact projection onto ball ∩ box; spec §4.3). */
+void ti__proj_l2(float *xa, const float *x, float eps, size_t D);
+
+/* xa = Proj(xs + step * dir(g)) with dir = sign (L-inf) or g/||g||_2 (L2), Proj onto the
+ * eps threat set around x. A negative step descends (used for the margin, which attacks
+ * minimise). */
+void ti__ascent_step(ti_norm norm, float *xa, const float *xs, const float *x, const float *g,
+                     float step, float eps, size_t D);
+
+/* A random start in the ball around x (D): L-inf uniform per coordinate, L2 uniform in the
+ * ball (Gaussian direction, radius eps*u^(1/D)); then clipped to [0,1]. */
+void ti__random_start(ti_rng *r, ti_norm norm, const float *x, float eps, size_t D, float *out);
+
+/* One batched evaluation on n samples xb (n, D): logits (n, M), the loss of each row (lossv,
+ * may be NULL), the predictions (pred, may be NULL) and, if grad is not NULL, the input
+ * gradient of each row's loss (dl (n, M) is scratch for d loss / d logits). t (targets) is
+ * read only by the targeted losses. Costs one forward, plus one vjp if grad. */
+ti_status ti__atk_eval(ti_ctx *ctx, const ti_classifier *f, ti_loss loss, const float *xb,
+                       const int *y, const int *t, int n, float *logits, float *dl,
+                       float *lossv, int *pred, float *grad);
+
+/* Adds nf forward and nb backward passes to st and, through map (row -> sample index of
+ * the call; NULL = identity), to the per-sample counters of io, for rows[0..n) (NULL =
+ * 0..n-1). */
+void ti__atk_count(ti_atk_stats *st, const ti__atk_io *io, const int *map, const int *rows,
+                   int n, int nf, int nb);
+
+/* Checks the arguments every attack shares; returns TI_OK or TI_ERR_ARG with a message
+ * naming `who`. */
+ti_status ti__atk_check_args(ti_ctx *ctx, const char *who, const ti_classifier *f,
+                             const void *p, const float *x, const int *y, int N,
+                             const float *x_adv, ti_norm norm, float eps);
+
+/* APGD's work buffers for up to N points, allocated once per call and shared by
+ * apgd.c (the single run, untargeted restarts) and apgd_targeted.c (the target loop).
+ * Row r of every per-row buffer is the point map[r] of the call. */
+typedef struct ti__apgd_ws {
+    size_t D;
+    int M, N, n_iter;
+    float *xo, *xc, *xp, *xb, *xa; /* (N, D) clean x, current, previous, best-loss, last
+                                      misclassified iterate */
+    float *g, *gb, *xin, *gin;     /* (N, D) gradient, gradient at x_best, gathered batch */
+    float *logits, *dl;            /* (N, M) */
+    float *lossv, *eta, *lbest, *lckpt; /* (N) */
+    float *hist;                   /* (N, n_iter) loss after each iteration */
+    int *pred, *map, *yr, *tr, *rows, *yg, *tg; /* (N); yg, tg: gathered labels */
+    unsigned char *fooled, *reduced, *robust; /* (N) */
+    int *ckpt, n_ckpt;             /* checkpoint iterations (1-based) */
+} ti__apgd_ws;
+
+ti_status ti__apgd_ws_init(ti_ctx *ctx, ti__apgd_ws *w, int N, size_t D, int M, int n_iter);
+void ti__apgd_ws_free(ti__apgd_ws *w);
+/* Checks the parameters shared by APGD and APGD-T (norm, n_iter, restarts, rho). */
+ti_status ti__apgd_check(ti_ctx *ctx, const char *who, const ti_apgd_params *p);
+/* One APGD run (spec §4.3) on rows 0..m-1 of w, whose xo, yr (and tr for DLR_T), map are
+ * filled; leaves fooled[r] and, where fooled, xa row r. trace: record row 0 in p's trace. */
+ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
+                       ti_loss loss, ti__apgd_ws *w, int m, uint64_t salt,
+                       const ti__atk_io *io, ti_atk_stats *st, int trace);
+
+/* The ensemble's entry points (same as the public ones, plus io). */
+ti_status ti__apgd(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
+                   const float *x, const int *y, int N, float *x_adv, ti_atk_stats *st,
+                   const ti__atk_io *io);
+ti_status ti__apgd_targeted(ti_ctx *ctx, const ti_classifier *f,
+                            const ti_apgd_params *p, const float *x, const int *y,
+                            int N, float *x_adv, ti_atk_stats *st, const ti__atk_io *io);
+ti_status ti__square(ti_ctx *ctx, const ti_classifier *f, const ti_square_params *p,
+                     const float *x, const int *y, int N, float *x_adv, ti_atk_stats *st,
+                     const ti__atk_io *io);
+
+#endif
