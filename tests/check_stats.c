@@ -1,0 +1,640 @@
+/* Tests of libstats: Mann-Whitney U, AUC, ROC curve and DeLong interval against scipy,
+ * sklearn and mpmath references (tests/fixtures/stats_*.txt, made by
+ * scripts/make_stats_fixtures.py), ranks and descriptive statistics against scipy/numpy, the
+ * normal log-tail, invariants (symmetries, exact distributions known by hand), the CSV reader,
+ * and every error path. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "thinice/stats.h"
+#include "../libstats/internal.h" /* white-box: the exact distribution's limits */
+
+#ifndef TI_FIXTURE_DIR
+#define TI_FIXTURE_DIR "tests/fixtures"
+#endif
+
+/* ---- the fixture format: "case NAME", then "key value..." lines, then "end" ------------ */
+
+#define FX_MAX_KV 16
+
+typedef struct fx_case {
+    char name[128];
+    int nkv;
+    char key[FX_MAX_KV][32];
+    char *val[FX_MAX_KV]; /* the rest of the line, malloc'd */
+} fx_case;
+
+typedef struct fx_file {
+    fx_case *c;
+    int n;
+} fx_file;
+
+static void fx_free(fx_file *f)
+{
+    for (int i = 0; i < f->n; i++)
+        for (int k = 0; k < f->c[i].nkv; k++)
+            free(f->c[i].val[k]);
+    free(f->c);
+    free(f);
+}
+
+static fx_file *fx_load(const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", TI_FIXTURE_DIR, name);
+    FILE *fp = fopen(path, "r");
+    ck_assert_msg(fp != NULL, "cannot open fixture %s", path);
+    fx_file *f = calloc(1, sizeof *f);
+    int cap = 0;
+    size_t lcap = 0;
+    char *line = NULL;
+    fx_case *cur = NULL;
+    while (getline(&line, &lcap, fp) > 0) {
+        line[strcspn(line, "\n")] = '\0';
+        if (line[0] == '#' || line[0] == '\0')
+            continue;
+        if (strncmp(line, "case ", 5) == 0) {
+            if (f->n == cap) {
+                cap = cap ? 2 * cap : 64;
+                f->c = realloc(f->c, (size_t)cap * sizeof *f->c);
+            }
+            cur = &f->c[f->n++];
+            memset(cur, 0, sizeof *cur);
+            snprintf(cur->name, sizeof cur->name, "%s", line + 5);
+        } else if (strcmp(line, "end") == 0) {
+            cur = NULL;
+        } else {
+            ck_assert_ptr_nonnull(cur);
+            ck_assert_int_lt(cur->nkv, FX_MAX_KV);
+            char *sp = strchr(line, ' ');
+            ck_assert_ptr_nonnull(sp);
+            *sp = '\0';
+            snprintf(cur->key[cur->nkv], sizeof cur->key[0], "%s", line);
+            cur->val[cur->nkv] = strdup(sp + 1);
+            cur->nkv++;
+        }
+    }
+    free(line);
+    fclose(fp);
+    ck_assert_int_gt(f->n, 0);
+    return f;
+}
+
+static const char *fx_str(const fx_case *c, const char *key)
+{
+    for (int k = 0; k < c->nkv; k++)
+        if (strcmp(c->key[k], key) == 0)
+            return c->val[k];
+    ck_abort_msg("fixture case %s has no key %s", c->name, key);
+    return NULL;
+}
+
+static double fx_num(const fx_case *c, const char *key)
+{
+    return strtod(fx_str(c, key), NULL);
+}
+
+/* "n v1 v2 ..." as a malloc'd array. */
+static double *fx_arr(const fx_case *c, const char *key, size_t *n)
+{
+    const char *s = fx_str(c, key);
+    char *end;
+    *n = strtoul(s, &end, 10);
+    double *v = malloc((*n ? *n : 1) * sizeof *v);
+    for (size_t i = 0; i < *n; i++) {
+        s = end;
+        v[i] = strtod(s, &end);
+        ck_assert_msg(end != s, "case %s key %s: short array", c->name, key);
+    }
+    return v;
+}
+
+/* |a - b| <= rel * max(|a|, |b|), with exact equality for zeros and infinities. */
+static int close_rel(double a, double b, double rel)
+{
+    if (a == b)
+        return 1;
+    if (isnan(a) && isnan(b))
+        return 1;
+    return fabs(a - b) <= rel * fmax(fabs(a), fabs(b));
+}
+
+#define ASSERT_REL(a, b, rel, name)                                                            \
+    ck_assert_msg(close_rel((a), (b), (rel)), "%s: %s = %.17g, reference %.17g", (name), #a,   \
+                  (double)(a), (double)(b))
+
+/* ---- Mann-Whitney U against scipy ------------------------------------------------------ */
+
+START_TEST(test_mwu_scipy)
+{
+    fx_file *f = fx_load("stats_mwu.txt");
+    int far_tail = 0, exact = 0, asym = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        size_t n1, n2;
+        double *x = fx_arr(c, "x", &n1), *y = fx_arr(c, "y", &n2);
+        ti_stats_mwu_params prm = ti_stats_mwu_params_default();
+        ti_stats_err e = {0};
+        ck_assert_int_eq(ti_stats_alternative_parse(fx_str(c, "alt"), &prm.alternative, &e), 0);
+        const char *m = fx_str(c, "method");
+        prm.method = strcmp(m, "exact") == 0        ? TI_STATS_EXACT
+                     : strcmp(m, "asymptotic") == 0 ? TI_STATS_ASYMPTOTIC
+                                                    : TI_STATS_AUTO;
+        ti_stats_mwu_result r;
+        ck_assert_msg(ti_stats_mwu(x, n1, y, n2, &prm, &r, &e) == TI_STATS_OK, "%s: %s",
+                      c->name, e.msg);
+        ck_assert_str_eq(ti_stats_method_name(r.method), fx_str(c, "method_used"));
+        ck_assert_uint_eq(r.n1, n1);
+        ck_assert_uint_eq(r.n2, n2);
+        ASSERT_REL(r.u1, fx_num(c, "u1"), 1e-9, c->name);
+        ASSERT_REL(r.u1 + r.u2, (double)n1 * n2, 1e-15, c->name);
+        double p = fx_num(c, "p"), l10 = fx_num(c, "log10p");
+        if (p > 1e-300) {
+            ASSERT_REL(r.p, p, 1e-9, c->name);
+        } else {
+            ck_assert_msg(r.p <= 1e-290, "%s: p = %g where scipy underflows", c->name, r.p);
+        }
+        if (l10 == 0.0)
+            ck_assert_msg(fabs(r.log10_p) < 1e-15, "%s: log10 p = %g", c->name, r.log10_p);
+        else
+            ASSERT_REL(r.log10_p, l10, 1e-9, c->name);
+        if (r.method == TI_STATS_ASYMPTOTIC) {
+            ASSERT_REL(r.z, fx_num(c, "z"), 1e-9, c->name);
+            asym++;
+        } else {
+            ck_assert(isnan(r.z));
+            exact++;
+        }
+        far_tail += l10 < -200.0;
+        free(x);
+        free(y);
+    }
+    /* the fixtures really cover the far tail and both methods */
+    ck_assert_int_ge(far_tail, 4);
+    ck_assert_int_ge(exact, 20);
+    ck_assert_int_ge(asym, 20);
+    fx_free(f);
+}
+END_TEST
+
+/* Hand-checked exact distributions: for m = n = 2 the six orderings give U = 0,1,2,2,3,4. */
+START_TEST(test_mwu_exact_by_hand)
+{
+    double cdf;
+    ti_stats_err e = {0};
+    const double want[5] = {1.0 / 6, 2.0 / 6, 4.0 / 6, 5.0 / 6, 1.0};
+    for (int k = 0; k < 5; k++) {
+        ck_assert_int_eq(ti_stats__mwu_exact_cdf(2, 2, k, &cdf, &e), 0);
+        ck_assert_double_eq_tol(cdf, want[k], 1e-15);
+    }
+    ck_assert_int_eq(ti_stats__mwu_exact_cdf(2, 2, -1, &cdf, &e), 0);
+    ck_assert_double_eq(cdf, 0.0);
+    /* m = 1: U is uniform on 0..n */
+    for (int k = 0; k <= 9; k++) {
+        ck_assert_int_eq(ti_stats__mwu_exact_cdf(1, 9, k, &cdf, &e), 0);
+        ck_assert_double_eq_tol(cdf, (k + 1) / 10.0, 1e-15);
+    }
+    /* symmetric: P(U <= k) + P(U <= mn - k - 1) = 1, through both halves of the code */
+    for (int k = 0; k < 56; k++) {
+        double a, b;
+        ck_assert_int_eq(ti_stats__mwu_exact_cdf(7, 8, k, &a, &e), 0);
+        ck_assert_int_eq(ti_stats__mwu_exact_cdf(8, 7, 55 - k, &b, &e), 0);
+        ck_assert_double_eq_tol(a + b, 1.0, 1e-14);
+    }
+    /* the smallest tail is 1 / C(m+n, m): C(16, 8) = 12870 */
+    ck_assert_int_eq(ti_stats__mwu_exact_cdf(8, 8, 0, &cdf, &e), 0);
+    ck_assert(close_rel(cdf, 1.0 / 12870, 1e-14));
+    /* limits: the table size is refused before any allocation */
+    ck_assert_int_eq(ti_stats__mwu_exact_cdf(8, 5000000, 2e7, &cdf, &e), TI_STATS_ERR_TOO_LARGE);
+    ck_assert(strstr(e.msg, "asymptotic") != NULL);
+}
+END_TEST
+
+static void fill_ramp(double *v, size_t n, double a, double step)
+{
+    for (size_t i = 0; i < n; i++)
+        v[i] = a + step * (double)((i * 7919) % n); /* a permutation of a ramp */
+}
+
+START_TEST(test_mwu_invariants)
+{
+    double x[40], y[55];
+    fill_ramp(x, 40, 0.3, 0.11);
+    fill_ramp(y, 55, 0.0, 0.09);
+    ti_stats_mwu_params pg = ti_stats_mwu_params_default(), pl = pg, pt = pg;
+    pg.alternative = TI_STATS_GREATER;
+    pl.alternative = TI_STATS_LESS;
+    ti_stats_mwu_result a, b, t, s;
+    ck_assert_int_eq(ti_stats_mwu(x, 40, y, 55, &pg, &a, NULL), 0);
+    ck_assert_int_eq(ti_stats_mwu(y, 55, x, 40, &pl, &b, NULL), 0);
+    ck_assert_int_eq(ti_stats_mwu(x, 40, y, 55, &pt, &t, NULL), 0);
+    ck_assert_int_eq(ti_stats_mwu(x, 40, y, 55, NULL, &s, NULL), 0); /* NULL = defaults */
+    /* swapping the samples swaps U1 and U2 and the direction of the alternative */
+    ck_assert_double_eq(a.u1, b.u2);
+    ck_assert_double_eq(a.p, b.p);
+    /* two-sided is twice the one-sided tail of the larger U */
+    ti_stats_mwu_result l;
+    ck_assert_int_eq(ti_stats_mwu(x, 40, y, 55, &pl, &l, NULL), 0);
+    ck_assert(a.u1 > a.u2);
+    ck_assert(a.p < l.p);
+    ck_assert_double_eq(t.p, 2 * a.p);
+    ck_assert(close_rel(t.log10_p, log10(2.0) + a.log10_p, 1e-14));
+    ck_assert_double_eq(t.p, s.p);
+    ck_assert(t.p <= 1.0 && t.p > 0.0);
+    ck_assert(close_rel(pow(10.0, t.log10_p), t.p, 1e-12));
+    /* shifting y far down drives p into the far tail but never to a flat 0 in log space */
+    double yy[55];
+    for (int i = 0; i < 55; i++)
+        yy[i] = y[i] - 100.0;
+    ck_assert_int_eq(ti_stats_mwu(x, 40, yy, 55, &pg, &a, NULL), 0);
+    ck_assert_double_eq(a.u1, 40.0 * 55.0);
+    ck_assert(a.log10_p < -15 && isfinite(a.log10_p));
+}
+END_TEST
+
+START_TEST(test_mwu_large_far_tail)
+{
+    /* 3000 vs 3000 fully separated: z ~ 67, p ~ 1e-980, far below any double */
+    size_t n = 3000;
+    double *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y);
+    for (size_t i = 0; i < n; i++) {
+        x[i] = 10.0 + (double)i;
+        y[i] = -(double)i;
+    }
+    ti_stats_mwu_result r;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_mwu(x, n, y, n, NULL, &r, &e), 0);
+    ck_assert_int_eq(r.method, TI_STATS_ASYMPTOTIC);
+    double N = 2.0 * n, z = (n * (double)n / 2 - 0.5) / sqrt(n * (double)n * (N + 1) / 12);
+    ck_assert(close_rel(r.z, z, 1e-14));
+    /* log10(2 sf(z)) with sf(z) ~ phi(z)/z (1 - 1/z^2 + 3/z^4): accurate to 1e-7 here */
+    double lsf = -0.5 * z * z - log(z * sqrt(2 * M_PI)) + log(1 - 1 / (z * z) + 3 / pow(z, 4));
+    ck_assert(close_rel(r.log10_p, (log(2.0) + lsf) / log(10.0), 1e-9));
+    ck_assert(r.log10_p < -900);
+    ck_assert_double_eq(r.p, 0.0);
+    free(x);
+    free(y);
+}
+END_TEST
+
+/* ---- AUC, ROC curve, DeLong against sklearn and numpy ---------------------------------- */
+
+START_TEST(test_auc_sklearn)
+{
+    fx_file *f = fx_load("stats_auc.txt");
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        size_t n1, n2, nf, nt, nth;
+        double *x = fx_arr(c, "x", &n1), *y = fx_arr(c, "y", &n2);
+        double *rf = fx_arr(c, "fpr", &nf), *rt = fx_arr(c, "tpr", &nt),
+               *rth = fx_arr(c, "thr", &nth);
+        ti_stats_err e = {0};
+        double auc;
+        ck_assert_int_eq(ti_stats_auc(x, n1, y, n2, &auc, &e), 0);
+        ASSERT_REL(auc, fx_num(c, "auc"), 1e-9, c->name);
+        /* AUC = U1 / (n1 n2), and swapping the classes gives 1 - AUC */
+        ti_stats_mwu_result r;
+        ck_assert_int_eq(ti_stats_mwu(x, n1, y, n2, NULL, &r, &e), 0);
+        ASSERT_REL(auc, r.u1 / ((double)n1 * n2), 1e-15, c->name);
+        double sw;
+        ck_assert_int_eq(ti_stats_auc(y, n2, x, n1, &sw, &e), 0);
+        ck_assert_double_eq_tol(auc + sw, 1.0, 1e-14);
+
+        size_t cap = n1 + n2 + 1, np = 0;
+        double *fpr = malloc(cap * sizeof *fpr), *tpr = malloc(cap * sizeof *tpr),
+               *thr = malloc(cap * sizeof *thr);
+        ck_assert_int_eq(ti_stats_roc_curve(x, n1, y, n2, fpr, tpr, thr, &np, &e), 0);
+        ck_assert_uint_eq(np, nf);
+        for (size_t k = 0; k < np; k++) {
+            ASSERT_REL(fpr[k], rf[k], 1e-12, c->name);
+            ASSERT_REL(tpr[k], rt[k], 1e-12, c->name);
+            ASSERT_REL(thr[k], rth[k], 1e-12, c->name);
+        }
+        /* the trapezoid area under the curve is the AUC */
+        double area = 0;
+        for (size_t k = 1; k < np; k++)
+            area += (fpr[k] - fpr[k - 1]) * (tpr[k] + tpr[k - 1]) / 2;
+        ASSERT_REL(area, auc, 1e-12, c->name);
+
+        ti_stats_delong d;
+        double level = fx_num(c, "level");
+        ck_assert_int_eq(ti_stats_auc_delong(x, n1, y, n2, level, &d, &e), 0);
+        ASSERT_REL(d.auc, auc, 1e-15, c->name);
+        ASSERT_REL(d.var, fx_num(c, "var"), 1e-9, c->name);
+        ck_assert_double_eq_tol(d.lo, fx_num(c, "lo"), 1e-12);
+        ck_assert_double_eq_tol(d.hi, fx_num(c, "hi"), 1e-12);
+        ck_assert(d.lo >= 0.0 && d.lo <= d.auc && d.auc <= d.hi && d.hi <= 1.0);
+        ck_assert_double_eq(d.level, level);
+        ASSERT_REL(d.se * d.se, d.var, 1e-14, c->name);
+        free(fpr);
+        free(tpr);
+        free(thr);
+        free(rf);
+        free(rt);
+        free(rth);
+        free(x);
+        free(y);
+    }
+    fx_free(f);
+}
+END_TEST
+
+/* ---- ranks, descriptive statistics, the normal distribution ---------------------------- */
+
+START_TEST(test_describe_ranks)
+{
+    fx_file *f = fx_load("stats_misc.txt");
+    int seen = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        if (strncmp(c->name, "describe/", 9) != 0)
+            continue;
+        seen++;
+        size_t n, nr;
+        double *x = fx_arr(c, "x", &n), *rr = fx_arr(c, "ranks", &nr);
+        double *ranks = malloc(n * sizeof *ranks), tt;
+        ti_stats_err e = {0};
+        ck_assert_int_eq(ti_stats_rankdata(x, n, ranks, &tt, &e), 0);
+        for (size_t k = 0; k < n; k++)
+            ck_assert_double_eq(ranks[k], rr[k]);
+        ck_assert_double_eq(tt, fx_num(c, "tie_term"));
+        ti_stats_summary s;
+        ck_assert_int_eq(ti_stats_describe(x, n, &s, &e), 0);
+        ck_assert_uint_eq(s.n, n);
+        ASSERT_REL(s.mean, fx_num(c, "mean"), 1e-12, c->name);
+        ASSERT_REL(s.var, fx_num(c, "var"), 1e-9, c->name);
+        ASSERT_REL(s.min, fx_num(c, "min"), 0, c->name);
+        ASSERT_REL(s.max, fx_num(c, "max"), 0, c->name);
+        ASSERT_REL(s.q1, fx_num(c, "q1"), 1e-14, c->name);
+        ASSERT_REL(s.median, fx_num(c, "median"), 1e-14, c->name);
+        ASSERT_REL(s.q3, fx_num(c, "q3"), 1e-14, c->name);
+        free(ranks);
+        free(rr);
+        free(x);
+    }
+    ck_assert_int_eq(seen, 5);
+    fx_free(f);
+}
+END_TEST
+
+START_TEST(test_normal)
+{
+    fx_file *f = fx_load("stats_misc.txt");
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        size_t n, m;
+        if (strcmp(c->name, "normal/logsf") == 0) {
+            double *z = fx_arr(c, "z", &n), *l = fx_arr(c, "logsf", &m);
+            for (size_t k = 0; k < n; k++) {
+                ASSERT_REL(ti_stats_norm_logsf(z[k]), l[k], 1e-13, "logsf");
+                if (l[k] > -700) /* where exp does not underflow */
+                    ASSERT_REL(ti_stats_norm_sf(z[k]), exp(l[k]), 1e-12, "sf");
+            }
+            free(z);
+            free(l);
+        } else if (strcmp(c->name, "normal/ppf") == 0) {
+            double *p = fx_arr(c, "prob", &n), *q = fx_arr(c, "ppf", &m);
+            for (size_t k = 0; k < n; k++)
+                ASSERT_REL(ti_stats_norm_ppf(p[k]), q[k], 1e-13, "ppf");
+            free(p);
+            free(q);
+        }
+    }
+    fx_free(f);
+    ck_assert(isinf(ti_stats_norm_logsf(INFINITY)) && ti_stats_norm_logsf(INFINITY) < 0);
+    ck_assert_double_eq(ti_stats_norm_logsf(-INFINITY), 0.0);
+    ck_assert(isnan(ti_stats_norm_logsf(NAN)));
+    ck_assert(isinf(ti_stats_norm_ppf(0.0)) && isinf(ti_stats_norm_ppf(1.0)));
+    ck_assert(isnan(ti_stats_norm_ppf(1.5)) && isnan(ti_stats_norm_ppf(NAN)));
+    ck_assert_double_eq(ti_stats_norm_ppf(0.5), 0.0);
+    /* logsf is continuous across the switch from erfc to the continued fraction */
+    double z0 = 25.0 * sqrt(2.0);
+    double a = ti_stats_norm_logsf(nextafter(z0, 0)), b = ti_stats_norm_logsf(z0);
+    ck_assert(close_rel(a, b, 1e-13));
+}
+END_TEST
+
+/* ---- CSV ------------------------------------------------------------------------------- */
+
+START_TEST(test_csv_parse)
+{
+    const char *text = "id, group ,\"value, in m\"\r\n"
+                       "1,a,0.5\r\n"
+                       "\r\n"
+                       "2, b , 1e-3 \n"
+                       "3,\"multi\nline \"\"quoted\"\"\",-2\n"
+                       "4,a,\n"
+                       "5,b,inf";
+    ti_stats_csv *c;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_csv_parse(text, strlen(text), "t.csv", &c, &e), 0);
+    ck_assert_uint_eq(ti_stats_csv_ncols(c), 3);
+    ck_assert_uint_eq(ti_stats_csv_nrows(c), 5);
+    ck_assert_str_eq(ti_stats_csv_colname(c, 1), "group");
+    ck_assert_str_eq(ti_stats_csv_colname(c, 2), "value, in m");
+    ck_assert_ptr_null(ti_stats_csv_colname(c, 3));
+    ck_assert_int_eq(ti_stats_csv_find(c, "value, in m"), 2);
+    ck_assert_int_eq(ti_stats_csv_find(c, "nope"), -1);
+    ck_assert_str_eq(ti_stats_csv_cell(c, 1, 1), "b");
+    ck_assert_str_eq(ti_stats_csv_cell(c, 2, 1), "multi\nline \"quoted\"");
+    ck_assert_ptr_null(ti_stats_csv_cell(c, 5, 0));
+    /* rows start on lines 2, 4, 5, 7 and 8 (the blank line 3 is skipped, row 3 spans two) */
+    const long lines[5] = {2, 4, 5, 7, 8};
+    for (size_t r = 0; r < 5; r++)
+        ck_assert_int_eq(ti_stats_csv_line(c, r), lines[r]);
+    double v;
+    ck_assert_int_eq(ti_stats_csv_number(c, 1, 2, &v, &e), 0);
+    ck_assert_double_eq(v, 1e-3);
+    ck_assert_int_eq(ti_stats_csv_number(c, 4, 2, &v, &e), 0);
+    ck_assert(isinf(v));
+    /* an empty cell: an error with its line, or skipped on request */
+    ck_assert_int_eq(ti_stats_csv_number(c, 3, 2, &v, &e), TI_STATS_ERR_FORMAT);
+    ck_assert(strstr(e.msg, "t.csv:7") && strstr(e.msg, "empty"));
+    double *col;
+    size_t n;
+    ck_assert_int_eq(ti_stats_csv_column(c, "value, in m", 0, &col, &n, &e),
+                     TI_STATS_ERR_FORMAT);
+    ck_assert_ptr_null(col);
+    ck_assert_int_eq(ti_stats_csv_column(c, "value, in m", 1, &col, &n, &e), 0);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_double_eq(col[0], 0.5);
+    ck_assert_double_eq(col[2], -2.0);
+    free(col);
+    ck_assert_int_eq(ti_stats_csv_column(c, "id", 0, &col, &n, &e), 0);
+    ck_assert_uint_eq(n, 5);
+    ck_assert_double_eq(col[4], 5.0);
+    free(col);
+    /* not a number, unknown column (the message lists the columns there are) */
+    ck_assert_int_eq(ti_stats_csv_column(c, "group", 0, &col, &n, &e), TI_STATS_ERR_FORMAT);
+    ck_assert(strstr(e.msg, "t.csv:2") && strstr(e.msg, "'a' is not a number"));
+    ck_assert_int_eq(ti_stats_csv_column(c, "valu", 0, &col, &n, &e), TI_STATS_ERR_COLUMN);
+    ck_assert(strstr(e.msg, "'valu'") && strstr(e.msg, "'group'"));
+    ti_stats_csv_free(c);
+    ti_stats_csv_free(NULL);
+
+    /* a NaN cell, and a header-only file */
+    const char *t2 = "x\nnan\n";
+    ck_assert_int_eq(ti_stats_csv_parse(t2, strlen(t2), NULL, &c, &e), 0);
+    ck_assert_int_eq(ti_stats_csv_column(c, "x", 0, &col, &n, &e), TI_STATS_ERR_NAN);
+    ck_assert(strstr(e.msg, "<csv>:2") != NULL);
+    ti_stats_csv_free(c);
+    ck_assert_int_eq(ti_stats_csv_parse("a,b\n", 4, NULL, &c, &e), 0);
+    ck_assert_uint_eq(ti_stats_csv_nrows(c), 0);
+    ck_assert_int_eq(ti_stats_csv_column(c, "b", 0, &col, &n, &e), 0);
+    ck_assert_uint_eq(n, 0);
+    ck_assert_ptr_null(col);
+    ti_stats_csv_free(c);
+}
+END_TEST
+
+START_TEST(test_csv_errors)
+{
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"a,b\n1,2\n3\n", "x.csv:3: 1 field, but the header has 2"},
+        {"a,b\n1,2,3\n", "x.csv:2: 3 fields"},
+        {"a,b\n1,\"open\n\n", "x.csv:4: unterminated quoted field (opened on line 2)"},
+        {"a,b\n1,x\"y\n", "x.csv:2: quote inside an unquoted field"},
+        {"a,b\n1,\"x\"y\n", "x.csv:2: unexpected 'y' after a closing quote"},
+        {"", "x.csv: empty"},
+        {"\n\n  \n", "x.csv: empty"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        ti_stats_csv *c = (ti_stats_csv *)&c; /* must be reset to NULL on failure */
+        ti_stats_err e = {0};
+        ck_assert_int_eq(ti_stats_csv_parse(bad[i].text, strlen(bad[i].text), "x.csv", &c, &e),
+                         TI_STATS_ERR_FORMAT);
+        ck_assert_ptr_null(c);
+        ck_assert_int_eq(e.status, TI_STATS_ERR_FORMAT);
+        ck_assert_msg(strstr(e.msg, bad[i].want) != NULL, "message '%s' lacks '%s'", e.msg,
+                      bad[i].want);
+    }
+    ti_stats_csv *c;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_csv_read("/nonexistent/dir/f.csv", &c, &e), TI_STATS_ERR_IO);
+    ck_assert(strstr(e.msg, "/nonexistent/dir/f.csv") != NULL);
+    ck_assert_int_eq(ti_stats_csv_parse(NULL, 3, NULL, &c, &e), TI_STATS_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_csv_file)
+{
+    ti_stats_csv *c;
+    ti_stats_err e = {0};
+    ck_assert_msg(ti_stats_csv_read(TI_FIXTURE_DIR "/stats_groups.csv", &c, &e) == 0, "%s",
+                  e.msg);
+    ck_assert_uint_eq(ti_stats_csv_ncols(c), 3);
+    ck_assert_uint_eq(ti_stats_csv_nrows(c), 20);
+    long g = ti_stats_csv_find(c, "population");
+    ck_assert_int_ge(g, 0);
+    ck_assert_str_eq(ti_stats_csv_cell(c, 0, (size_t)g), "10");
+    ti_stats_csv_free(c);
+}
+END_TEST
+
+/* ---- error paths of the statistics ----------------------------------------------------- */
+
+START_TEST(test_errors)
+{
+    double x[3] = {1, 2, 3}, y[3] = {4, NAN, 6}, out[8];
+    ti_stats_mwu_result r;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_mwu(x, 0, x, 3, NULL, &r, &e), TI_STATS_ERR_EMPTY);
+    ck_assert(strstr(e.msg, "n1=0") != NULL);
+    ck_assert_int_eq(ti_stats_mwu(x, 3, y, 3, NULL, &r, &e), TI_STATS_ERR_NAN);
+    ck_assert_str_eq(e.msg, "mwu: y[1] is NaN");
+    ck_assert_int_eq(ti_stats_mwu(y, 3, x, 3, NULL, &r, &e), TI_STATS_ERR_NAN);
+    ck_assert_str_eq(e.msg, "mwu: x[1] is NaN");
+    ck_assert_int_eq(ti_stats_mwu(NULL, 3, x, 3, NULL, &r, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_mwu(x, 3, x, 3, NULL, &r, NULL), TI_STATS_OK); /* err optional */
+    ti_stats_mwu_params p = ti_stats_mwu_params_default();
+    p.alternative = (ti_stats_alternative)7;
+    ck_assert_int_eq(ti_stats_mwu(x, 3, x, 3, &p, &r, &e), TI_STATS_ERR_ARG);
+    p = ti_stats_mwu_params_default();
+    p.method = TI_STATS_METHOD_COUNT;
+    ck_assert_int_eq(ti_stats_mwu(x, 3, x, 3, &p, &r, &e), TI_STATS_ERR_ARG);
+    ti_stats_alternative alt;
+    ck_assert_int_eq(ti_stats_alternative_parse("bigger", &alt, &e), TI_STATS_ERR_ARG);
+    ck_assert(strstr(e.msg, "'bigger'") && strstr(e.msg, "two-sided"));
+
+    /* an explicit exact test whose tail underflows a double: refused, not a silent 0 */
+    enum { N = 600 };
+    double *a = malloc(N * sizeof *a), *b = malloc(N * sizeof *b);
+    for (int i = 0; i < N; i++) {
+        a[i] = i + 1000.0;
+        b[i] = i;
+    }
+    p = ti_stats_mwu_params_default();
+    p.method = TI_STATS_EXACT;
+    ck_assert_int_eq(ti_stats_mwu(a, N, b, N, &p, &r, &e), TI_STATS_ERR_TOO_LARGE);
+    ck_assert(strstr(e.msg, "underflows") != NULL);
+    p.method = TI_STATS_AUTO; /* auto picks the asymptotic method here */
+    ck_assert_int_eq(ti_stats_mwu(a, N, b, N, &p, &r, &e), TI_STATS_OK);
+    ck_assert(r.log10_p < -100);
+    free(a);
+    free(b);
+
+    double auc;
+    ck_assert_int_eq(ti_stats_auc(x, 3, y, 3, &auc, &e), TI_STATS_ERR_NAN);
+    ck_assert_int_eq(ti_stats_auc(x, 3, x, 0, &auc, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_auc(x, 3, x, 3, NULL, &e), TI_STATS_ERR_ARG);
+    size_t np;
+    ck_assert_int_eq(ti_stats_roc_curve(x, 3, x, 0, out, out, out, &np, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_roc_curve(x, 3, x, 3, NULL, out, out, &np, &e), TI_STATS_ERR_ARG);
+    ti_stats_delong d;
+    ck_assert_int_eq(ti_stats_auc_delong(x, 1, x, 3, 0.95, &d, &e), TI_STATS_ERR_EMPTY);
+    ck_assert(strstr(e.msg, "at least 2") != NULL);
+    ck_assert_int_eq(ti_stats_auc_delong(x, 3, x, 3, 1.0, &d, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_auc_delong(x, 3, x, 3, NAN, &d, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_auc_delong(x, 3, y, 3, 0.95, &d, &e), TI_STATS_ERR_NAN);
+    /* perfect separation: zero variance, the interval collapses onto the AUC */
+    ck_assert_int_eq(ti_stats_auc_delong(x, 3, (double[]){-1, -2}, 2, 0.95, &d, &e), 0);
+    ck_assert_double_eq(d.auc, 1.0);
+    ck_assert_double_eq(d.var, 0.0);
+    ck_assert_double_eq(d.lo, 1.0);
+
+    ti_stats_summary s;
+    ck_assert_int_eq(ti_stats_describe(x, 0, &s, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_describe(y, 3, &s, &e), TI_STATS_ERR_NAN);
+    ck_assert_int_eq(ti_stats_describe(NULL, 3, &s, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_rankdata(y, 3, out, NULL, &e), TI_STATS_ERR_NAN);
+    ck_assert_int_eq(ti_stats_rankdata(x, 0, out, NULL, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_rankdata(x, 3, NULL, NULL, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(e.status, TI_STATS_ERR_ARG);
+    ck_assert(e.msg[0] != '\0');
+
+    for (int k = 0; k < TI_STATS_STATUS_COUNT; k++)
+        ck_assert(ti_stats_status_str((ti_stats_status)k)[0] != '\0');
+    ck_assert_str_eq(ti_stats_status_str((ti_stats_status)99), "unknown status");
+    ck_assert_str_eq(ti_stats_alternative_name(TI_STATS_LESS), "less");
+    ck_assert_str_eq(ti_stats_method_name(TI_STATS_EXACT), "exact");
+}
+END_TEST
+
+Suite *suite_stats(void)
+{
+    Suite *s = suite_create("stats");
+    TCase *tc = tcase_create("reference");
+    tcase_set_timeout(tc, 30);
+    tcase_add_test(tc, test_mwu_scipy);
+    tcase_add_test(tc, test_mwu_exact_by_hand);
+    tcase_add_test(tc, test_mwu_invariants);
+    tcase_add_test(tc, test_mwu_large_far_tail);
+    tcase_add_test(tc, test_auc_sklearn);
+    tcase_add_test(tc, test_describe_ranks);
+    tcase_add_test(tc, test_normal);
+    suite_add_tcase(s, tc);
+    TCase *tcsv = tcase_create("csv");
+    tcase_add_test(tcsv, test_csv_parse);
+    tcase_add_test(tcsv, test_csv_errors);
+    tcase_add_test(tcsv, test_csv_file);
+    suite_add_tcase(s, tcsv);
+    TCase *terr = tcase_create("errors");
+    tcase_add_test(terr, test_errors);
+    suite_add_tcase(s, terr);
+    return s;
+}
