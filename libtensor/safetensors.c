@@ -320,6 +320,8 @@ ti_status ti_st_read_f32(ti_ctx *ctx, const ti_st_file *f, const ti_st_entry *e,
         return ti_ctx_error(ctx, TI_ERR_ARG, "safetensors: NULL argument");
     const unsigned char *src = f->data + e->offset;
     size_t n = e->nelem;
+    if (n == 0)
+        return TI_OK;
     switch (e->dtype) {
     case TI_DTYPE_F32:
         if (host_is_le()) {

@@ -21,7 +21,8 @@ typedef struct ti_dataset {
 
 typedef enum ti_split { TI_SPLIT_TRAIN = 0, TI_SPLIT_TEST, TI_SPLIT_COUNT } ti_split;
 
-/* Loads a split from `path`: a directory holding either Fashion-MNIST's four IDX files
+/* Loads a split from `path` into a new data set (free with ti_dataset_free; x and y are
+ * 64-byte aligned, from ti_alloc): a directory holding either Fashion-MNIST's four IDX files
  * ({train,t10k}-{images-idx3,labels-idx1}-ubyte, each optionally .gz) or CIFAR-10's binary
  * batches (data_batch_1..5.bin, test_batch.bin, each optionally .gz); the kind is detected
  * from the names. A missing, truncated, wrong-magic or mislabeled file is TI_ERR_IO /
@@ -37,7 +38,9 @@ ti_status ti_dataset_slice(ti_ctx *ctx, const ti_dataset *d, int offset, int cou
 /* Mini-batches over a data set. Each epoch draws a new permutation from the generator (when
  * shuffle is on); with augment on, each image is zero-padded by 4, randomly cropped back to
  * H x W and flipped horizontally with probability 1/2 (the CIFAR recipe). The last batch of
- * an epoch may be smaller. */
+ * an epoch may be smaller. The batcher has its own generator seeded with `seed`; epoch e's
+ * order and crops depend only on (seed, e), never on the context's generator. The data set
+ * is borrowed and must outlive the batcher. batch <= 0 or an empty data set is TI_ERR_ARG. */
 typedef struct ti_batcher ti_batcher;
 ti_status ti_batcher_new(ti_ctx *ctx, const ti_dataset *d, int batch, int shuffle, int augment,
                          uint64_t seed, ti_batcher **out);
@@ -47,6 +50,11 @@ void ti_batcher_free(ti_batcher *b);
  * indices of the samples. */
 void ti_batcher_next(ti_batcher *b, float *x, int *y, int *idx, int *n);
 int ti_batcher_batches_per_epoch(const ti_batcher *b);
+/* The epoch the batcher is in (0 first); it advances when ti_batcher_next returns *n = 0. */
+long ti_batcher_epoch(const ti_batcher *b);
+/* Restarts at the beginning of epoch e (for --resume): the batches that follow are those an
+ * uninterrupted run would produce in epoch e. */
+void ti_batcher_set_epoch(ti_batcher *b, long epoch);
 
 #ifdef __cplusplus
 }
