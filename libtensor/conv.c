@@ -229,6 +229,98 @@ static void k_conv2d_fwd(float *y, float *ws, const float *x, const float *w, co
     }
 }
 
+/* ---- forward, row-shift variant for stride 1 on large maps --------------------------------
+ * With stride 1, row (c, kh, kw) of the column matrix is row (c, 0, kw) moved on by kh output
+ * rows. So it suffices to build the KW-times-smaller matrix col3 (C KW, Hp OW), which holds
+ * every input row ih' in [0, Hp = H + 2 pad) shifted by kw, and to run one GEMM per kh against
+ * a view of col3 offset by kh OW columns (the leading dimension stays the same):
+ *   out (K, Hp OW) += W_kh (K, C KW) col3[:, kh OW ...].
+ * Output rows oh >= OH of that grid read into the next image's block and are dropped; the
+ * waste is Hp / OH (6% at 32x32), which is why small maps keep the full im2col. Images of a
+ * group sit side by side, Hp OW columns each. */
+
+/* Is the row-shift variant worth it? Stride 1, a kernel taller than one row, at most 1/8
+ * of wasted output rows. */
+static int use_rowshift(const conv_shape *s)
+{
+    int Hp = s->H + 2 * s->pad;
+    return s->stride == 1 && s->KH > 1 && 8 * Hp <= 9 * s->OH;
+}
+
+static int rowshift_group(const conv_shape *s)
+{
+    size_t per = (size_t)(s->H + 2 * s->pad) * s->OW;
+    size_t g = (GROUP_COLS + per - 1) / per;
+    return g > (size_t)s->N ? s->N : (int)g;
+}
+
+/* Floats of workspace: the reordered weight, col3 with (KH - 1) OW columns of slack for the
+ * last image's shifted views, and the GEMM's result. */
+static size_t rowshift_floats(const conv_shape *s, int G)
+{
+    size_t L = (size_t)G * (s->H + 2 * s->pad) * s->OW;
+    size_t ld = L + (size_t)(s->KH - 1) * s->OW;
+    return (size_t)s->K * s->CK + (size_t)s->C * s->KW * ld + (size_t)s->K * L;
+}
+
+static void k_conv2d_fwd_rowshift(float *y, float *ws, const float *x, const float *w,
+                                  const float *b, const conv_shape *s)
+{
+    const int K = s->K, C = s->C, KH = s->KH, KW = s->KW, H = s->H, W = s->W, OW = s->OW;
+    const int Hp = H + 2 * s->pad, G = rowshift_group(s);
+    const size_t P = s->P, CK = s->CK, CHW = (size_t)C * H * W, CKW = (size_t)C * KW;
+    const size_t per = (size_t)Hp * OW;
+    float *wr = ws;                  /* (KH, K, C KW): wr[kh][k][c KW + kw] = w[k][c][kh][kw] */
+    float *col3 = wr + (size_t)K * CK; /* (C KW, ld) */
+    for (int kh = 0; kh < KH; kh++)
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < C; c++)
+                for (int kw = 0; kw < KW; kw++)
+                    wr[((size_t)kh * K + k) * CKW + (size_t)c * KW + kw] =
+                        w[(((size_t)k * C + c) * KH + kh) * KW + kw];
+    for (int n0 = 0; n0 < s->N; n0 += G) {
+        int g = s->N - n0 < G ? s->N - n0 : G;
+        size_t L = (size_t)g * per, ld = L + (size_t)(KH - 1) * OW;
+        float *out = col3 + CKW * ld; /* (K, L) */
+        for (int c = 0; c < C; c++)
+            for (int kw = 0; kw < KW; kw++) {
+                float *row = col3 + ((size_t)c * KW + kw) * ld;
+                int lo, hi;
+                valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
+                for (int i = 0; i < g; i++) {
+                    const float *xc = x + (size_t)(n0 + i) * CHW + (size_t)c * H * W;
+                    for (int ihp = 0; ihp < Hp; ihp++) {
+                        float *o = row + i * per + (size_t)ihp * OW;
+                        int ih = ihp - s->pad;
+                        if (ih < 0 || ih >= H) {
+                            memset(o, 0, (size_t)OW * sizeof(float));
+                            continue;
+                        }
+                        const float *in = xc + (size_t)ih * W - s->pad + kw;
+                        for (int ow = 0; ow < lo; ow++)
+                            o[ow] = 0.0f;
+                        memcpy(o + lo, in + lo, (size_t)(hi - lo) * sizeof(float));
+                        for (int ow = hi; ow < OW; ow++)
+                            o[ow] = 0.0f;
+                    }
+                }
+                memset(row + L, 0, (size_t)(KH - 1) * OW * sizeof(float)); /* the slack */
+            }
+        for (int kh = 0; kh < KH; kh++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)L, (int)CKW, 1.0f,
+                        wr + (size_t)kh * K * CKW, (int)CKW, col3 + (size_t)kh * OW, (int)ld,
+                        kh ? 1.0f : 0.0f, out, (int)L);
+        for (int i = 0; i < g; i++)
+            for (int k = 0; k < K; k++) {
+                float bk = b ? b[k] : 0.0f;
+                float *yk = y + ((size_t)(n0 + i) * K + k) * P;
+                const float *ok = out + (size_t)k * L + (size_t)i * per;
+                for (size_t p = 0; p < P; p++)
+                    yk[p] = ok[p] + bk;
+            }
+    }
+}
+
 /* ---- backward -----------------------------------------------------------------------------
  * With dY (K, g P) the output gradient of a group laid out like the forward's GEMM result:
  *   dW (K, CK) += dY col^T          (only if the weight wants a gradient)
@@ -359,12 +451,17 @@ ti_tensor *ti_conv2d(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b, in
     if (!y)
         return NULL;
     if (y->size > 0) {
-        size_t bytes = workspace_floats(&s) * sizeof(float);
+        int rows = use_rowshift(&s);
+        size_t bytes = (rows ? rowshift_floats(&s, rowshift_group(&s)) : workspace_floats(&s)) *
+                       sizeof(float);
         float *ws = ti_ctx_workspace(ti_tape_ctx(tape), bytes);
         if (!ws)
             return ti__tape_fail(tape, TI_ERR_NOMEM,
                                  "conv2d: out of memory for a %zu-byte workspace", bytes);
-        k_conv2d_fwd(y->data, ws, x->data, w->data, b ? b->data : NULL, &s);
+        if (rows)
+            k_conv2d_fwd_rowshift(y->data, ws, x->data, w->data, b ? b->data : NULL, &s);
+        else
+            k_conv2d_fwd(y->data, ws, x->data, w->data, b ? b->data : NULL, &s);
     }
     ti_node *n = ti__tape_record(tape, &op_conv2d, y, b ? 3 : 2, in);
     if (n) {

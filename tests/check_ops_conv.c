@@ -14,7 +14,8 @@ typedef struct conv_case {
 
 /* Small shapes covering stride 1/2, pad 0/1/2, 1x1/3x3/5x5, odd sizes, batch 1 and 7, C 1/3,
  * plus shapes large enough to hit the grouping's corners: one image per group (64x64 maps),
- * a short last group (7 images of 28x28 in groups of 6), and the direct 1x1 path. */
+ * a short last group (7 images of 28x28), the direct 1x1 path, and the forward's row-shift
+ * variant (stride 1 on large maps: the last four shapes with KH > 1). */
 static const conv_case CASES[] = {
     {1, 1, 5, 5, 1, 3, 3, 1, 0, 0},   {1, 3, 7, 6, 4, 3, 3, 1, 1, 1},
     {7, 3, 9, 9, 5, 3, 3, 2, 1, 1},   {7, 1, 8, 7, 2, 5, 5, 1, 2, 1},
@@ -24,6 +25,7 @@ static const conv_case CASES[] = {
     {1, 3, 2, 2, 2, 3, 3, 1, 1, 0},   {3, 2, 8, 8, 4, 2, 2, 2, 0, 1},
     {7, 1, 28, 28, 4, 3, 3, 1, 1, 1}, {2, 3, 64, 64, 4, 3, 3, 1, 1, 1},
     {2, 8, 64, 64, 5, 1, 1, 1, 0, 1}, {5, 8, 16, 16, 6, 1, 1, 1, 0, 0},
+    {3, 2, 40, 37, 3, 5, 5, 1, 2, 1}, {2, 3, 30, 33, 4, 3, 3, 1, 0, 0},
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 

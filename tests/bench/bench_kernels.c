@@ -1,0 +1,172 @@
+/* Kernel benchmark: OpenBLAS sgemm 1024^3 as the machine's practical ceiling, then conv2d
+ * forward, backward-data and backward-weight GFLOP/s, each with its ratio to the sgemm figure
+ * of the same run (the machine is shared and noisy: compare ratios). Best of several runs.
+ * Usage: bench_kernels [out.json]  (default build/bench_kernels.json) */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "thinice/ops.h"
+#include "../../libtensor/internal.h"
+
+#define REPS 5
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double bench_sgemm(ti_rng *r, int n)
+{
+    size_t nn = (size_t)n * n;
+    float *a = ti_alloc(nn * sizeof(float)), *b = ti_alloc(nn * sizeof(float));
+    float *c = ti_alloc(nn * sizeof(float));
+    for (size_t i = 0; i < nn; i++) {
+        a[i] = ti_rng_uniform(r, -1, 1);
+        b[i] = ti_rng_uniform(r, -1, 1);
+    }
+    double best = 1e30;
+    for (int rep = 0; rep < REPS + 1; rep++) { /* the first run warms up the thread pool */
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                    c, n);
+        double t = now() - t0;
+        if (rep > 0 && t < best)
+            best = t;
+    }
+    ti_free(a);
+    ti_free(b);
+    ti_free(c);
+    return 2.0 * n * n * (double)n / best * 1e-9;
+}
+
+typedef struct conv_result {
+    double fwd, bwd_data, bwd_weight; /* GFLOP/s */
+} conv_result;
+
+/* Times one convolution layer: forward without recording; each backward alone by calling the
+ * op's backward directly (so the tape's zeroing of activation gradients is not counted). */
+static int bench_conv(ti_ctx *ctx, int N, int C, int H, int K, int KH, int stride, int pad,
+                      conv_result *res)
+{
+    ti_rng *r = ti_ctx_rng(ctx);
+    ti_tape *tape = ti_tape_new(ctx);
+    ti_tensor *x = ti_tensor_new(4, (int[]){N, C, H, H});
+    ti_tensor *w = ti_tensor_new(4, (int[]){K, C, KH, KH});
+    ti_tensor *b = ti_tensor_new(1, (int[]){K});
+    if (!tape || !x || !w || !b || ti_tensor_alloc_grad(x) || ti_tensor_alloc_grad(w))
+        return 1;
+    for (size_t i = 0; i < x->size; i++)
+        x->data[i] = ti_rng_uniform(r, -1, 1);
+    for (size_t i = 0; i < w->size; i++)
+        w->data[i] = ti_rng_uniform(r, -0.1f, 0.1f);
+    int OH = (H + 2 * pad - KH) / stride + 1;
+    double flop = 2.0 * N * K * (double)OH * OH * (double)C * KH * KH;
+
+    double best = 1e30;
+    ti_tape_set_recording(tape, 0);
+    for (int rep = 0; rep < REPS + 1; rep++) {
+        ti_tape_reset(tape);
+        double t0 = now();
+        ti_tensor *y = ti_conv2d(tape, x, w, b, stride, pad);
+        double t = now() - t0;
+        if (!y)
+            return 1;
+        if (rep > 0 && t < best)
+            best = t;
+    }
+    res->fwd = flop / best * 1e-9;
+
+    ti_tape_set_recording(tape, 1);
+    for (int which = 0; which < 2; which++) {
+        x->requires_grad = which == 0;
+        w->requires_grad = which == 1;
+        ti_tape_reset(tape);
+        ti_tensor *y = ti_conv2d(tape, x, w, b, stride, pad);
+        if (!y)
+            return 1;
+        float *seed = malloc(y->size * sizeof(float));
+        for (size_t i = 0; i < y->size; i++)
+            seed[i] = ti_rng_uniform(r, -1, 1);
+        if (ti_tape_backward_seed(tape, y, seed) != TI_OK) /* allocates, warms up */
+            return 1;
+        free(seed);
+        best = 1e30;
+        for (int rep = 0; rep < REPS; rep++) {
+            double t0 = now();
+            y->node->def->backward(tape, y->node);
+            double t = now() - t0;
+            if (t < best)
+                best = t;
+        }
+        if (which == 0)
+            res->bwd_data = flop / best * 1e-9;
+        else
+            res->bwd_weight = flop / best * 1e-9;
+    }
+    ti_tensor_free(x);
+    ti_tensor_free(w);
+    ti_tensor_free(b);
+    ti_tape_free(tape);
+    return 0;
+}
+
+typedef struct layer {
+    const char *name;
+    int N, C, H, K, KH, stride, pad;
+} layer;
+
+int main(int argc, char **argv)
+{
+    const char *out = argc > 1 ? argv[1] : "build/bench_kernels.json";
+    ti_ctx *ctx = ti_ctx_new(1, 2);
+    if (!ctx)
+        return 1;
+    double gemm = bench_sgemm(ti_ctx_rng(ctx), 1024);
+    printf("sgemm 1024^3, 2 threads: %.1f GFLOP/s\n", gemm);
+
+    /* the first layer is the headline (ResNet-18 layer1); the others show the grouping on
+     * deep layers with tiny maps and on a 1x1 projection */
+    static const layer layers[] = {
+        {"conv3x3_64_32x32_b128", 128, 64, 32, 64, 3, 1, 1},
+        {"conv3x3_256_8x8_b128", 128, 256, 8, 256, 3, 1, 1},
+        {"conv3x3_512_4x4_b128", 128, 512, 4, 512, 3, 1, 1},
+        {"conv1x1_64_128_32x32_b32", 32, 64, 32, 128, 1, 1, 0},
+    };
+    int nl = (int)(sizeof layers / sizeof layers[0]);
+    conv_result res[4];
+    for (int i = 0; i < nl; i++) {
+        const layer *l = &layers[i];
+        if (bench_conv(ctx, l->N, l->C, l->H, l->K, l->KH, l->stride, l->pad, &res[i])) {
+            fprintf(stderr, "bench_kernels: %s failed: %s\n", l->name, ti_ctx_errmsg(ctx));
+            return 1;
+        }
+        printf("%-26s forward %6.1f GFLOP/s (%3.0f%% of sgemm)  backward-data %6.1f (%3.0f%%)  "
+               "backward-weight %6.1f (%3.0f%%)\n",
+               l->name, res[i].fwd, 100 * res[i].fwd / gemm, res[i].bwd_data,
+               100 * res[i].bwd_data / gemm, res[i].bwd_weight, 100 * res[i].bwd_weight / gemm);
+    }
+
+    FILE *f = fopen(out, "w");
+    if (!f) {
+        fprintf(stderr, "bench_kernels: cannot write %s\n", out);
+        return 1;
+    }
+    fprintf(f, "{\n  \"threads\": 2,\n  \"sgemm_1024_gflops\": %.2f,\n  \"conv\": [\n", gemm);
+    for (int i = 0; i < nl; i++)
+        fprintf(f,
+                "    {\"layer\": \"%s\", \"forward_gflops\": %.2f, \"forward_ratio\": %.3f, "
+                "\"backward_data_gflops\": %.2f, \"backward_data_ratio\": %.3f, "
+                "\"backward_weight_gflops\": %.2f, \"backward_weight_ratio\": %.3f}%s\n",
+                layers[i].name, res[i].fwd, res[i].fwd / gemm, res[i].bwd_data,
+                res[i].bwd_data / gemm, res[i].bwd_weight, res[i].bwd_weight / gemm,
+                i + 1 < nl ? "," : "");
+    fprintf(f, "  ]\n}\n");
+    fclose(f);
+    printf("wrote %s\n", out);
+    ti_ctx_free(ctx);
+    return 0;
+}
