@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include "thinice/json.h"
 #include "thinice/ops.h"
 #include "../../libtensor/internal.h"
 
@@ -150,22 +151,47 @@ int main(int argc, char **argv)
                100 * res[i].bwd_data / gemm, res[i].bwd_weight, 100 * res[i].bwd_weight / gemm);
     }
 
+    ti_jw *j = ti_jw_new();
+    if (!j)
+        return 1;
+    ti_jw_begin_object(j);
+    ti_jw_key(j, "threads");
+    ti_jw_int(j, ti_ctx_threads(ctx));
+    ti_jw_key(j, "sgemm_1024_gflops");
+    ti_jw_number(j, gemm);
+    ti_jw_key(j, "conv");
+    ti_jw_begin_array(j);
+    for (int i = 0; i < nl; i++) {
+        const double v[3] = {res[i].fwd, res[i].bwd_data, res[i].bwd_weight};
+        static const char *const names[3] = {"forward", "backward_data", "backward_weight"};
+        char key[64];
+        ti_jw_begin_object(j);
+        ti_jw_key(j, "layer");
+        ti_jw_string(j, layers[i].name);
+        for (int k = 0; k < 3; k++) {
+            snprintf(key, sizeof key, "%s_gflops", names[k]);
+            ti_jw_key(j, key);
+            ti_jw_number(j, v[k]);
+            snprintf(key, sizeof key, "%s_ratio", names[k]);
+            ti_jw_key(j, key);
+            ti_jw_number(j, v[k] / gemm);
+        }
+        ti_jw_end_object(j);
+    }
+    ti_jw_end_array(j);
+    ti_jw_end_object(j);
+    size_t len = 0;
+    const char *text = ti_jw_text(j, &len);
     FILE *f = fopen(out, "w");
-    if (!f) {
+    if (!f || !text || fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
         fprintf(stderr, "bench_kernels: cannot write %s\n", out);
+        if (f)
+            fclose(f);
+        ti_jw_free(j);
         return 1;
     }
-    fprintf(f, "{\n  \"threads\": 2,\n  \"sgemm_1024_gflops\": %.2f,\n  \"conv\": [\n", gemm);
-    for (int i = 0; i < nl; i++)
-        fprintf(f,
-                "    {\"layer\": \"%s\", \"forward_gflops\": %.2f, \"forward_ratio\": %.3f, "
-                "\"backward_data_gflops\": %.2f, \"backward_data_ratio\": %.3f, "
-                "\"backward_weight_gflops\": %.2f, \"backward_weight_ratio\": %.3f}%s\n",
-                layers[i].name, res[i].fwd, res[i].fwd / gemm, res[i].bwd_data,
-                res[i].bwd_data / gemm, res[i].bwd_weight, res[i].bwd_weight / gemm,
-                i + 1 < nl ? "," : "");
-    fprintf(f, "  ]\n}\n");
     fclose(f);
+    ti_jw_free(j);
     printf("wrote %s\n", out);
     ti_ctx_free(ctx);
     return 0;
