@@ -453,6 +453,54 @@ START_TEST(test_loss_reference)
 }
 END_TEST
 
+/* ---- limits: an empty batch and a single value -------------------------------------------- */
+
+START_TEST(test_limits)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    ti_tape *tape = ti_tape_new(ctx);
+    float d[4] = {0.5f, -1.0f, 2.0f, 0.25f};
+    /* N = 0 through linear and cross-entropy: empty (0, K) logits, loss 0, zero gradient */
+    ti_tensor *w = ti_tensor_new(2, (int[]){3, 4});
+    w->requires_grad = 1;
+    ck_assert_int_eq(ti_tensor_alloc_grad(w), TI_OK);
+    w->data[5] = 1.0f;
+    ti_tensor *x = ti_tape_input(tape, d, 2, (int[]){0, 4}, 1);
+    ti_tensor *y = ti_linear(tape, x, w, NULL);
+    ck_assert_int_eq(y->shape[0], 0);
+    ck_assert_int_eq(y->shape[1], 3);
+    ti_tensor *l = ti_cross_entropy(tape, y, NULL, TI_REDUCE_MEAN);
+    ck_assert_float_eq(l->data[0], 0.0f);
+    ck_assert_int_eq(ti_tape_backward(tape, l), TI_OK);
+    for (int i = 0; i < 12; i++)
+        ck_assert_float_eq(w->grad[i], 0.0f);
+    /* one image, one pixel, evaluation mode: y = (x - mean) / sqrt(var + eps) */
+    ti_tape_reset(tape);
+    ti_tensor *rm = leaf(NULL, 1, (int[]){1}, (float[]){1.0f}, 0);
+    ti_tensor *rv = leaf(NULL, 1, (int[]){1}, (float[]){4.0f}, 0);
+    x = ti_tape_input(tape, d + 2, 4, (int[]){1, 1, 1, 1}, 1);
+    y = ti_batchnorm2d(tape, x, NULL, NULL, rm, rv, 0, 0.1f, 0.0f);
+    ck_assert_float_eq_tol(y->data[0], 0.5f, 1e-7f);
+    ck_assert_int_eq(ti_tape_backward(tape, y), TI_OK);
+    ck_assert_float_eq_tol(x->grad[0], 0.5f, 1e-7f);
+    /* one class: log-softmax is 0, cross-entropy 0, KL 0 */
+    ti_tensor *z = ti_tape_input(tape, d, 2, (int[]){4, 1}, 1);
+    ti_tensor *ls = ti_log_softmax(tape, z);
+    l = ti_cross_entropy(tape, z, (int[]){0, 0, 0, 0}, TI_REDUCE_SUM);
+    ti_tensor *kl = ti_kl_div(tape, z, ti_scale(tape, z, 2.0f), TI_REDUCE_SUM);
+    for (int i = 0; i < 4; i++)
+        ck_assert_float_eq(ls->data[i], 0.0f);
+    ck_assert_float_eq(l->data[0], 0.0f);
+    ck_assert_float_eq(kl->data[0], 0.0f);
+    ck_assert_int_eq(ti_tape_status(tape), TI_OK);
+    ti_tensor_free(w);
+    ti_tensor_free(rm);
+    ti_tensor_free(rv);
+    ti_tape_free(tape);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- error paths ---------------------------------------------------------------------------- */
 
 START_TEST(test_errors)
@@ -546,6 +594,7 @@ Suite *suite_ops_nn(void)
     tcase_add_test(tc, test_loss_gradients);
     tcase_add_test(tc, test_loss_known_values);
     tcase_add_test(tc, test_loss_reference);
+    tcase_add_test(tc, test_limits);
     tcase_add_test(tc, test_errors);
     suite_add_tcase(s, tc);
     return s;
