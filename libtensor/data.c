@@ -1,6 +1,7 @@
 /* Data set loaders: Fashion-MNIST in the IDX format of LeCun's MNIST page (big-endian magic
  * 2051/2049 and dimensions, then bytes) and CIFAR-10's binary batches (Krizhevsky 2009:
  * 3073-byte records, label then the R, G, B planes), plain or gzip. Pixels become p / 255. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 
 #include "thinice/data.h"
 #include "thinice/fileio.h"
+#include "io_internal.h"
 
 #define NCLASS 10
 #define CIFAR_RECORD 3073
@@ -177,9 +179,103 @@ done:
 
 /* ---- CIFAR-10 (binary batches) ----------------------------------------------------------- */
 
+/* One batch file: read and checked in a worker thread, then converted into its slice of x. */
+typedef struct cifar_job {
+    const char *path;
+    char *raw;
+    size_t len, nrec;
+    ti_status st;
+    char err[1024];
+    float *x;         /* (nrec, 3, 32, 32): this file's slice of the data set */
+    int *y;           /* (nrec) */
+    const float *lut;
+} cifar_job;
+
+static void cifar_read(cifar_job *j)
+{
+    j->st = ti__read_file_msg(j->path, &j->raw, &j->len, j->err, sizeof j->err);
+    if (j->st != TI_OK)
+        return;
+    if (j->len == 0 || j->len % CIFAR_RECORD != 0) {
+        size_t whole = j->len / CIFAR_RECORD;
+        snprintf(j->err, sizeof j->err, "%s: %zu bytes is not a whole number of %d-byte "
+                 "records (truncated? expected %zu bytes for %zu records)", j->path, j->len,
+                 CIFAR_RECORD, (whole + 1) * CIFAR_RECORD, whole + 1);
+        j->st = TI_ERR_FORMAT;
+        return;
+    }
+    j->nrec = j->len / CIFAR_RECORD;
+    const unsigned char *u = (const unsigned char *)j->raw;
+    for (size_t r = 0; r < j->nrec; r++)
+        if (u[r * CIFAR_RECORD] >= NCLASS) {
+            snprintf(j->err, sizeof j->err, "%s: label %u of record %zu is not a class 0..9",
+                     j->path, u[r * CIFAR_RECORD], r);
+            j->st = TI_ERR_FORMAT;
+            return;
+        }
+}
+
+static void cifar_convert(cifar_job *j)
+{
+    const unsigned char *u = (const unsigned char *)j->raw;
+    /* a record's planes are already in (C, H, W) order */
+    for (size_t r = 0; r < j->nrec; r++) {
+        const unsigned char *rec = u + r * CIFAR_RECORD + 1;
+        float *x = j->x + r * CIFAR_PIXELS;
+        j->y[r] = u[r * CIFAR_RECORD];
+        for (int p = 0; p < CIFAR_PIXELS; p++)
+            x[p] = j->lut[rec[p]];
+    }
+    free(j->raw);
+    j->raw = NULL;
+}
+
+typedef struct worker {
+    cifar_job *jobs;
+    int njobs, first, step;
+    void (*fn)(cifar_job *);
+} worker;
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    for (int i = w->first; i < w->njobs; i += w->step)
+        w->fn(&w->jobs[i]);
+    return NULL;
+}
+
+/* Runs fn on every job with up to `threads` threads (job i on thread i mod threads): the
+ * batches are independent, and inflating 150 MB is the slow part of loading CIFAR-10. */
+static void run_jobs(cifar_job *jobs, int njobs, int threads, void (*fn)(cifar_job *))
+{
+    if (threads > njobs)
+        threads = njobs;
+    if (threads < 1)
+        threads = 1;
+    if (threads > CIFAR_TRAIN_FILES)
+        threads = CIFAR_TRAIN_FILES;
+    pthread_t tid[CIFAR_TRAIN_FILES];
+    worker w[CIFAR_TRAIN_FILES];
+    int started[CIFAR_TRAIN_FILES] = {0};
+    for (int t = 0; t < threads; t++) {
+        w[t] = (worker){jobs, njobs, t, threads, fn};
+        if (t > 0)
+            started[t] = pthread_create(&tid[t], NULL, worker_main, &w[t]) == 0;
+    }
+    worker_main(&w[0]);
+    for (int t = 1; t < threads; t++) {
+        if (started[t])
+            pthread_join(tid[t], NULL);
+        else
+            worker_main(&w[t]); /* no thread to be had: do its share here */
+    }
+}
+
 static ti_status load_cifar(ti_ctx *ctx, const char *dir, ti_split split, ti_dataset **out)
 {
     char names[CIFAR_TRAIN_FILES][32], paths[CIFAR_TRAIN_FILES][4200];
+    cifar_job jobs[CIFAR_TRAIN_FILES];
+    memset(jobs, 0, sizeof jobs);
     int nf = split == TI_SPLIT_TRAIN ? CIFAR_TRAIN_FILES : 1;
     for (int i = 0; i < nf; i++) {
         if (split == TI_SPLIT_TRAIN)
@@ -188,32 +284,17 @@ static ti_status load_cifar(ti_ctx *ctx, const char *dir, ti_split split, ti_dat
             snprintf(names[i], sizeof names[i], "test_batch.bin");
         if (!find_file(dir, names[i], paths[i], sizeof paths[i]))
             return missing(ctx, "cifar10", dir, names[i]);
+        jobs[i].path = paths[i];
     }
+    int threads = ctx ? ti_ctx_threads(ctx) : 1;
     /* read and check every file first, so that the images are allocated once */
-    char *raw[CIFAR_TRAIN_FILES] = {0};
-    size_t len[CIFAR_TRAIN_FILES], total = 0;
+    run_jobs(jobs, nf, threads, cifar_read);
     ti_status st = TI_OK;
-    for (int i = 0; i < nf && st == TI_OK; i++) {
-        st = ti_read_file(ctx, paths[i], &raw[i], &len[i]);
-        if (st != TI_OK)
-            break;
-        if (len[i] == 0 || len[i] % CIFAR_RECORD != 0) {
-            size_t whole = len[i] / CIFAR_RECORD;
-            st = ti_ctx_error(ctx, TI_ERR_FORMAT, "%s: %zu bytes is not a whole number of "
-                              "%d-byte records (truncated? expected %zu bytes for %zu records)",
-                              paths[i], len[i], CIFAR_RECORD, (whole + 1) * CIFAR_RECORD,
-                              whole + 1);
-            break;
-        }
-        size_t nrec = len[i] / CIFAR_RECORD;
-        const unsigned char *u = (const unsigned char *)raw[i];
-        for (size_t r = 0; r < nrec; r++)
-            if (u[r * CIFAR_RECORD] >= NCLASS) {
-                st = ti_ctx_error(ctx, TI_ERR_FORMAT, "%s: label %u of record %zu is not a class "
-                                  "0..9", paths[i], u[r * CIFAR_RECORD], r);
-                break;
-            }
-        total += nrec;
+    size_t total = 0;
+    for (int i = 0; i < nf; i++) {
+        if (jobs[i].st != TI_OK && st == TI_OK)
+            st = ti_ctx_error(ctx, jobs[i].st, "%s", jobs[i].err);
+        total += jobs[i].nrec;
     }
     if (st == TI_OK && total > (1u << 30))
         st = ti_ctx_error(ctx, TI_ERR_FORMAT, "cifar10: %zu records is implausibly many", total);
@@ -225,21 +306,16 @@ static ti_status load_cifar(ti_ctx *ctx, const char *dir, ti_split split, ti_dat
         byte_lut(lut);
         size_t k = 0;
         for (int i = 0; i < nf; i++) {
-            const unsigned char *u = (const unsigned char *)raw[i];
-            size_t nrec = len[i] / CIFAR_RECORD;
-            /* the record's planes are already in (C, H, W) order */
-            for (size_t r = 0; r < nrec; r++, k++) {
-                const unsigned char *rec = u + r * CIFAR_RECORD;
-                float *x = d->x + k * CIFAR_PIXELS;
-                d->y[k] = rec[0];
-                for (int p = 0; p < CIFAR_PIXELS; p++)
-                    x[p] = lut[rec[1 + p]];
-            }
+            jobs[i].x = d->x + k * CIFAR_PIXELS;
+            jobs[i].y = d->y + k;
+            jobs[i].lut = lut;
+            k += jobs[i].nrec;
         }
+        run_jobs(jobs, nf, threads, cifar_convert);
         *out = d;
     }
     for (int i = 0; i < nf; i++)
-        free(raw[i]);
+        free(jobs[i].raw);
     return st;
 }
 

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "thinice/fileio.h"
+#include "io_internal.h"
 
 ti_status ti_afile_open(ti_ctx *ctx, ti_afile *f, const char *path)
 {
@@ -129,33 +130,38 @@ static size_t size_hint(const char *path)
     return hint;
 }
 
-ti_status ti_read_file(ti_ctx *ctx, const char *path, char **data, size_t *len)
+/* The reader behind ti_read_file, with the message written into err[errcap] instead of a
+ * context so that worker threads can use it (io_internal.h). */
+ti_status ti__read_file_msg(const char *path, char **data, size_t *len, char *err,
+                            size_t errcap)
 {
-    if (!path || !data || !len)
-        return ti_ctx_error(ctx, TI_ERR_ARG, "read_file: NULL argument");
     *data = NULL;
     *len = 0;
     errno = 0;
     gzFile gz = gzopen(path, "rb");
-    if (!gz)
-        return ti_ctx_error(ctx, TI_ERR_IO, "%s: cannot open: %s", path,
-                            errno ? strerror(errno) : "out of memory");
-    gzbuffer(gz, 1 << 17);
-    size_t cap = size_hint(path) + 1, n = 0;
-    char *buf = malloc(cap);
-    if (!buf) {
-        gzclose(gz);
-        return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, cap);
+    if (!gz) {
+        snprintf(err, errcap, "%s: cannot open: %s", path,
+                 errno ? strerror(errno) : "out of memory");
+        return TI_ERR_IO;
     }
-    for (;;) {
+    gzbuffer(gz, 1 << 17);
+    /* +2: after a read that fills the hinted size exactly, a 1-byte probe finds the end
+     * without growing the buffer */
+    size_t cap = size_hint(path) + 2, n = 0;
+    char *buf = malloc(cap);
+    ti_status st = TI_OK;
+    if (!buf) {
+        snprintf(err, errcap, "%s: cannot allocate %zu bytes", path, cap);
+        st = TI_ERR_NOMEM;
+    }
+    while (st == TI_OK) {
         if (cap - n < 2) {
             size_t ncap = cap * 2;
             char *nb = realloc(buf, ncap);
             if (!nb) {
-                free(buf);
-                gzclose(gz);
-                return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: cannot allocate %zu bytes", path,
-                                    ncap);
+                snprintf(err, errcap, "%s: cannot allocate %zu bytes", path, ncap);
+                st = TI_ERR_NOMEM;
+                break;
             }
             buf = nb;
             cap = ncap;
@@ -168,30 +174,41 @@ ti_status ti_read_file(ti_ctx *ctx, const char *path, char **data, size_t *len)
         if (got < 0) {
             int zerr;
             const char *msg = gzerror(gz, &zerr);
-            ti_status st = zerr == Z_ERRNO ? TI_ERR_IO : TI_ERR_FORMAT;
-            ti_ctx_error(ctx, st, "%s: read failed after %zu bytes: %s", path, n,
-                         zerr == Z_ERRNO ? strerror(errno) : msg);
-            free(buf);
-            gzclose(gz);
-            return st;
+            st = zerr == Z_ERRNO ? TI_ERR_IO : TI_ERR_FORMAT;
+            snprintf(err, errcap, "%s: read failed after %zu bytes: %s", path, n,
+                     zerr == Z_ERRNO ? strerror(errno) : msg);
+            break;
         }
         if (got == 0)
             break;
         n += (size_t)got;
     }
-    /* A gzip stream cut short reads as a clean end of file with Z_BUF_ERROR set. */
-    int zerr;
-    const char *msg = gzerror(gz, &zerr);
-    if (zerr != Z_OK) {
-        ti_ctx_error(ctx, TI_ERR_FORMAT, "%s: compressed data ends early or is corrupt after %zu "
+    if (st == TI_OK) {
+        /* a gzip stream cut short reads as a clean end of file with Z_BUF_ERROR set */
+        int zerr;
+        const char *msg = gzerror(gz, &zerr);
+        if (zerr != Z_OK) {
+            snprintf(err, errcap, "%s: compressed data ends early or is corrupt after %zu "
                      "bytes: %s", path, n, msg);
-        free(buf);
-        gzclose(gz);
-        return TI_ERR_FORMAT;
+            st = TI_ERR_FORMAT;
+        }
     }
     gzclose(gz);
+    if (st != TI_OK) {
+        free(buf);
+        return st;
+    }
     buf[n] = '\0';
     *data = buf;
     *len = n;
     return TI_OK;
+}
+
+ti_status ti_read_file(ti_ctx *ctx, const char *path, char **data, size_t *len)
+{
+    if (!path || !data || !len)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "read_file: NULL argument");
+    char err[1024];
+    ti_status st = ti__read_file_msg(path, data, len, err, sizeof err);
+    return st == TI_OK ? TI_OK : ti_ctx_error(ctx, st, "%s", err);
 }

@@ -228,7 +228,7 @@ static void cifar_files(void)
 
 START_TEST(test_cifar_load)
 {
-    ti_ctx *ctx = ti_ctx_new(1, 1);
+    ti_ctx *ctx = ti_ctx_new(1, 2); /* two threads: the batches are read in parallel */
     make_dir();
     cifar_files();
     ti_dataset *d;
