@@ -323,8 +323,9 @@ ti_status ti_aa_run_slice(ti_ctx *ctx, const ti_classifier *f, const ti_aa_param
                                 .attack = pred[r] == ys[r] ? TI_AA_ROBUST : TI_AA_CLEAN_WRONG};
     }
 
-    /* 2. each attack on the points still robust, from their clean x */
-    for (int a = 0; a < p->n_attacks; a++) {
+    /* 2. each attack on the points still robust, from their clean x. With eps = 0 the
+     * threat set is {x} itself: no attack can succeed, none is run. */
+    for (int a = 0; a < p->n_attacks && p->eps > 0.0f; a++) {
         ti_aa_attack k = p->attacks[a];
         char label[48];
         snprintf(label, sizeof label, "autoattack:%s", ti_aa_attack_name(k));
