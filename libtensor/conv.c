@@ -263,6 +263,71 @@ static size_t rowshift_floats(const conv_shape *s, int G)
     return (size_t)s->K * s->CK + (size_t)s->C * s->KW * ld + (size_t)s->K * L;
 }
 
+/* col3 (C KW, ld) for g images starting at x: row (c, kw), image i, padded input row ih'
+ * holds x[i, c, ih' - pad, ow + kw - pad] for ow in [0, OW) (0 outside the image); the
+ * (KH - 1) OW columns of slack after the last image are zeroed. */
+static void k_im2row(float *col3, size_t ld, const float *x, int g, const conv_shape *s)
+{
+    const int C = s->C, KW = s->KW, H = s->H, W = s->W, OW = s->OW, Hp = H + 2 * s->pad;
+    const size_t per = (size_t)Hp * OW, L = (size_t)g * per, CHW = (size_t)C * H * W;
+    for (int c = 0; c < C; c++)
+        for (int kw = 0; kw < KW; kw++) {
+            float *row = col3 + ((size_t)c * KW + kw) * ld;
+            int lo, hi;
+            valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
+            for (int i = 0; i < g; i++) {
+                const float *xc = x + (size_t)i * CHW + (size_t)c * H * W;
+                for (int ihp = 0; ihp < Hp; ihp++) {
+                    float *o = row + i * per + (size_t)ihp * OW;
+                    int ih = ihp - s->pad;
+                    if (ih < 0 || ih >= H) {
+                        memset(o, 0, (size_t)OW * sizeof(float));
+                        continue;
+                    }
+                    const float *in = xc + (size_t)ih * W - s->pad + kw;
+                    for (int ow = 0; ow < lo; ow++)
+                        o[ow] = 0.0f;
+                    memcpy(o + lo, in + lo, (size_t)(hi - lo) * sizeof(float));
+                    for (int ow = hi; ow < OW; ow++)
+                        o[ow] = 0.0f;
+                }
+            }
+            memset(row + L, 0, (size_t)(s->KH - 1) * OW * sizeof(float));
+        }
+}
+
+/* The adjoint of k_im2row (the slack and the padding entries are dropped). */
+static void k_row2im(float *dx, const float *col3, size_t ld, int g, const conv_shape *s)
+{
+    const int C = s->C, KW = s->KW, H = s->H, W = s->W, OW = s->OW, Hp = H + 2 * s->pad;
+    const size_t per = (size_t)Hp * OW, CHW = (size_t)C * H * W;
+    for (int c = 0; c < C; c++)
+        for (int kw = 0; kw < KW; kw++) {
+            const float *row = col3 + ((size_t)c * KW + kw) * ld;
+            int lo, hi;
+            valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
+            for (int i = 0; i < g; i++)
+                for (int ih = 0; ih < H; ih++) {
+                    const float *gr = row + i * per + (size_t)(ih + s->pad) * OW;
+                    float *o = dx + (size_t)i * CHW + ((size_t)c * H + ih) * W - s->pad + kw;
+                    for (int ow = lo; ow < hi; ow++)
+                        o[ow] += gr[ow];
+                }
+        }
+}
+
+/* wr (KH, K, C KW): wr[kh][k][c KW + kw] = w[k][c][kh][kw], the weight split by kernel row. */
+static void k_weight_rows(float *wr, const float *w, const conv_shape *s)
+{
+    const size_t CKW = (size_t)s->C * s->KW;
+    for (int kh = 0; kh < s->KH; kh++)
+        for (int k = 0; k < s->K; k++)
+            for (int c = 0; c < s->C; c++)
+                for (int kw = 0; kw < s->KW; kw++)
+                    wr[((size_t)kh * s->K + k) * CKW + (size_t)c * s->KW + kw] =
+                        w[(((size_t)k * s->C + c) * s->KH + kh) * s->KW + kw];
+}
+
 static void k_conv2d_fwd_rowshift(float *y, float *ws, const float *x, const float *w,
                                   const float *b, const conv_shape *s)
 {
@@ -272,40 +337,12 @@ static void k_conv2d_fwd_rowshift(float *y, float *ws, const float *x, const flo
     const size_t per = (size_t)Hp * OW;
     float *wr = ws;                  /* (KH, K, C KW): wr[kh][k][c KW + kw] = w[k][c][kh][kw] */
     float *col3 = wr + (size_t)K * CK; /* (C KW, ld) */
-    for (int kh = 0; kh < KH; kh++)
-        for (int k = 0; k < K; k++)
-            for (int c = 0; c < C; c++)
-                for (int kw = 0; kw < KW; kw++)
-                    wr[((size_t)kh * K + k) * CKW + (size_t)c * KW + kw] =
-                        w[(((size_t)k * C + c) * KH + kh) * KW + kw];
+    k_weight_rows(wr, w, s);
     for (int n0 = 0; n0 < s->N; n0 += G) {
         int g = s->N - n0 < G ? s->N - n0 : G;
         size_t L = (size_t)g * per, ld = L + (size_t)(KH - 1) * OW;
         float *out = col3 + CKW * ld; /* (K, L) */
-        for (int c = 0; c < C; c++)
-            for (int kw = 0; kw < KW; kw++) {
-                float *row = col3 + ((size_t)c * KW + kw) * ld;
-                int lo, hi;
-                valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
-                for (int i = 0; i < g; i++) {
-                    const float *xc = x + (size_t)(n0 + i) * CHW + (size_t)c * H * W;
-                    for (int ihp = 0; ihp < Hp; ihp++) {
-                        float *o = row + i * per + (size_t)ihp * OW;
-                        int ih = ihp - s->pad;
-                        if (ih < 0 || ih >= H) {
-                            memset(o, 0, (size_t)OW * sizeof(float));
-                            continue;
-                        }
-                        const float *in = xc + (size_t)ih * W - s->pad + kw;
-                        for (int ow = 0; ow < lo; ow++)
-                            o[ow] = 0.0f;
-                        memcpy(o + lo, in + lo, (size_t)(hi - lo) * sizeof(float));
-                        for (int ow = hi; ow < OW; ow++)
-                            o[ow] = 0.0f;
-                    }
-                }
-                memset(row + L, 0, (size_t)(KH - 1) * OW * sizeof(float)); /* the slack */
-            }
+        k_im2row(col3, ld, x + (size_t)n0 * CHW, g, s);
         for (int kh = 0; kh < KH; kh++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)L, (int)CKW, 1.0f,
                         wr + (size_t)kh * K * CKW, (int)CKW, col3 + (size_t)kh * OW, (int)ld,
@@ -326,6 +363,19 @@ static void k_conv2d_fwd_rowshift(float *y, float *ws, const float *x, const flo
  *   dW (K, CK) += dY col^T          (only if the weight wants a gradient)
  *   dcol (CK, g P) = W^T dY, then dX += col2im(dcol)   (only if the input wants one)
  *   db (K) += sum of dY over images and pixels. */
+/* db (K) += dY summed over images and pixels. */
+static void k_bias_bwd(float *db, const float *dy, const conv_shape *s)
+{
+    for (int n = 0; n < s->N; n++)
+        for (int k = 0; k < s->K; k++) {
+            const float *g = dy + ((size_t)n * s->K + k) * s->P;
+            float acc = 0.0f;
+            for (size_t p = 0; p < s->P; p++)
+                acc += g[p];
+            db[k] += acc;
+        }
+}
+
 static void k_conv2d_bwd(float *dx, float *dw, float *db, float *ws, const float *x,
                          const float *w, const float *dy, const conv_shape *s)
 {
@@ -334,14 +384,7 @@ static void k_conv2d_bwd(float *dx, float *dw, float *db, float *ws, const float
     float *col = ws;                          /* (CK, G P) */
     float *dyg = ws + CK * (size_t)s->G * P;  /* (K, G P) */
     if (db)
-        for (int n = 0; n < s->N; n++)
-            for (int k = 0; k < K; k++) {
-                const float *g = dy + ((size_t)n * K + k) * P;
-                float acc = 0.0f;
-                for (size_t p = 0; p < P; p++)
-                    acc += g[p];
-                db[k] += acc;
-            }
+        k_bias_bwd(db, dy, s);
     if (!dx && !dw)
         return;
     for (int n0 = 0; n0 < s->N; n0 += s->G) {
@@ -381,6 +424,70 @@ static void k_conv2d_bwd(float *dx, float *dw, float *db, float *ws, const float
     }
 }
 
+/* Backward of the row-shift forward. dYp (K, g Hp OW) is the output gradient on the padded
+ * row grid, ZERO on the dropped rows oh >= OH (their outputs were thrown away, so they must
+ * send nothing back). Per kernel row kh, with V_kh the view of col3 kh OW columns on:
+ *   dW_kh (K, C KW) += dYp V_kh^T          (then scattered into dW (K, C, KH, KW))
+ *   dcol3 view kh   += W_kh^T dYp          (then dX += row2im(dcol3)) */
+static size_t rowshift_bwd_floats(const conv_shape *s, int G)
+{
+    return rowshift_floats(s, G) + (size_t)s->K * s->CK;
+}
+
+static void k_conv2d_bwd_rowshift(float *dx, float *dw, float *db, float *ws, const float *x,
+                                  const float *w, const float *dy, const conv_shape *s)
+{
+    const int K = s->K, KH = s->KH, OW = s->OW, Hp = s->H + 2 * s->pad, G = rowshift_group(s);
+    const size_t P = s->P, CK = s->CK, CHW = (size_t)s->C * s->H * s->W;
+    const size_t CKW = (size_t)s->C * s->KW, per = (size_t)Hp * OW;
+    if (db)
+        k_bias_bwd(db, dy, s);
+    if (!dx && !dw)
+        return;
+    float *wr = ws;                      /* (KH, K, C KW) */
+    float *dwr = wr + (size_t)K * CK;    /* (KH, K, C KW), summed over the groups */
+    float *col3 = dwr + (size_t)K * CK;  /* (C KW, ld) */
+    if (dx)
+        k_weight_rows(wr, w, s);
+    if (dw)
+        memset(dwr, 0, (size_t)K * CK * sizeof(float));
+    for (int n0 = 0; n0 < s->N; n0 += G) {
+        int g = s->N - n0 < G ? s->N - n0 : G;
+        size_t L = (size_t)g * per, ld = L + (size_t)(KH - 1) * OW;
+        float *dyp = col3 + CKW * ld; /* (K, L) */
+        for (int k = 0; k < K; k++)
+            for (int i = 0; i < g; i++) {
+                float *o = dyp + (size_t)k * L + (size_t)i * per;
+                memcpy(o, dy + ((size_t)(n0 + i) * K + k) * P, P * sizeof(float));
+                memset(o + P, 0, (per - P) * sizeof(float));
+            }
+        if (dw) {
+            k_im2row(col3, ld, x + (size_t)n0 * CHW, g, s);
+            for (int kh = 0; kh < KH; kh++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, K, (int)CKW, (int)L, 1.0f,
+                            dyp, (int)L, col3 + (size_t)kh * OW, (int)ld, 1.0f,
+                            dwr + (size_t)kh * K * CKW, (int)CKW);
+        }
+        if (dx) {
+            /* view 0 covers [0, L) and is written first; the slack must start at zero */
+            for (size_t r = 0; r < CKW; r++)
+                memset(col3 + r * ld + L, 0, (size_t)(KH - 1) * OW * sizeof(float));
+            for (int kh = 0; kh < KH; kh++)
+                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)CKW, (int)L, K, 1.0f,
+                            wr + (size_t)kh * K * CKW, (int)CKW, dyp, (int)L, kh ? 1.0f : 0.0f,
+                            col3 + (size_t)kh * OW, (int)ld);
+            k_row2im(dx + (size_t)n0 * CHW, col3, ld, g, s);
+        }
+    }
+    if (dw)
+        for (int k = 0; k < K; k++)
+            for (int c = 0; c < s->C; c++)
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < s->KW; kw++)
+                        dw[(((size_t)k * s->C + c) * KH + kh) * s->KW + kw] +=
+                            dwr[((size_t)kh * K + k) * CKW + (size_t)c * s->KW + kw];
+}
+
 static void conv2d_backward(ti_tape *tape, ti_node *n)
 {
     ti_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
@@ -389,16 +496,22 @@ static void conv2d_backward(ti_tape *tape, ti_node *n)
     float *dx = x->requires_grad ? x->grad : NULL;
     float *dw = w->requires_grad ? w->grad : NULL;
     float *db = b && b->requires_grad ? b->grad : NULL;
+    int rows = use_rowshift(&s);
     float *ws = NULL;
     if (dx || dw) {
-        ws = ti_ctx_workspace(ti_tape_ctx(tape), workspace_floats(&s) * sizeof(float));
+        size_t bytes = (rows ? rowshift_bwd_floats(&s, rowshift_group(&s)) : workspace_floats(&s)) *
+                       sizeof(float);
+        ws = ti_ctx_workspace(ti_tape_ctx(tape), bytes);
         if (!ws) {
-            ti__tape_fail(tape, TI_ERR_NOMEM, "conv2d backward: out of memory for a %zu-byte "
-                          "workspace", workspace_floats(&s) * sizeof(float));
+            ti__tape_fail(tape, TI_ERR_NOMEM,
+                          "conv2d backward: out of memory for a %zu-byte workspace", bytes);
             return;
         }
     }
-    k_conv2d_bwd(dx, dw, db, ws, x->data, w->data, n->out->grad, &s);
+    if (rows)
+        k_conv2d_bwd_rowshift(dx, dw, db, ws, x->data, w->data, n->out->grad, &s);
+    else
+        k_conv2d_bwd(dx, dw, db, ws, x->data, w->data, n->out->grad, &s);
 }
 
 static const ti_op_def op_conv2d = {"conv2d", conv2d_backward};
