@@ -601,6 +601,64 @@ START_TEST(test_st_other_dtypes)
 }
 END_TEST
 
+/* Truncations (every length in the header, every 5th after) and 300 random corruptions of
+ * the fixture: each either opens and
+ * converts cleanly or fails with a message; none crashes (run under ASan by make san). */
+START_TEST(test_st_mutations)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    make_tmpdir();
+    char *orig;
+    size_t len;
+    ck_assert_int_eq(ti_read_file(ctx, TI_FIXTURE_DIR "/st_mixed.safetensors", &orig, &len),
+                     TI_OK);
+    char *buf = malloc(len);
+    ti_rng r;
+    ti_rng_seed(&r, 3);
+    const char *p = tpath("mut.safetensors");
+    int opened = 0;
+    for (size_t t = 0; t < len + 300; t++) {
+        if (t < len && t > 330 && t % 5)
+            continue;
+        memcpy(buf, orig, len);
+        size_t n = len;
+        if (t < len) {
+            n = t; /* truncated to t bytes: never valid, since the data is needed */
+        } else {
+            int k = 1 + (int)ti_rng_below(&r, 3);
+            for (int i = 0; i < k; i++)
+                buf[ti_rng_below(&r, len)] = (char)ti_rng_below(&r, 256);
+        }
+        FILE *fp = fopen(p, "wb"); /* not the atomic writer: fsyncs are slow */
+        ck_assert_ptr_nonnull(fp);
+        ck_assert_uint_eq(fwrite(buf, 1, n, fp), n);
+        fclose(fp);
+        ti_st_file *f;
+        ti_status st = ti_st_open(ctx, p, &f);
+        if (t < len)
+            ck_assert_int_eq(st, TI_ERR_FORMAT);
+        if (st != TI_OK) {
+            ck_assert(ti_ctx_errmsg(ctx)[0] != '\0');
+            continue;
+        }
+        opened++;
+        for (int i = 0; i < ti_st_count(f); i++) {
+            const ti_st_entry *e = ti_st_entry_at(f, i);
+            float *dst = malloc(e->nelem * sizeof(float) + 1);
+            st = ti_st_read_f32(ctx, f, e, dst);
+            ck_assert(st == TI_OK || st == TI_ERR_NAN);
+            free(dst);
+        }
+        ti_st_close(f);
+    }
+    ck_assert_int_gt(opened, 0); /* flips inside the data mostly still open */
+    free(buf);
+    free(orig);
+    remove_tmpdir();
+    ti_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_io(void)
 {
     Suite *s = suite_create("io");
@@ -614,10 +672,12 @@ Suite *suite_io(void)
     tcase_add_test(tc, test_json_writer);
     suite_add_tcase(s, tc);
     tc = tcase_create("safetensors");
+    tcase_set_timeout(tc, 30); /* the mutation test writes ~500 files; slow on a busy disk */
     tcase_add_test(tc, test_st_fixture);
     tcase_add_test(tc, test_st_roundtrip);
     tcase_add_test(tc, test_st_corrupt);
     tcase_add_test(tc, test_st_other_dtypes);
+    tcase_add_test(tc, test_st_mutations);
     suite_add_tcase(s, tc);
     return s;
 }
