@@ -601,9 +601,9 @@ START_TEST(test_st_other_dtypes)
 }
 END_TEST
 
-/* Truncations (every length in the header, every 5th after) and 300 random corruptions of
- * the fixture: each either opens and
- * converts cleanly or fails with a message; none crashes (run under ASan by make san). */
+/* Truncations (every length up to the end of the header, every 5th after) and 300 random
+ * corruptions of the fixture: each either opens and converts cleanly or fails with a
+ * message; none crashes (run under ASan by make san). */
 START_TEST(test_st_mutations)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
