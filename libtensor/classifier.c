@@ -40,6 +40,23 @@ ti_status ti_classifier_jacobian(const ti_classifier *f, const float *x, int N, 
     return s;
 }
 
+ti_status ti_classifier_grad(const ti_classifier *f, const float *x, int N, ti_dlogits_fn fn,
+                             void *user, float *logits, float *dx)
+{
+    if (f->grad)
+        return f->grad(f->self, x, N, fn, user, logits, dx);
+    float *dl = malloc((size_t)N * f->M * sizeof(float) + 1);
+    if (!dl)
+        return TI_ERR_NOMEM;
+    ti_status s = f->forward(f->self, x, N, logits);
+    if (s == TI_OK) {
+        fn(user, logits, N, f->M, dl);
+        s = f->vjp(f->self, x, N, dl, NULL, dx);
+    }
+    free(dl);
+    return s;
+}
+
 static ti_status linear_forward(void *self, const float *x, int N, float *logits)
 {
     ti_linear_classifier *lc = self;

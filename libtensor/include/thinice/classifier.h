@@ -12,6 +12,10 @@
 extern "C" {
 #endif
 
+/* Fills dlogits (N, M) with the gradient of a loss at the given logits (N, M): how attacks
+ * and adversarial training say what they differentiate, in ti_classifier_grad. */
+typedef void (*ti_dlogits_fn)(void *user, const float *logits, int N, int M, float *dlogits);
+
 typedef struct ti_classifier {
     int C, H, W; /* shape of one input sample */
     int M;       /* number of classes */
@@ -25,6 +29,11 @@ typedef struct ti_classifier {
     /* Optional (may be NULL): logits (N, M) and the full Jacobian jac (N, M, C*H*W) in one go,
      * sharing one forward pass. ti_classifier_jacobian falls back to M vjp calls. */
     ti_status (*jacobian)(void *self, const float *x, int N, float *logits, float *jac);
+    /* Optional (may be NULL): the gradient of a loss of the logits in ONE forward and one
+     * backward pass: logits at x, then fn(user, logits, N, M, dlogits), then
+     * dx = dlogits^T d logits / dx. ti_classifier_grad falls back to forward + vjp. */
+    ti_status (*grad)(void *self, const float *x, int N, ti_dlogits_fn fn, void *user,
+                      float *logits, float *dx);
 } ti_classifier;
 
 static inline size_t ti_classifier_dim(const ti_classifier *f)
@@ -36,6 +45,12 @@ static inline size_t ti_classifier_dim(const ti_classifier *f)
  * caller: it uses f's own callbacks only. */
 ti_status ti_classifier_jacobian(const ti_classifier *f, const float *x, int N, float *logits,
                                  float *jac);
+
+/* logits (N, M) and dx (N, C, H, W): the input gradient of the loss whose logit gradient fn
+ * gives, through f->grad or else f->forward + f->vjp. The fallback needs N*M floats of
+ * scratch, taken from malloc once per call. */
+ti_status ti_classifier_grad(const ti_classifier *f, const float *x, int N, ti_dlogits_fn fn,
+                             void *user, float *logits, float *dx);
 
 /* Predicted labels: argmax of each row of logits (N, M); ties go to the lowest index. */
 void ti_argmax_rows(const float *logits, int N, int M, int *pred);

@@ -1,0 +1,51 @@
+/* What libprune's method files share: the state of one pruning run and the phase machinery
+ * (training epochs, per-phase evaluation, checkpoints) that run.c provides. */
+#ifndef THINICE_PRUNE_INTERNAL_H
+#define THINICE_PRUNE_INTERNAL_H
+
+#include "thinice/methods.h"
+
+typedef struct tp_run {
+    ti_ctx *ctx;
+    ti_model *m;
+    ti_classifier view;        /* m in evaluation mode (adversary and reports) */
+    const ti_dataset *train;
+    const ti_dataset *test;    /* the report's samples */
+    ti_prune_params p;
+    ti_adv_trainer *adv;
+    ti_tape *tape;
+    ti_batcher *batcher;
+    const char *dir;           /* checkpoints, or NULL */
+    char config[256];          /* fingerprint of the settings, stored with each checkpoint */
+    ti_prune_report *rep;
+    double t0;                 /* start time of the current phase */
+} tp_run;
+
+/* Starts phase `name`; if its checkpoint exists it is loaded, recorded in the report and
+ * *resumed set to 1 (the caller then skips the training). */
+ti_status tp_phase_begin(tp_run *r, const char *name, int epochs, int *resumed);
+/* Ends the current phase: evaluates (clean and PGD), records it, writes its checkpoint. */
+ti_status tp_phase_end(tp_run *r, double last_loss);
+/* Trains `epochs` epochs with opt, the schedule (may be NULL) and hooks; *last_loss gets the
+ * last epoch's mean loss. */
+ti_status tp_train(tp_run *r, ti_sgd *opt, const ti_schedule *sched, const ti_train_hooks *h,
+                   int epochs, double *last_loss);
+/* The fine-tuning every method ends with: epochs_finetune epochs of the adversarial loss on
+ * the masked model (masks honoured by the optimizer), learning rates from sched. */
+ti_status tp_finetune(tp_run *r, const ti_schedule *sched, double *loss);
+/* An SGD over every trainable parameter of the model (masks honoured), momentum and weight
+ * decay from the run's parameters. */
+ti_status tp_sgd(tp_run *r, float lr, ti_sgd **out);
+/* The model's conv and linear weights, in state_dict order (at most cap). */
+int tp_weights(tp_run *r, ti_param **out, int cap);
+/* Masks every weight layer by its own magnitude at sparsity s (HYDRA's count rule). */
+ti_status tp_mask_by_magnitude(tp_run *r, double s, int global);
+
+#define TP_MAX_LAYERS 256
+
+ti_status tp_magnitude(tp_run *r);
+ti_status tp_hydra(tp_run *r);
+ti_status tp_admm(tp_run *r);
+ti_status tp_atmc(tp_run *r);
+
+#endif

@@ -1,0 +1,20 @@
+/* Magnitude pruning, the baseline (pruning.md 6; HYDRA's "LWM"): keep the largest |w| of each
+ * layer (or over all layers with `global`), then fine-tune the surviving weights with the
+ * adversarial loss and the mask fixed. */
+#include "internal.h"
+
+ti_status tp_magnitude(tp_run *r)
+{
+    int resumed;
+    ti_status s = tp_phase_begin(r, "magnitude-finetune", r->p.epochs_finetune, &resumed);
+    if (s != TI_OK || resumed)
+        return s;
+    s = tp_mask_by_magnitude(r, r->p.sparsity, r->p.global);
+    ti_schedule sched;
+    if (s == TI_OK)
+        s = ti_schedule_cosine(r->ctx, &sched, r->p.lr_finetune, r->p.epochs_finetune, 0, 0);
+    double loss = 0;
+    if (s == TI_OK)
+        s = tp_finetune(r, &sched, &loss);
+    return s == TI_OK ? tp_phase_end(r, loss) : s;
+}

@@ -1,0 +1,257 @@
+/* Tests of libprune's adversarial training and methods on a tiny separable problem made
+ * here: 1x8x8 images of two classes (a bright top-left or bottom-right quadrant, plus noise),
+ * a small CNN, short schedules. Properties from pruning.md section 8. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "testutil.h"
+#include "thinice/methods.h"
+
+static ti_dataset *quadrants(int N, uint64_t seed)
+{
+    ti_dataset *d = calloc(1, sizeof *d);
+    strcpy(d->name, "quadrants");
+    d->N = N;
+    d->C = 1;
+    d->H = d->W = 8;
+    d->M = 2;
+    d->x = malloc((size_t)N * 64 * sizeof(float));
+    d->y = malloc((size_t)N * sizeof(int));
+    ti_rng r;
+    ti_rng_seed(&r, seed);
+    for (int n = 0; n < N; n++) {
+        int c = (int)ti_rng_below(&r, 2);
+        d->y[n] = c;
+        for (int i = 0; i < 8; i++)
+            for (int j = 0; j < 8; j++) {
+                int lit = c == 0 ? (i < 4 && j < 4) : (i >= 4 && j >= 4);
+                float v = (lit ? 0.8f : 0.2f) + ti_rng_uniform(&r, -0.1f, 0.1f);
+                d->x[n * 64 + i * 8 + j] = v;
+            }
+    }
+    return d;
+}
+
+static ti_model *small_model(ti_ctx *ctx)
+{
+    ti_model_config cfg = {.C = 1, .H = 8, .W = 8, .M = 2};
+    ti_model *m = NULL;
+    ck_assert_int_eq(ti_model_new(ctx, "smallcnn", &cfg, &m), TI_OK);
+    return m;
+}
+
+/* Natural training for a few epochs: the dense starting point of every method. */
+static void pretrain(ti_ctx *ctx, ti_model *m, const ti_dataset *d, int epochs)
+{
+    ti_tape *tape = ti_tape_new(ctx);
+    ti_batcher *b;
+    ti_sgd *opt;
+    ti_sgd_params sp = ti_sgd_params_default();
+    sp.lr = 0.05f;
+    ck_assert_int_eq(ti_batcher_new(ctx, d, 32, 1, 0, 1, &b), TI_OK);
+    ck_assert_int_eq(ti_sgd_new(ctx, &sp, &opt), TI_OK);
+    ck_assert_int_eq(ti_sgd_add_model(opt, m), TI_OK);
+    ti_train_setup setup = {.model = m, .tape = tape, .opt = opt, .batcher = b, .data = d,
+                            .batch = 32};
+    for (int e = 0; e < epochs; e++)
+        ck_assert_int_eq(ti_train_epoch(ctx, &setup, e, NULL), TI_OK);
+    ti_sgd_free(opt);
+    ti_batcher_free(b);
+    ti_tape_free(tape);
+}
+
+START_TEST(test_scaled_init_and_admm_lr)
+{
+    /* pruning.md 3.4: fan_in 1, W = [1, -2, 4] -> S = [0.6123724, -1.2247449, 2.4494897] */
+    float W[3] = {1, -2, 4}, S[3];
+    ti_prune_hydra_scaled_init(W, 3, 1, S);
+    ck_assert_float_eq_tol(S[0], 0.6123724f, 1e-6);
+    ck_assert_float_eq_tol(S[1], -1.2247449f, 1e-6);
+    ck_assert_float_eq_tol(S[2], 2.4494897f, 1e-6);
+    /* 4.2: 0.01 for offsets 0..6, 0.001 for 7..13, 0.0001 for 14..19, then again */
+    for (int e = 0; e < 40; e++) {
+        int o = e % 20;
+        float want = o < 7 ? 0.01f : (o < 14 ? 0.001f : 0.0001f);
+        ck_assert_float_eq_tol(ti_prune_admm_lr(0.01f, e, 20), want, want * 1e-5f);
+    }
+    ti_prune_method m;
+    ck_assert_int_eq(ti_prune_method_parse("atmc", &m), TI_OK);
+    ck_assert_int_eq(m, TI_PRUNE_ATMC);
+    ck_assert_int_eq(ti_prune_method_parse("lottery", &m), TI_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_adversaries_stay_in_ball_and_box)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    ti_model *m = small_model(ctx);
+    ti_dataset *d = quadrants(16, 2);
+    ti_classifier f;
+    ck_assert_int_eq(ti_model_classifier(m, 16, &f), TI_OK);
+    float *xa = malloc(16 * 64 * sizeof(float));
+    ti_rng r;
+    ti_rng_seed(&r, 5);
+    ti_adv_params p = ti_adv_params_default(TI_ADV_PGD);
+    p.eps = 0.1f;
+    p.step = 0.04f;
+    p.steps = 5;
+    for (int k = 0; k < 2; k++) {
+        if (k == 0)
+            ck_assert_int_eq(ti_adv_pgd(ctx, &f, &p, d->x, d->y, 16, &r, xa), TI_OK);
+        else
+            ck_assert_int_eq(ti_adv_trades_inner(ctx, &f, &p, d->x, 16, &r, xa), TI_OK);
+        double moved = 0;
+        for (int i = 0; i < 16 * 64; i++) {
+            ck_assert(xa[i] >= 0.0f && xa[i] <= 1.0f);
+            ck_assert(fabsf(xa[i] - d->x[i]) <= p.eps + 1e-6f);
+            moved += fabsf(xa[i] - d->x[i]);
+        }
+        ck_assert(moved > 0);
+    }
+    /* eps = 0 and no steps: x' = x */
+    p.eps = 0;
+    ck_assert_int_eq(ti_adv_pgd(ctx, &f, &p, d->x, d->y, 16, &r, xa), TI_OK);
+    for (int i = 0; i < 16 * 64; i++)
+        ck_assert_float_eq(xa[i], d->x[i]);
+    p.eps = -1;
+    ck_assert_int_eq(ti_adv_pgd(ctx, &f, &p, d->x, d->y, 16, &r, xa), TI_ERR_ARG);
+    free(xa);
+    ti_dataset_free(d);
+    ti_model_free(m);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
+START_TEST(test_pgd_reaches_linear_vertex)
+{
+    /* two classes, logits w.x + b: PGD with enough steps ends at clip01(x - eps sign(w_y - w_o)) */
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    float W[2 * 4] = {0.5f, -1.0f, 2.0f, -0.3f, -0.5f, 1.0f, -2.0f, 0.3f}, b[2] = {0.1f, -0.1f};
+    ti_linear_classifier lc;
+    ti_linear_classifier_init(&lc, W, b, 2, 1, 2, 2);
+    float x[4] = {0.5f, 0.5f, 0.05f, 0.5f}, xa[4];
+    int y = 0;
+    ti_adv_params p = ti_adv_params_default(TI_ADV_PGD);
+    p.eps = 0.1f;
+    p.step = 0.03f;
+    p.steps = 10;
+    ti_rng r;
+    ti_rng_seed(&r, 1);
+    ck_assert_int_eq(ti_adv_pgd(ctx, &lc.base, &p, x, &y, 1, &r, xa), TI_OK);
+    for (int i = 0; i < 4; i++) {
+        float dw = W[i] - W[4 + i];
+        float want = fminf(fmaxf(x[i] - p.eps * (dw > 0 ? 1.0f : -1.0f), 0.0f), 1.0f);
+        ck_assert_float_eq_tol(xa[i], want, 1e-6);
+    }
+    ti_ctx_free(ctx);
+}
+END_TEST
+
+/* One method end to end: exact sparsity, masked weights zero, accuracy kept. */
+static void run_method(ti_prune_method method, double sparsity, const char *dir,
+                       ti_prune_report *rep, float *weights_out)
+{
+    ti_ctx *ctx = ti_ctx_new(7, 1);
+    ti_dataset *train = quadrants(256, 3), *test = quadrants(128, 4);
+    ti_model *m = small_model(ctx);
+    pretrain(ctx, m, train, 3);
+    ti_prune_params p = ti_prune_params_default(method);
+    p.sparsity = sparsity;
+    p.batch = 32;
+    p.adv.eps = 0.05f;
+    p.adv.step = 0.02f;
+    p.adv.steps = 3;
+    p.epochs_prune = method == TI_PRUNE_MAGNITUDE ? 0 : 2;
+    p.epochs_finetune = method == TI_PRUNE_ATMC ? 0 : 2;
+    p.eval_steps = 3;
+    p.lr_prune = method == TI_PRUNE_HYDRA ? 0.1f : 0.02f;
+    p.lr_finetune = 0.02f;
+    ck_assert_msg(ti_prune_run(ctx, m, train, test, &p, dir, rep) == TI_OK, "%s: %s",
+                  ti_prune_method_name(method), ti_ctx_errmsg(ctx));
+    ti_prune_layer layers[16];
+    int nl = ti_prune_layers(m, layers, 16);
+    ck_assert_int_eq(nl, 4);
+    size_t zeros = 0, total = 0;
+    for (int l = 0; l < nl; l++) {
+        zeros += layers[l].zeros;
+        total += layers[l].n;
+        if (method != TI_PRUNE_ATMC) /* layer-wise methods: exact per layer */
+            ck_assert_uint_eq(layers[l].n - layers[l].zeros,
+                              ti_prune_keep_count(layers[l].n, sparsity));
+    }
+    if (method == TI_PRUNE_ATMC)
+        ck_assert_uint_eq(total - zeros, ti_prune_keep_count(total, sparsity));
+    /* masked positions hold exact zeros, and the masks are the model's */
+    for (int i = 0; i < ti_model_nparams(m); i++) {
+        ti_param *w = ti_model_param(m, i);
+        if (w->kind != TI_PARAM_WEIGHT)
+            continue;
+        ck_assert_ptr_nonnull(w->mask);
+        for (size_t j = 0; j < w->t.size; j++)
+            if (w->mask[j] == 0.0f)
+                ck_assert_float_eq(w->t.data[j], 0.0f);
+    }
+    const ti_prune_phase *last = &rep->phases[rep->nphases - 1];
+    ck_assert_msg(last->clean_acc >= 0.9, "%s: clean accuracy %.3f after pruning",
+                  ti_prune_method_name(method), last->clean_acc);
+    if (weights_out) {
+        ti_param *w = ti_model_find(m, "fc1.weight");
+        memcpy(weights_out, w->t.data, w->t.size * sizeof(float));
+    }
+    ti_model_free(m);
+    ti_dataset_free(train);
+    ti_dataset_free(test);
+    ti_ctx_free(ctx);
+}
+
+START_TEST(test_methods_hit_target_sparsity)
+{
+    static const ti_prune_method methods[4] = {TI_PRUNE_MAGNITUDE, TI_PRUNE_HYDRA,
+                                               TI_PRUNE_ADMM, TI_PRUNE_ATMC};
+    ti_prune_report rep;
+    run_method(methods[_i], _i % 2 ? 0.95 : 0.9, NULL, &rep, NULL);
+    ck_assert_int_eq(rep.nphases, methods[_i] == TI_PRUNE_MAGNITUDE || methods[_i] ==
+                                  TI_PRUNE_ATMC ? 1 : 2);
+}
+END_TEST
+
+START_TEST(test_resume_and_determinism)
+{
+    char dir[] = "/tmp/thinice-prune-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    size_t n = 256 * 128; /* fc1 of the 8x8 small CNN */
+    float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
+    float *c = malloc(n * sizeof(float));
+    ti_prune_report r1, r2, r3;
+    run_method(TI_PRUNE_HYDRA, 0.9, dir, &r1, a);
+    run_method(TI_PRUNE_HYDRA, 0.9, dir, &r2, b); /* every phase from its checkpoint */
+    run_method(TI_PRUNE_HYDRA, 0.9, NULL, &r3, c);
+    ck_assert(!r1.phases[0].resumed && r2.phases[0].resumed && r2.phases[1].resumed);
+    ck_assert_int_eq(memcmp(a, b, n * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(a, c, n * sizeof(float)), 0); /* same seed, same bits */
+    ck_assert_double_eq(r1.phases[1].clean_acc, r2.phases[1].clean_acc);
+    free(a);
+    free(b);
+    free(c);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+Suite *suite_prune(void)
+{
+    Suite *s = suite_create("prune");
+    TCase *tc = tcase_create("prune");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_scaled_init_and_admm_lr);
+    tcase_add_test(tc, test_adversaries_stay_in_ball_and_box);
+    tcase_add_test(tc, test_pgd_reaches_linear_vertex);
+    tcase_add_loop_test(tc, test_methods_hit_target_sparsity, 0, 4);
+    tcase_add_test(tc, test_resume_and_determinism);
+    suite_add_tcase(s, tc);
+    return s;
+}
