@@ -23,9 +23,12 @@ LIB_SRC = $(wildcard lib$(1)/*.c)
 ARCHIVES := $(foreach l,$(LIBS),$(BUILD)/lib/lib$(l).a)
 ALL_LIB_OBJS := $(foreach l,$(LIBS),$(call obj,$(call LIB_SRC,$(l))))
 
+# apps/<name>.c is the main of thinice-<name>; apps/<name>_*.c are its own extra files;
+# apps/app_*.c are helpers shared by every app.
 APP_SHARED := $(wildcard apps/app_*.c)
-APP_MAINS := $(filter-out $(APP_SHARED),$(wildcard apps/*.c))
+APP_MAINS := $(filter-out $(APP_SHARED),$(shell ls apps/*.c 2>/dev/null | grep -v '_'))
 APPS := $(patsubst apps/%.c,$(BUILD)/bin/thinice-%,$(APP_MAINS))
+app_extras = $(call obj,$(filter-out $(APP_SHARED),$(wildcard apps/$(1)_*.c)))
 
 TEST_SRC := $(wildcard tests/check_*.c)
 TEST_SUPPORT := tests/runner.c tests/testutil.c
@@ -52,9 +55,12 @@ $(BUILD)/lib/libthinice.a: $(ALL_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	rm -f $@ && ar rcs $@ $^
 
-$(BUILD)/bin/thinice-%: $(BUILD)/obj/apps/%.o $(call obj,$(APP_SHARED)) $(BUILD)/lib/libthinice.a
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
+define app_rule
+$(BUILD)/bin/thinice-$(1): $(BUILD)/obj/apps/$(1).o $(call app_extras,$(1)) $(call obj,$(APP_SHARED)) $(BUILD)/lib/libthinice.a
+	@mkdir -p $$(dir $$@)
+	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(DEP_LIBS)
+endef
+$(foreach a,$(patsubst apps/%.c,%,$(APP_MAINS)),$(eval $(call app_rule,$(a))))
 
 # The test runner collects every tests/check_<module>.c: each defines suite_<module>().
 $(BUILD)/tests/suites.inc: $(TEST_SRC)
