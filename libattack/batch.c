@@ -1,6 +1,7 @@
 /* Helpers every attack shares: per-sample random streams, the projections onto the L-inf and
- * L2 threat sets (spec §0 and §4.3), one batched loss-and-gradient evaluation through the
- * classifier's forward/vjp callbacks, call counting and argument checks. */
+ * L2 threat sets (spec §0 and §4.3), one batched loss-and-gradient evaluation (one forward
+ * and one backward through the classifier's grad callback when it has one, else forward +
+ * vjp), call counting and argument checks. */
 #include <math.h>
 #include <string.h>
 
@@ -43,6 +44,26 @@ static ti_status classifier_failed(ti_ctx *ctx, ti_status s, const char *what)
     return s;
 }
 
+/* What the loss callback of ti_classifier_grad needs to turn logits into d loss / d logits:
+ * the loss, the labels (and targets) of the rows, and where to keep each row's value. */
+typedef struct eval_loss {
+    ti_loss loss;
+    const int *y, *t;
+    float *lossv; /* (n) or NULL */
+} eval_loss;
+
+/* ti_dlogits_fn: each row's loss value and its gradient w.r.t. the row's logits */
+static void eval_dlogits(void *user, const float *logits, int n, int M, float *dl)
+{
+    const eval_loss *e = user;
+    for (int r = 0; r < n; r++) {
+        float v = ti_loss_eval(e->loss, logits + (size_t)r * M, M, e->y[r], e->t ? e->t[r] : 0,
+                               dl + (size_t)r * M);
+        if (e->lossv)
+            e->lossv[r] = v;
+    }
+}
+
 ti_status ti__atk_eval(ti_ctx *ctx, const ti_classifier *f, ti_loss loss, const float *xb,
                        const int *y, const int *t, int n, float *logits, float *dl,
                        float *lossv, int *pred, float *grad)
@@ -50,23 +71,35 @@ ti_status ti__atk_eval(ti_ctx *ctx, const ti_classifier *f, ti_loss loss, const 
     if (n == 0)
         return TI_OK;
     int M = f->M;
-    ti_status s = f->forward(f->self, xb, n, logits);
-    if (s != TI_OK)
-        return classifier_failed(ctx, s, "forward");
-    for (int r = 0; r < n; r++) {
-        const float *z = logits + (size_t)r * M;
-        float v = ti_loss_eval(loss, z, M, y[r], t ? t[r] : 0, grad ? dl + (size_t)r * M : NULL);
-        if (lossv)
-            lossv[r] = v;
+    ti_status s;
+    if (grad && f->grad) {
+        /* one forward and one backward: the classifier asks for d loss / d logits between
+         * the two (the loss needs the logits of this very forward) */
+        eval_loss e = {loss, y, t, lossv};
+        s = ti_classifier_grad(f, xb, n, eval_dlogits, &e, logits, grad);
+        if (s != TI_OK)
+            return classifier_failed(ctx, s, "grad");
+    } else {
+        /* forward, loss, then (for a gradient) a vjp, which may run the forward again; dl is
+         * the caller's scratch, so nothing is allocated here */
+        s = f->forward(f->self, xb, n, logits);
+        if (s != TI_OK)
+            return classifier_failed(ctx, s, "forward");
+        for (int r = 0; r < n; r++) {
+            const float *z = logits + (size_t)r * M;
+            float v = ti_loss_eval(loss, z, M, y[r], t ? t[r] : 0,
+                                   grad ? dl + (size_t)r * M : NULL);
+            if (lossv)
+                lossv[r] = v;
+        }
+        if (grad) {
+            s = f->vjp(f->self, xb, n, dl, NULL, grad);
+            if (s != TI_OK)
+                return classifier_failed(ctx, s, "vjp");
+        }
     }
     if (pred)
         ti_argmax_rows(logits, n, M, pred);
-    if (grad) {
-        /* same x right after the forward: a classifier may reuse that forward's tape */
-        s = f->vjp(f->self, xb, n, dl, NULL, grad);
-        if (s != TI_OK)
-            return classifier_failed(ctx, s, "vjp");
-    }
     return TI_OK;
 }
 

@@ -70,7 +70,8 @@ void ti__random_start(ti_rng *r, ti_norm norm, const float *x, float eps, size_t
 /* One batched evaluation on n samples xb (n, D): logits (n, M), the loss of each row (lossv,
  * may be NULL), the predictions (pred, may be NULL) and, if grad is not NULL, the input
  * gradient of each row's loss (dl (n, M) is scratch for d loss / d logits). t (targets) is
- * read only by the targeted losses. Costs one forward, plus one vjp if grad. */
+ * read only by the targeted losses. Without grad: one forward. With grad: f->grad (one
+ * forward and one backward, dl unused) if the classifier has it, else forward + vjp. */
 ti_status ti__atk_eval(ti_ctx *ctx, const ti_classifier *f, ti_loss loss, const float *xb,
                        const int *y, const int *t, int n, float *logits, float *dl,
                        float *lossv, int *pred, float *grad);
