@@ -55,5 +55,12 @@ void ti__blas_set_threads(int threads);
 /* conv.c's naive 7-loop convolution (y (N, K, OH, OW) from x, w, b or NULL), for tests. */
 void ti__conv2d_naive(float *y, const float *x, const float *w, const float *b, int N, int C,
                       int H, int W, int K, int KH, int KW, int stride, int pad);
+/* conv_winograd.c: 3x3 stride-1 convolution by Winograd F(2x2, 3x3), y (N, K, OH, OW) set
+ * (or, with accumulate, added to) from x (N, C, H, W) and w (K, C, 3, 3), or with flip from
+ * w (C, K, 3, 3) rotated by 180 degrees (the input gradient); ws holds
+ * ti__winograd_floats(...) floats. */
+size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad);
+void ti__conv3x3_winograd(float *y, int accumulate, float *ws, const float *x, const float *w,
+                          int flip, const float *b, int N, int C, int H, int W, int K, int pad);
 
 #endif

@@ -1,0 +1,171 @@
+/* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (Lavin & Gray, "Fast Algorithms for
+ * Convolutional Neural Networks", 2016): each 2x2 output tile is A^T [(G g G^T) . (B^T d B)] A
+ * over a 4x4 input tile d, 16 multiplications instead of 36; over channels that is 16 GEMMs.
+ * conv.c uses it for the forward and (with the flipped, transposed weight) the input gradient. */
+#include <cblas.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* Tiles per GEMM: enough columns for OpenBLAS, while the transformed input and the GEMM
+ * result (16 x channels x tiles each) stay a few MiB. */
+#define WINO_TILES 2048
+/* The 16 transformed matrices are written and read together; were they a power of two apart
+ * (C T = 64 x 2048 floats is 512 KiB), all 16 streams would fall into the same cache sets.
+ * A few floats between them avoid that. */
+#define WINO_SKEW 48
+
+static int wino_group(int N, int TH, int TW)
+{
+    int per = TH * TW;
+    int g = (WINO_TILES + per - 1) / per;
+    return g > N ? N : g;
+}
+
+size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad)
+{
+    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+    int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    size_t T = (size_t)wino_group(N, TH, TW) * TH * TW;
+    return 16 * ((size_t)K * C + (size_t)C * T + (size_t)K * T + 2 * WINO_SKEW) +
+           (size_t)(2 * TH + 2) * (2 * TW + 2) + 4 * (size_t)TW;
+}
+
+/* U (16, K, C) = G g G^T for every (k, c), with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+ * flip: g(k, c) = w[c][k] rotated by 180 degrees, for the input gradient. */
+static void weight_transform(float *U, const float *w, int K, int C, int flip)
+{
+    size_t KC = (size_t)K * C;
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < C; c++) {
+            float g[9];
+            if (!flip)
+                memcpy(g, w + ((size_t)k * C + c) * 9, sizeof g);
+            else
+                for (int i = 0; i < 9; i++)
+                    g[i] = w[((size_t)c * K + k) * 9 + 8 - i];
+            float t[4][3]; /* G g */
+            for (int j = 0; j < 3; j++) {
+                t[0][j] = g[j];
+                t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+                t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+                t[3][j] = g[6 + j];
+            }
+            for (int i = 0; i < 4; i++) { /* (G g) G^T */
+                float u[4] = {t[i][0], 0.5f * (t[i][0] + t[i][1] + t[i][2]),
+                              0.5f * (t[i][0] - t[i][1] + t[i][2]), t[i][2]};
+                for (int j = 0; j < 4; j++)
+                    U[(size_t)(i * 4 + j) * KC + (size_t)k * C + c] = u[j];
+            }
+        }
+}
+
+/* V (16, C, T) = B^T d B for every channel and tile of g images, with
+ * B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]; tile t = i TH TW + th TW + tw covers input rows
+ * 2 th - pad .. 2 th - pad + 3. Each plane is first copied into `pad_buf`, zero-padded to
+ * (2 TH + 2, 2 TW + 2), so that the loop over a row of tiles has no edge cases and vectorizes
+ * across tiles (the transform is as much work as the GEMMs if done one tile at a time). */
+static void input_transform(float *restrict V, float *restrict pad_buf, const float *restrict x, int g, int C, int H,
+                            int W, int pad, int TH, int TW, size_t T)
+{
+    const size_t CT = (size_t)C * T + WINO_SKEW;
+    const int PH = 2 * TH + 2, PW = 2 * TW + 2;
+    for (int c = 0; c < C; c++)
+        for (int i = 0; i < g; i++) {
+            const float *xc = x + ((size_t)i * C + c) * H * W;
+            memset(pad_buf, 0, (size_t)PH * PW * sizeof(float));
+            for (int h = 0; h < H && h + pad < PH; h++) {
+                int n = W < PW - pad ? W : PW - pad;
+                memcpy(pad_buf + (size_t)(h + pad) * PW + pad, xc + (size_t)h * W,
+                       (size_t)n * sizeof(float));
+            }
+            for (int th = 0; th < TH; th++) {
+                const float *restrict r0 = pad_buf + (size_t)(2 * th) * PW;
+                const float *restrict r1 = r0 + PW, *restrict r2 = r1 + PW, *restrict r3 = r2 + PW;
+                float *restrict v = V + (size_t)c * T + ((size_t)i * TH + th) * TW;
+                for (int tw = 0; tw < TW; tw++) {
+                    float t[4][4]; /* B^T d, column b of the tile at input column 2 tw + b */
+                    for (int b = 0; b < 4; b++) {
+                        int o = 2 * tw + b;
+                        t[0][b] = r0[o] - r2[o];
+                        t[1][b] = r1[o] + r2[o];
+                        t[2][b] = r2[o] - r1[o];
+                        t[3][b] = r1[o] - r3[o];
+                    }
+                    for (int a = 0; a < 4; a++) { /* (B^T d) B */
+                        v[(size_t)(a * 4 + 0) * CT + tw] = t[a][0] - t[a][2];
+                        v[(size_t)(a * 4 + 1) * CT + tw] = t[a][1] + t[a][2];
+                        v[(size_t)(a * 4 + 2) * CT + tw] = t[a][2] - t[a][1];
+                        v[(size_t)(a * 4 + 3) * CT + tw] = t[a][1] - t[a][3];
+                    }
+                }
+            }
+        }
+}
+
+/* y (+)= A^T m A (+ bias) for every (k, tile), A^T = [1 1 1 0; 0 1 -1 -1]. A row of tiles is
+ * computed into two full output rows `rows` (2, 2 TW), vectorized across tiles, then the part
+ * inside the output (odd sizes cut the last tile) is stored or added. */
+static void output_transform(float *restrict y, int accumulate, const float *restrict M,
+                             float *restrict rows,
+                             const float *b, int g, int K, int OH, int OW, int TH, int TW,
+                             size_t T)
+{
+    const size_t KT = (size_t)K * T + WINO_SKEW;
+    float *restrict o0 = rows, *restrict o1 = rows + 2 * TW;
+    for (int i = 0; i < g; i++)
+        for (int k = 0; k < K; k++) {
+            float *yk = y + ((size_t)i * K + k) * OH * OW;
+            float bk = b ? b[k] : 0.0f;
+            for (int th = 0; th < TH; th++) {
+                const float *restrict m = M + (size_t)k * T + ((size_t)i * TH + th) * TW;
+                for (int tw = 0; tw < TW; tw++) {
+                    float s[2][4]; /* A^T m */
+                    for (int j = 0; j < 4; j++) {
+                        float m0 = m[(size_t)j * KT + tw], m1 = m[(size_t)(4 + j) * KT + tw];
+                        float m2 = m[(size_t)(8 + j) * KT + tw], m3 = m[(size_t)(12 + j) * KT + tw];
+                        s[0][j] = m0 + m1 + m2;
+                        s[1][j] = m1 - m2 - m3;
+                    }
+                    o0[2 * tw] = s[0][0] + s[0][1] + s[0][2] + bk;
+                    o0[2 * tw + 1] = s[0][1] - s[0][2] - s[0][3] + bk;
+                    o1[2 * tw] = s[1][0] + s[1][1] + s[1][2] + bk;
+                    o1[2 * tw + 1] = s[1][1] - s[1][2] - s[1][3] + bk;
+                }
+                for (int a = 0; a < 2 && 2 * th + a < OH; a++) {
+                    float *dst = yk + (size_t)(2 * th + a) * OW;
+                    const float *src = a ? o1 : o0;
+                    if (accumulate)
+                        for (int ow = 0; ow < OW; ow++)
+                            dst[ow] += src[ow];
+                    else
+                        memcpy(dst, src, (size_t)OW * sizeof(float));
+                }
+            }
+        }
+}
+
+void ti__conv3x3_winograd(float *y, int accumulate, float *ws, const float *x, const float *w,
+                          int flip, const float *b, int N, int C, int H, int W, int K, int pad)
+{
+    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+    int TH = (OH + 1) / 2, TW = (OW + 1) / 2, G = wino_group(N, TH, TW);
+    size_t Tmax = (size_t)G * TH * TW;
+    float *U = ws;                          /* (16, K, C) */
+    float *V = U + 16 * (size_t)K * C;      /* (16, C, T) */
+    float *M = V + 16 * ((size_t)C * Tmax + WINO_SKEW);   /* (16, K, T) */
+    float *pad_buf = M + 16 * ((size_t)K * Tmax + WINO_SKEW); /* one padded plane (2 TH + 2, 2 TW + 2) */
+    float *rows = pad_buf + (size_t)(2 * TH + 2) * (2 * TW + 2); /* (2, 2 TW) */
+    weight_transform(U, w, K, C, flip);
+    for (int n0 = 0; n0 < N; n0 += G) {
+        int g = N - n0 < G ? N - n0 : G;
+        size_t T = (size_t)g * TH * TW;
+        input_transform(V, pad_buf, x + (size_t)n0 * C * H * W, g, C, H, W, pad, TH, TW, T);
+        for (int e = 0; e < 16; e++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)T, C, 1.0f,
+                        U + (size_t)e * K * C, C, V + (size_t)e * ((size_t)C * T + WINO_SKEW),
+                        (int)T, 0.0f, M + (size_t)e * ((size_t)K * T + WINO_SKEW), (int)T);
+        output_transform(y + (size_t)n0 * K * OH * OW, accumulate, M, rows, b, g, K, OH, OW, TH,
+                         TW, T);
+    }
+}
