@@ -60,6 +60,13 @@ ti_tensor *ti_add_scalar(ti_tape *tape, ti_tensor *x, float c);
 ti_tensor *ti_clamp(ti_tape *tape, ti_tensor *x, float lo, float hi);
 /* sign(x) with sign(0) = 0; its gradient is zero everywhere. */
 ti_tensor *ti_sign(ti_tape *tape, ti_tensor *x);
+/* a op b with NumPy broadcasting (broadcast.c): shapes aligned at the right, a size-1
+ * dimension stretches, at most 4-D. Differentiable in both; a stretched input's gradient is
+ * summed over the stretched dimensions. For per-channel constants ((1, C, 1, 1)) and biases. */
+typedef enum ti_binop {
+    TI_BINOP_ADD = 0, TI_BINOP_SUB, TI_BINOP_MUL, TI_BINOP_DIV, TI_BINOP_COUNT
+} ti_binop;
+ti_tensor *ti_broadcast(ti_tape *tape, ti_binop op, ti_tensor *a, ti_tensor *b);
 /* Same data, new shape (sizes must agree; one dimension may be -1). */
 ti_tensor *ti_reshape(ti_tape *tape, ti_tensor *x, int ndim, const int *shape);
 /* (N, ...) -> (N, rest). */
