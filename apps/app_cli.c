@@ -163,7 +163,8 @@ int app_progress_cb(void *user, const char *label, long done, long total)
     if (strncmp(p->label, label, sizeof p->label - 1) != 0 || done < p->last_done) {
         snprintf(p->label, sizeof p->label, "%s", label);
         p->t0 = t;
-        p->last_draw = 0;
+        p->first_done = done; /* the rate counts the units done from here on */
+        p->last_draw = t;     /* first draw after 0.1 s, once a rate exists */
     }
     p->last_done = done;
     if (done >= total) {
@@ -176,7 +177,7 @@ int app_progress_cb(void *user, const char *label, long done, long total)
         return 0;
     p->last_draw = t;
     double el = t - p->t0;
-    double rate = el > 0 ? done / el : 0;
+    double rate = el > 0 ? (done - p->first_done) / el : 0;
     double eta = rate > 0 ? (total - done) / rate : 0;
     fprintf(stderr, "\r\033[K%s  %ld/%ld  %.0f %s/s  ETA %d:%02d", label, done, total,
             rate * p->scale, p->unit ? p->unit : "it", (int)eta / 60, (int)eta % 60);

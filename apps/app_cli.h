@@ -48,7 +48,7 @@ typedef struct app_progress {
     /* private */
     char label[64];
     double t0, last_draw;
-    long last_done;
+    long last_done, first_done;
     int drawn;
 } app_progress;
 

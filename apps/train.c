@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app_cli.h"
+#include "thinice/advtrain.h"
 #include "thinice/data.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
@@ -15,9 +16,10 @@
 #include "thinice/train.h"
 
 typedef struct opts {
-    const char *model, *data, *out, *json, *schedule;
+    const char *model, *data, *out, *json, *schedule, *adv;
     int epochs, batch, threads, train_count, test_count, augment, quiet, progress;
-    float lr, momentum, wd;
+    float lr, momentum, wd, eps, step;
+    int steps;
     uint64_t seed;
 } opts;
 
@@ -35,6 +37,9 @@ static void usage(void)
            "  --momentum X          SGD momentum (default 0.9)\n"
            "  --weight-decay X      weight decay (default 5e-4)\n"
            "  --schedule NAME       cosine (default), step (x0.1 at 50%% and 75%%) or constant\n"
+           "  --adv KIND            natural (default), pgd (Madry PGD-AT), trades (beta 6) or\n"
+           "                        mixed (1/2 clean + 1/2 PGD cross-entropy)\n"
+           "  --eps X --step X --steps N  the training adversary (default 8/255, 2/255, 10)\n"
            "  --seed N              random seed (default 0)\n"
            "  --threads N           threads, 0 = all cores (default 0)\n"
            "  -o, --output FILE     write the trained weights (safetensors, atomically)\n"
@@ -54,7 +59,8 @@ static void usage(void)
 }
 
 enum { O_MODEL = 256, O_DATA, O_EPOCHS, O_BATCH, O_LR, O_MOM, O_WD, O_SCHED, O_SEED, O_THREADS,
-       O_JSON, O_TRAINC, O_TESTC, O_AUG, O_NOAUG, O_QUIET, O_NOPROG, O_HELP, O_VERSION };
+       O_JSON, O_TRAINC, O_TESTC, O_AUG, O_NOAUG, O_QUIET, O_NOPROG, O_HELP, O_VERSION, O_ADV,
+       O_EPS, O_STEP, O_STEPS };
 
 /* Returns -1 to go on, else the exit code. */
 static int parse(int argc, char **argv, opts *o)
@@ -70,7 +76,9 @@ static int parse(int argc, char **argv, opts *o)
         {"test-count", required_argument, 0, O_TESTC}, {"augment", no_argument, 0, O_AUG},
         {"no-augment", no_argument, 0, O_NOAUG}, {"quiet", no_argument, 0, O_QUIET},
         {"no-progress", no_argument, 0, O_NOPROG}, {"help", no_argument, 0, O_HELP},
-        {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
+        {"version", no_argument, 0, O_VERSION}, {"adv", required_argument, 0, O_ADV},
+        {"eps", required_argument, 0, O_EPS}, {"step", required_argument, 0, O_STEP},
+        {"steps", required_argument, 0, O_STEPS}, {0, 0, 0, 0}};
     opterr = 0;
     int c, bad = 0;
     while ((c = getopt_long(argc, argv, ":o:", lo, NULL)) != -1) {
@@ -97,6 +105,10 @@ static int parse(int argc, char **argv, opts *o)
         case O_NOAUG: o->augment = 0; break;
         case O_QUIET: o->quiet = 1; break;
         case O_NOPROG: o->progress = 0; break;
+        case O_ADV: o->adv = optarg; break;
+        case O_EPS: bad |= app_parse_float("--eps", optarg, 0, 1, &o->eps); break;
+        case O_STEP: bad |= app_parse_float("--step", optarg, 0, 1, &o->step); break;
+        case O_STEPS: bad |= app_parse_int("--steps", optarg, 0, 10000, &o->steps); break;
         case O_HELP: usage(); return APP_EXIT_OK;
         case O_VERSION: app_print_version(); return APP_EXIT_OK;
         case ':': return app_usage_error("option %s needs a value", argv[optind - 1]);
@@ -110,6 +122,9 @@ static int parse(int argc, char **argv, opts *o)
     if (strcmp(o->schedule, "cosine") && strcmp(o->schedule, "step") &&
         strcmp(o->schedule, "constant"))
         return app_usage_error("--schedule: '%s' is not cosine, step or constant", o->schedule);
+    ti_adv_kind kind;
+    if (ti_adv_kind_parse(o->adv, &kind) != TI_OK)
+        return app_usage_error("--adv: '%s' is not natural, pgd, trades or mixed", o->adv);
     int known = 0;
     for (const char *const *a = ti_model_arch_names(); *a; a++)
         known |= strcmp(*a, o->model) == 0;
@@ -153,7 +168,8 @@ int main(int argc, char **argv)
     app_init(argv[0]);
     opts o = {.model = "smallcnn", .data = TI_DATA_DEFAULT_DIR, .schedule = "cosine",
               .epochs = 5, .batch = 128, .lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f,
-              .augment = -1, .progress = 1};
+              .augment = -1, .progress = 1, .adv = "natural", .eps = 8.0f / 255,
+              .step = 2.0f / 255, .steps = 10};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         return rc;
@@ -173,6 +189,8 @@ int main(int argc, char **argv)
     ti_batcher *bt = NULL;
     ti_tape *tape = NULL;
     ti_jw *jw = NULL;
+    ti_adv_trainer *adv = NULL;
+    ti_train_hooks hooks = {0};
     ti_status s;
     rc = APP_EXIT_FAIL;
     double t_start = app_now();
@@ -198,6 +216,22 @@ int main(int argc, char **argv)
         app_fail(ctx, s, "setting up training");
         goto done;
     }
+    /* adversarial training: libprune's adversary as the loop's inputs and loss hooks */
+    ti_adv_params ap = ti_adv_params_default(TI_ADV_NATURAL);
+    ti_adv_kind_parse(o.adv, &ap.kind);
+    ap.eps = o.eps;
+    ap.step = o.step;
+    ap.steps = o.steps;
+    ap.seed = o.seed ^ 0x616476ULL;
+    if (ap.kind != TI_ADV_NATURAL) {
+        ti_classifier view;
+        if ((s = ti_model_classifier(m, o.batch, &view)) != TI_OK ||
+            (s = ti_adv_trainer_new(ctx, m, &view, &ap, o.batch, &adv)) != TI_OK) {
+            app_fail(ctx, s, "setting up adversarial training");
+            goto done;
+        }
+        hooks = ti_adv_trainer_hooks(adv);
+    }
     tape = ti_tape_new(ctx);
     jw = ti_jw_new();
     if (!tape || !jw) {
@@ -210,6 +244,9 @@ int main(int argc, char **argv)
                o.model, train->name, train->N, test->N, train->C, train->H, train->W,
                ti_model_count_trainable(m), o.lr, o.momentum, o.wd, o.schedule, o.batch,
                o.epochs, ti_ctx_threads(ctx), augment ? ", augmented" : "");
+    if (!o.quiet && adv)
+        printf("adversarial training: %s, eps %g, step %g, %d steps\n", o.adv, o.eps, o.step,
+               o.steps);
 
     ti_jw_begin_object(jw);
     ti_jw_key(jw, "model");
@@ -234,11 +271,21 @@ int main(int argc, char **argv)
     ti_jw_int(jw, (long long)o.seed);
     ti_jw_key(jw, "threads");
     ti_jw_int(jw, ti_ctx_threads(ctx));
+    ti_jw_key(jw, "adv");
+    ti_jw_string(jw, o.adv);
+    if (adv) {
+        ti_jw_key(jw, "adv_eps");
+        ti_jw_number(jw, o.eps);
+        ti_jw_key(jw, "adv_step");
+        ti_jw_number(jw, o.step);
+        ti_jw_key(jw, "adv_steps");
+        ti_jw_int(jw, o.steps);
+    }
     ti_jw_key(jw, "epochs");
     ti_jw_begin_array(jw);
 
     ti_train_setup setup = {.model = m, .tape = tape, .opt = opt, .batcher = bt, .data = train,
-                            .batch = o.batch, .schedule = &sched};
+                            .batch = o.batch, .schedule = &sched, .hooks = adv ? &hooks : NULL};
     double train_secs = 0, test_acc = 0;
     for (int e = 0; e < o.epochs; e++) {
         ti_train_stats ts;
@@ -248,8 +295,11 @@ int main(int argc, char **argv)
             app_fail(ctx, s, "training");
             goto done;
         }
-        if ((s = ti_evaluate(ctx, m, test, o.batch < 256 ? 256 : o.batch, &es, NULL, NULL)) !=
-            TI_OK) {
+        int eval_batch = o.batch < 256 ? 256 : o.batch;
+        prog.scale = eval_batch;
+        s = ti_evaluate(ctx, m, test, eval_batch, &es, NULL, NULL);
+        prog.scale = o.batch;
+        if (s != TI_OK) {
             app_progress_clear(&prog);
             app_fail(ctx, s, "evaluating");
             goto done;
@@ -318,6 +368,7 @@ int main(int argc, char **argv)
     rc = APP_EXIT_OK;
 done:
     ti_jw_free(jw);
+    ti_adv_trainer_free(adv);
     ti_tape_free(tape);
     ti_batcher_free(bt);
     ti_sgd_free(opt);
