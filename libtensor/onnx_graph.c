@@ -445,17 +445,10 @@ static ti_status compile_steps(ti_onnx *g)
     return TI_OK;
 }
 
-ti_status ti_onnx_load_buffer(ti_ctx *ctx, const void *data, size_t len, const char *name,
-                              ti_onnx **out)
+/* Loads from bytes the model takes ownership of (freed once the constants are copied). */
+static ti_status load_owned(ti_ctx *ctx, uint8_t *copy, size_t len, const char *name,
+                            ti_onnx **out)
 {
-    if (!out || (!data && len))
-        return ti_ctx_error(ctx, TI_ERR_ARG, "onnx_load_buffer: NULL argument");
-    *out = NULL;
-    uint8_t *copy = malloc(len ? len : 1);
-    if (!copy)
-        return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", name ? name : "onnx");
-    if (len)
-        memcpy(copy, data, len);
     ti_onnx *g = calloc(1, sizeof *g);
     if (!g) {
         free(copy);
@@ -520,6 +513,20 @@ ti_status ti_onnx_load_buffer(ti_ctx *ctx, const void *data, size_t len, const c
     return TI_OK;
 }
 
+ti_status ti_onnx_load_buffer(ti_ctx *ctx, const void *data, size_t len, const char *name,
+                              ti_onnx **out)
+{
+    if (!out || (!data && len))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "onnx_load_buffer: NULL argument");
+    *out = NULL;
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", name ? name : "onnx");
+    if (len)
+        memcpy(copy, data, len);
+    return load_owned(ctx, copy, len, name, out);
+}
+
 int ti_onnx_is_spec(const char *spec)
 {
     if (!spec)
@@ -546,9 +553,7 @@ ti_status ti_onnx_load(ti_ctx *ctx, const char *path, ti_onnx **out)
     ti_status st = ti_read_file(ctx, path, &data, &len);
     if (st != TI_OK)
         return st;
-    st = ti_onnx_load_buffer(ctx, data, len, path, out);
-    free(data);
-    return st;
+    return load_owned(ctx, (uint8_t *)data, len, path, out); /* it frees data */
 }
 
 void ti_onnx_free(ti_onnx *g)

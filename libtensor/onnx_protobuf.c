@@ -381,6 +381,13 @@ static ti_status read_data(ti_ctx *ctx, const char *what, const ox_tensor *t, vo
                                     "elements of %zu bytes are declared",
                                     what, t->name, nb, t->n, esz);
             const uint8_t *p = f.sub.p;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            if (t->dtype == OX_DT_FLOAT || t->dtype == OX_DT_INT64) { /* already our layout */
+                memcpy(dst, p, nb);
+                k = t->n;
+                continue;
+            }
+#endif
             for (size_t i = 0; i < t->n; i++, p += esz) {
                 uint64_t u = le(p, (int)esz);
                 if (t->dtype == OX_DT_FLOAT)

@@ -72,13 +72,15 @@ static void parity(const char *name, int C, int H, int W, int M)
     ck_assert_msg(el <= 1e-4, "%s: logits differ from PyTorch by %g", name, el);
     ck_assert_msg(f.vjp(f.self, x, N, r, z2, dx) == TI_OK, "%s", ti_ctx_errmsg(ctx));
     ck_assert_double_le(reldiff(z2, logits, nl), 1e-4);
-    double eg = reldiff(dx, grad, nx);
-    ck_assert_msg(eg <= 1e-3, "%s: input gradient differs from PyTorch by %g", name, eg);
-    /* gradients are not all zero (the comparison means something) */
-    double gmax = 0;
-    for (size_t i = 0; i < nx; i++)
+    /* input gradients are small (about 1e-2): compare relative to the largest one */
+    double gmax = 0, eg = 0;
+    for (size_t i = 0; i < nx; i++) {
         gmax = fmax(gmax, fabs(grad[i]));
-    ck_assert_double_gt(gmax, 1e-3);
+        eg = fmax(eg, fabs((double)dx[i] - grad[i]));
+    }
+    ck_assert_double_gt(gmax, 1e-3); /* not all zero: the comparison means something */
+    ck_assert_msg(eg <= 1e-3 * gmax, "%s: input gradient differs from PyTorch by %g (max %g)",
+                  name, eg, gmax);
 
     /* the Jacobian of one sample agrees with the vjp: r^T J = dx */
     float *jac = malloc((size_t)M * C * H * W * sizeof(float));
@@ -89,9 +91,9 @@ static void parity(const char *name, int C, int H, int W, int M)
         double s = 0;
         for (int k = 0; k < M; k++)
             s += (double)r[k] * jac[(size_t)k * D + d];
-        ej = fmax(ej, fabs(s - grad[d]) / (fabs(grad[d]) + 1.0));
+        ej = fmax(ej, fabs(s - grad[d]));
     }
-    ck_assert_msg(ej <= 1e-3, "%s: Jacobian rows disagree with the gradient by %g", name, ej);
+    ck_assert_msg(ej <= 1e-3 * gmax, "%s: Jacobian rows disagree with the gradient by %g", name, ej);
 
     free(jac);
     free(z);
