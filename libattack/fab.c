@@ -45,6 +45,12 @@ typedef struct fab_work {
     double *bias;   /* (B) hyperplane offsets b */
     double *best;   /* (B) norm of adv, +inf if none in this run */
     int *y, *t, *pred; /* (B) labels, targets, predictions */
+    int *stale;        /* (B) moved since its last linearisation? */
+    int *rows, *rows2; /* (B) row lists of the current evaluation */
+    float *lg;         /* (B, M) logits of gathered rows */
+    float *xg, *wg;    /* (B, D) those rows gathered, and their normals */
+    double *biasg;     /* (B) their offsets */
+    int *yg, *tg;      /* (B) their labels and targets */
     void *pwork;    /* projection scratch */
     ti_atk_stats st;
 } fab_work;
@@ -52,22 +58,24 @@ typedef struct fab_work {
 /* ---- linearisation: w and b of the chosen boundary for every active sample ------------- */
 
 /* Untargeted: grad(z_l - z_y) for every class l, through f->jacobian if the classifier has
- * one (then subtract row y), else with M - 1 vector-Jacobian products seeded e_l - e_y. */
-static ti_status grads_untargeted(fab_work *wk, int n)
+ * one (then subtract row y), else with M - 1 vector-Jacobian products seeded e_l - e_y
+ * (scratch: w). Rows x1 (n, D), labels y; out: wk->jac (n, M, D) with row y zero, logits. */
+static ti_status grads_untargeted(fab_work *wk, const float *x1, const int *y, int n,
+                                  float *logits, float *w)
 {
     const ti_classifier *f = wk->f;
     int M = wk->M;
     size_t D = wk->D;
     if (f->jacobian) {
-        ti_status s = f->jacobian(f->self, wk->x1, n, wk->logits, wk->jac);
+        ti_status s = f->jacobian(f->self, x1, n, logits, wk->jac);
         if (s != TI_OK)
             return s;
         wk->st.forwards += n;
         wk->st.backwards += (long)n * M;
         for (int k = 0; k < n; k++) {
-            float *J = wk->jac + (size_t)k * M * D, *gy = J + (size_t)wk->y[k] * D;
+            float *J = wk->jac + (size_t)k * M * D, *gy = J + (size_t)y[k] * D;
             for (int l = 0; l < M; l++)
-                if (l != wk->y[k])
+                if (l != y[k])
                     for (size_t i = 0; i < D; i++)
                         J[(size_t)l * D + i] -= gy[i];
             memset(gy, 0, D * sizeof *gy);
@@ -78,22 +86,22 @@ static ti_status grads_untargeted(fab_work *wk, int n)
         /* slot j is class l = j for l < y and j + 1 above: every class but y exactly once */
         memset(wk->dlog, 0, (size_t)n * M * sizeof *wk->dlog);
         for (int k = 0; k < n; k++) {
-            int l = j < wk->y[k] ? j : j + 1;
+            int l = j < y[k] ? j : j + 1;
             wk->dlog[(size_t)k * M + l] = 1.0f;
-            wk->dlog[(size_t)k * M + wk->y[k]] = -1.0f;
+            wk->dlog[(size_t)k * M + y[k]] = -1.0f;
         }
-        ti_status s = f->vjp(f->self, wk->x1, n, wk->dlog, j == 0 ? wk->logits : NULL, wk->w);
+        ti_status s = f->vjp(f->self, x1, n, wk->dlog, j == 0 ? logits : NULL, w);
         if (s != TI_OK)
             return s;
         wk->st.forwards += j == 0 ? n : 0;
         wk->st.backwards += n;
         for (int k = 0; k < n; k++) {
-            int l = j < wk->y[k] ? j : j + 1;
-            memcpy(wk->jac + ((size_t)k * M + l) * D, wk->w + (size_t)k * D, D * sizeof(float));
+            int l = j < y[k] ? j : j + 1;
+            memcpy(wk->jac + ((size_t)k * M + l) * D, w + (size_t)k * D, D * sizeof(float));
         }
     }
     for (int k = 0; k < n; k++)
-        memset(wk->jac + ((size_t)k * M + wk->y[k]) * D, 0, D * sizeof(float));
+        memset(wk->jac + ((size_t)k * M + y[k]) * D, 0, D * sizeof(float));
     return TI_OK;
 }
 
@@ -103,7 +111,10 @@ static double dual_norm(ti_norm p, const float *v, size_t D)
     return ti_norm_of(p == TI_NORM_LINF ? TI_NORM_L1 : p == TI_NORM_L1 ? TI_NORM_LINF : p, v, D);
 }
 
-static ti_status linearise(fab_work *wk, int n)
+/* The linearised boundary at the rows x1 (n, D): hyperplane normals w (n, D), offsets
+ * bias (n) and the logits (n, M) at x1. */
+static ti_status linearise(fab_work *wk, const float *x1, const int *y, const int *t, int n,
+                           float *w, double *bias, float *logits)
 {
     int M = wk->M;
     size_t D = wk->D;
@@ -111,34 +122,34 @@ static ti_status linearise(fab_work *wk, int n)
         /* one backward: grad(z_t - z_y) */
         memset(wk->dlog, 0, (size_t)n * M * sizeof *wk->dlog);
         for (int k = 0; k < n; k++) {
-            wk->dlog[(size_t)k * M + wk->t[k]] = 1.0f;
-            wk->dlog[(size_t)k * M + wk->y[k]] = -1.0f;
+            wk->dlog[(size_t)k * M + t[k]] = 1.0f;
+            wk->dlog[(size_t)k * M + y[k]] = -1.0f;
         }
-        ti_status s = wk->f->vjp(wk->f->self, wk->x1, n, wk->dlog, wk->logits, wk->w);
+        ti_status s = wk->f->vjp(wk->f->self, x1, n, wk->dlog, logits, w);
         if (s != TI_OK)
             return s;
         wk->st.forwards += n;
         wk->st.backwards += n;
         for (int k = 0; k < n; k++) {
-            const float *z = wk->logits + (size_t)k * M, *wv = wk->w + (size_t)k * D;
-            double df = (double)z[wk->t[k]] - z[wk->y[k]], dot = 0;
+            const float *z = logits + (size_t)k * M, *wv = w + (size_t)k * D;
+            double df = (double)z[t[k]] - z[y[k]], dot = 0;
             for (size_t i = 0; i < D; i++)
-                dot += (double)wv[i] * wk->x1[(size_t)k * D + i];
-            wk->bias[k] = dot - df;
+                dot += (double)wv[i] * x1[(size_t)k * D + i];
+            bias[k] = dot - df;
         }
         return TI_OK;
     }
-    ti_status s = grads_untargeted(wk, n);
+    ti_status s = grads_untargeted(wk, x1, y, n, logits, w);
     if (s != TI_OK)
         return s;
     for (int k = 0; k < n; k++) {
-        const float *z = wk->logits + (size_t)k * M, *J = wk->jac + (size_t)k * M * D;
-        int y = wk->y[k], lstar = -1;
+        const float *z = logits + (size_t)k * M, *J = wk->jac + (size_t)k * M * D;
+        int lstar = -1;
         double dmin = INFINITY;
         for (int l = 0; l < M; l++) { /* the nearest linearised boundary; ties: lowest l */
-            if (l == y)
+            if (l == y[k])
                 continue;
-            double df = fabs((double)z[l] - z[y]);
+            double df = fabs((double)z[l] - z[y[k]]);
             double dist = df / (1e-12 + dual_norm(wk->p->norm, J + (size_t)l * D, D));
             if (lstar < 0 || dist < dmin) {
                 dmin = dist;
@@ -146,26 +157,80 @@ static ti_status linearise(fab_work *wk, int n)
             }
         }
         const float *g = J + (size_t)lstar * D;
-        float *wv = wk->w + (size_t)k * D;
+        float *wv = w + (size_t)k * D;
         double dot = 0;
         for (size_t i = 0; i < D; i++) {
             wv[i] = g[i];
-            dot += (double)g[i] * wk->x1[(size_t)k * D + i];
+            dot += (double)g[i] * x1[(size_t)k * D + i];
         }
-        wk->bias[k] = dot - ((double)z[lstar] - z[y]);
+        bias[k] = dot - ((double)z[lstar] - z[y[k]]);
     }
     return TI_OK;
 }
 
-/* ---- one FAB run on n active samples (x0, x1, y, t filled) ----------------------------- */
+/* Evaluates the rows[0..nr) of the batch x1: with lin, linearises them (w, bias and logits
+ * at those rows), else only the forward pass (logits). Rows are gathered into a compact
+ * batch unless they are all n of them. */
+static ti_status eval_rows(fab_work *wk, const int *rows, int nr, int n, int lin)
+{
+    size_t D = wk->D;
+    int M = wk->M;
+    if (nr == 0)
+        return TI_OK;
+    if (nr == n) {
+        if (lin)
+            return linearise(wk, wk->x1, wk->y, wk->t, n, wk->w, wk->bias, wk->logits);
+        wk->st.forwards += n;
+        return wk->f->forward(wk->f->self, wk->x1, n, wk->logits);
+    }
+    for (int r = 0; r < nr; r++) {
+        int k = rows[r];
+        memcpy(wk->xg + (size_t)r * D, wk->x1 + (size_t)k * D, D * sizeof(float));
+        wk->yg[r] = wk->y[k];
+        wk->tg[r] = wk->t[k];
+    }
+    ti_status s;
+    if (lin) {
+        s = linearise(wk, wk->xg, wk->yg, wk->tg, nr, wk->wg, wk->biasg, wk->lg);
+    } else {
+        wk->st.forwards += nr;
+        s = wk->f->forward(wk->f->self, wk->xg, nr, wk->lg);
+    }
+    if (s != TI_OK)
+        return s;
+    for (int r = 0; r < nr; r++) {
+        int k = rows[r];
+        memcpy(wk->logits + (size_t)k * M, wk->lg + (size_t)r * M, M * sizeof(float));
+        if (lin) {
+            memcpy(wk->w + (size_t)k * D, wk->wg + (size_t)r * D, D * sizeof(float));
+            wk->bias[k] = wk->biasg[r];
+        }
+    }
+    return TI_OK;
+}
+
+/* ---- one FAB run on n active samples (x0, x1, y, t filled) -----------------------------
+ * The reference evaluates each new iterate twice: a forward pass to test it, and at the next
+ * iteration the gradients at the same point. For the points not yet fooled in this run, the
+ * test here reuses the logits of the next iteration's linearisation, computed right after
+ * the step (saving a forward pass per iteration on robust points, the common case inside
+ * AutoAttack); a point that turns out adversarial steps back and is linearised again. Points
+ * already fooled in this run usually are again, so they are tested with a plain forward pass,
+ * as in the reference. Same points, same values either way. */
 static ti_status fab_run(fab_work *wk, int n)
 {
     const ti_fab_params *p = wk->p;
     size_t D = wk->D;
-    for (int k = 0; k < n; k++)
+    for (int k = 0; k < n; k++) {
         wk->best[k] = INFINITY;
+        wk->stale[k] = 1;
+    }
     for (int it = 0; it < p->n_iter; it++) {
-        ti_status s = linearise(wk, n);
+        int nr = 0;
+        for (int k = 0; k < n; k++)
+            if (wk->stale[k])
+                wk->rows[nr++] = k;
+        ti_status s = eval_rows(wk, wk->rows, nr, n, 1);
         if (s != TI_OK)
             return s;
         for (int k = 0; k < n; k++) {
@@ -184,10 +249,20 @@ static ti_status fab_run(fab_work *wk, int n)
                 x1[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
             }
         }
-        s = wk->f->forward(wk->f->self, wk->x1, n, wk->logits);
-        if (s != TI_OK)
+        /* test the new iterates: linearise the not-yet-fooled ones (unless this was the last
+         * iteration), plain forward for the others */
+        int last = it + 1 == p->n_iter, nl = 0, nf = 0;
+        for (int k = 0; k < n; k++) {
+            int lin = !last && !(wk->best[k] < INFINITY);
+            wk->stale[k] = !lin;
+            if (lin)
+                wk->rows[nl++] = k;
+            else
+                wk->rows2[nf++] = k;
+        }
+        if ((s = eval_rows(wk, wk->rows, nl, n, 1)) != TI_OK ||
+            (s = eval_rows(wk, wk->rows2, nf, n, 0)) != TI_OK)
             return s;
-        wk->st.forwards += n;
         ti_argmax_rows(wk->logits, n, wk->M, wk->pred);
         for (int k = 0; k < n; k++) {
             if (wk->pred[k] == wk->y[k])
@@ -202,6 +277,7 @@ static ti_status fab_run(fab_work *wk, int n)
             /* adversarial: step back towards x0, to search for a closer boundary point */
             for (size_t i = 0; i < D; i++)
                 x1[i] = x0[i] + (x1[i] - x0[i]) * p->beta;
+            wk->stale[k] = 1;
         }
     }
     return TI_OK;
@@ -258,6 +334,8 @@ static void fab_work_free(fab_work *wk)
     free(wk->x0); free(wk->x1); free(wk->adv); free(wk->w); free(wk->jac);
     free(wk->dlog); free(wk->logits); free(wk->d1); free(wk->d2); free(wk->bias);
     free(wk->best); free(wk->y); free(wk->t); free(wk->pred); free(wk->pwork);
+    free(wk->stale); free(wk->rows); free(wk->rows2); free(wk->lg); free(wk->xg); free(wk->wg); free(wk->biasg);
+    free(wk->yg); free(wk->tg);
 }
 
 ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
@@ -295,12 +373,23 @@ ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p
     wk.t = malloc((size_t)B * sizeof(int));
     wk.pred = malloc((size_t)B * sizeof(int));
     wk.pwork = malloc(ti_fab_project_work_bytes(D));
+    wk.stale = malloc((size_t)B * sizeof(int));
+    wk.rows = malloc((size_t)B * sizeof(int));
+    wk.rows2 = malloc((size_t)B * sizeof(int));
+    wk.lg = malloc((size_t)B * M * sizeof(float));
+    wk.xg = malloc(BD * sizeof(float));
+    wk.wg = malloc(BD * sizeof(float));
+    wk.biasg = malloc((size_t)B * sizeof(double));
+    wk.yg = malloc((size_t)B * sizeof(int));
+    wk.tg = malloc((size_t)B * sizeof(int));
     /* per chunk: still robust?, norm of the stored x_adv, clean ranking, active -> chunk */
     int *robust = malloc((size_t)B * sizeof(int)), *act = malloc((size_t)B * sizeof(int));
     int *order = malloc((size_t)B * M * sizeof(int));
     double *bestall = malloc((size_t)B * sizeof(double));
     if (!wk.x0 || !wk.x1 || !wk.adv || !wk.w || !wk.jac || !wk.dlog || !wk.logits || !wk.d1 ||
         !wk.d2 || !wk.bias || !wk.best || !wk.y || !wk.t || !wk.pred || !wk.pwork || !robust ||
+        !wk.stale || !wk.rows || !wk.rows2 || !wk.lg || !wk.xg || !wk.wg || !wk.biasg ||
+        !wk.yg || !wk.tg ||
         !act || !order || !bestall) {
         s = ti_ctx_error(ctx, TI_ERR_NOMEM, "fab: out of memory for %d samples of %zu values", B, D);
         goto done;
