@@ -124,9 +124,9 @@ ti_status tp_admm(tp_run *r)
     /* hard pruning: the weights themselves (not Z) projected, the support becomes the mask */
     s = tp_mask_by_magnitude(r, r->p.sparsity, 0);
     ti_schedule sched;
-    double milestones[2] = {0.4 * r->p.epochs_finetune, 0.75 * r->p.epochs_finetune};
+    static const double at[2] = {0.4, 0.75};
     if (s == TI_OK)
-        s = ti_schedule_step(r->ctx, &sched, r->p.lr_finetune, 0.1f, 2, milestones);
+        s = tp_schedule_step(r, &sched, r->p.lr_finetune, r->p.epochs_finetune, 2, at);
     if (s == TI_OK)
         s = tp_finetune(r, &sched, &loss);
     return s == TI_OK ? tp_phase_end(r, loss) : s;

@@ -76,6 +76,11 @@ void ti_adv_trainer_free(ti_adv_trainer *t)
     free(t);
 }
 
+void ti_adv_trainer_reseed(ti_adv_trainer *t, uint64_t seed)
+{
+    ti_rng_seed(&t->rng, seed);
+}
+
 ti_status ti_adv_trainer_inputs(void *user, ti_train_batch *b)
 {
     ti_adv_trainer *t = user;

@@ -63,14 +63,14 @@ ti_status tp_atmc(tp_run *r)
     a.keep = ti_prune_keep_count(total, r->p.sparsity);
     ti_sgd *opt = NULL;
     ti_schedule sched;
-    double e = r->p.epochs_prune;
-    double milestones[4] = {0.15 * e, 0.3 * e, 0.45 * e, 0.6 * e};
+    /* the reference's x0.1 at epochs 30/60/90/120 of 200, scaled to the schedule's length */
+    static const double at[4] = {0.15, 0.3, 0.45, 0.6};
     if (s == TI_OK)
         s = project(&a); /* up front, so that no batch sees the dense weights */
     if (s == TI_OK)
         s = tp_sgd(r, r->p.lr_prune, &opt);
     if (s == TI_OK)
-        s = ti_schedule_step(r->ctx, &sched, r->p.lr_prune, 0.1f, 4, milestones);
+        s = tp_schedule_step(r, &sched, r->p.lr_prune, r->p.epochs_prune, 4, at);
     ti_train_hooks hooks = {.user = &a, .inputs = atmc_inputs, .loss = atmc_loss};
     double loss = 0;
     if (s == TI_OK)

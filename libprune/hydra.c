@@ -109,7 +109,7 @@ static ti_status prune_phase(tp_run *r, hydra *h, double *loss)
     }
     ti_schedule sched;
     if (s == TI_OK)
-        s = ti_schedule_cosine(r->ctx, &sched, r->p.lr_prune, r->p.epochs_prune, 0, 0);
+        s = tp_schedule_cosine(r, &sched, r->p.lr_prune, r->p.epochs_prune);
     ti_train_hooks hooks = {.user = h, .inputs = hydra_inputs, .loss = hydra_loss};
     ti_model_set_weight_fn(r->m, hydra_weight, h);
     if (s == TI_OK)
@@ -142,7 +142,7 @@ ti_status tp_hydra(tp_run *r)
         s = tp_phase_begin(r, "hydra-finetune", r->p.epochs_finetune, &resumed);
     ti_schedule sched;
     if (s == TI_OK && !resumed)
-        s = ti_schedule_cosine(r->ctx, &sched, r->p.lr_finetune, r->p.epochs_finetune, 0, 0);
+        s = tp_schedule_cosine(r, &sched, r->p.lr_finetune, r->p.epochs_finetune);
     if (s == TI_OK && !resumed) {
         s = tp_finetune(r, &sched, &loss);
         if (s == TI_OK)

@@ -16,7 +16,10 @@ typedef struct tp_run {
     ti_tape *tape;
     ti_batcher *batcher;
     const char *dir;           /* checkpoints, or NULL */
-    char config[256];          /* fingerprint of the settings, stored with each checkpoint */
+    char config[512];          /* fingerprint of the settings and of the starting weights,
+                                  stored with each checkpoint */
+    long epochs_before;        /* epochs of the phases before the current one: where the
+                                  batcher starts, so a resumed phase sees the same batches */
     ti_prune_report *rep;
     double t0;                 /* start time of the current phase */
 } tp_run;
@@ -26,6 +29,12 @@ typedef struct tp_run {
 ti_status tp_phase_begin(tp_run *r, const char *name, int epochs, int *resumed);
 /* Ends the current phase: evaluates (clean and PGD), records it, writes its checkpoint. */
 ti_status tp_phase_end(tp_run *r, double last_loss);
+/* The learning-rate schedules of the methods, valid for 0 epochs too (a constant then, as no
+ * step is taken): cosine from lr to 0 over `epochs`, and steps of x0.1 at the fractions
+ * `at` (n of them, increasing) of `epochs`. */
+ti_status tp_schedule_cosine(tp_run *r, ti_schedule *s, float lr, int epochs);
+ti_status tp_schedule_step(tp_run *r, ti_schedule *s, float lr, int epochs, int n,
+                           const double *at);
 /* Trains `epochs` epochs with opt, the schedule (may be NULL) and hooks; *last_loss gets the
  * last epoch's mean loss. */
 ti_status tp_train(tp_run *r, ti_sgd *opt, const ti_schedule *sched, const ti_train_hooks *h,

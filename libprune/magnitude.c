@@ -12,7 +12,7 @@ ti_status tp_magnitude(tp_run *r)
     s = tp_mask_by_magnitude(r, r->p.sparsity, r->p.global);
     ti_schedule sched;
     if (s == TI_OK)
-        s = ti_schedule_cosine(r->ctx, &sched, r->p.lr_finetune, r->p.epochs_finetune, 0, 0);
+        s = tp_schedule_cosine(r, &sched, r->p.lr_finetune, r->p.epochs_finetune);
     double loss = 0;
     if (s == TI_OK)
         s = tp_finetune(r, &sched, &loss);

@@ -110,6 +110,24 @@ ti_status tp_mask_by_magnitude(tp_run *r, double sp, int global)
     return s;
 }
 
+ti_status tp_schedule_cosine(tp_run *r, ti_schedule *s, float lr, int epochs)
+{
+    if (epochs == 0)
+        return ti_schedule_constant(r->ctx, s, lr);
+    return ti_schedule_cosine(r->ctx, s, lr, epochs, 0, 0);
+}
+
+ti_status tp_schedule_step(tp_run *r, ti_schedule *s, float lr, int epochs, int n,
+                           const double *at)
+{
+    double ms[TI_SCHED_MAX_POINTS];
+    if (epochs == 0 || n > TI_SCHED_MAX_POINTS)
+        return ti_schedule_constant(r->ctx, s, lr);
+    for (int i = 0; i < n; i++)
+        ms[i] = at[i] * epochs;
+    return ti_schedule_step(r->ctx, s, lr, 0.1f, n, ms);
+}
+
 ti_status tp_train(tp_run *r, ti_sgd *opt, const ti_schedule *sched, const ti_train_hooks *h,
                    int epochs, double *last_loss)
 {
@@ -227,12 +245,21 @@ ti_status tp_phase_begin(tp_run *r, const char *name, int epochs, int *resumed)
     snprintf(ph->name, sizeof ph->name, "%s", name);
     ph->epochs = epochs;
     r->t0 = now();
-    if (!r->dir)
-        return TI_OK;
-    int found;
-    ti_status s = read_phase_json(r, name, ph, &found);
-    if (s != TI_OK || !found)
+    /* every phase starts from a state that depends only on the settings and on where it is
+     * in the run (the batcher at the epochs done so far, the adversary at a stream of its
+     * own), so a phase after a resumed one trains exactly as in an uninterrupted run */
+    ti_batcher_set_epoch(r->batcher, r->epochs_before);
+    ti_adv_trainer_reseed(r->adv, r->p.seed * 0x9E3779B97F4A7C15ULL + r->p.adv.seed +
+                                      (uint64_t)r->rep->nphases + 1);
+    r->epochs_before += epochs;
+    int found = 0;
+    ti_status s = r->dir ? read_phase_json(r, name, ph, &found) : TI_OK;
+    if (s != TI_OK)
         return s;
+    if (!found) {
+        ti_ctx_log(r->ctx, 0, "%s: %d epochs", name, epochs);
+        return TI_OK;
+    }
     char path[4200];
     phase_path(r, name, "safetensors", path, sizeof path);
     s = ti_model_load(r->m, path);
@@ -240,7 +267,8 @@ ti_status tp_phase_begin(tp_run *r, const char *name, int epochs, int *resumed)
         return s;
     ph->resumed = 1;
     ph->sparsity = ti_model_sparsity(r->m);
-    ti_ctx_log(r->ctx, 0, "%s: resumed from %s", name, path);
+    ti_ctx_log(r->ctx, 0, "%s: resumed from %s (clean %.4f, PGD-%d %.4f)", name, path,
+               ph->clean_acc, r->p.eval_steps, ph->pgd_acc);
     r->rep->nphases++;
     *resumed = 1;
     return TI_OK;
@@ -275,6 +303,22 @@ ti_status tp_phase_end(tp_run *r, double last_loss)
 
 /* ---- the run ---------------------------------------------------------------------------- */
 
+/* FNV-1a over the bytes of every parameter, buffer and mask of m: the starting point's
+ * identity in the checkpoint fingerprint. */
+static uint64_t model_hash(ti_model *m)
+{
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (int i = 0; i < ti_model_nparams(m); i++) {
+        const ti_param *p = ti_model_param(m, i);
+        for (int k = 0; k < 2; k++) {
+            const unsigned char *b = (const unsigned char *)(k ? p->mask : p->t.data);
+            for (size_t j = 0; b && j < p->t.size * sizeof(float); j++)
+                h = (h ^ b[j]) * 0x100000001B3ULL;
+        }
+    }
+    return h;
+}
+
 static ti_status check(ti_ctx *ctx, const ti_prune_params *p)
 {
     if ((unsigned)p->method >= TI_PRUNE_METHOD_COUNT)
@@ -297,13 +341,19 @@ ti_status ti_prune_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
         return s;
     memset(rep, 0, sizeof *rep);
     tp_run r = {.ctx = ctx, .m = m, .train = train, .p = *p, .dir = ckpt_dir, .rep = rep};
+    /* everything that changes what a phase computes, so that a checkpoint directory is only
+     * resumed by the same run (same settings, same starting weights) */
     snprintf(r.config, sizeof r.config,
-             "%s sparsity=%.6g global=%d loss=%s eps=%.6g steps=%d epochs=%d+%d lr=%g+%g "
-             "batch=%d train=%d seed=%llu",
+             "%s sparsity=%.6g global=%d loss=%s eps=%.6g step=%.6g steps=%d start=%d "
+             "beta=%.6g w=%.6g epochs=%d+%d lr=%g+%g mom=%g wd=%g admm=%d,%g,%g batch=%d "
+             "train=%d eval=%d,%d seed=%llu,%llu weights=%016llx",
              ti_prune_method_name(p->method), p->sparsity, p->global,
-             ti_adv_kind_name(p->adv.kind), p->adv.eps, p->adv.steps, p->epochs_prune,
-             p->epochs_finetune, p->lr_prune, p->lr_finetune, p->batch, train->N,
-             (unsigned long long)p->seed);
+             ti_adv_kind_name(p->adv.kind), p->adv.eps, p->adv.step, p->adv.steps,
+             p->adv.random_start, p->adv.beta, p->adv.clean_weight, p->epochs_prune,
+             p->epochs_finetune, p->lr_prune, p->lr_finetune, p->momentum, p->weight_decay,
+             p->admm_period, p->admm_rho, p->admm_rho_mult, p->batch, train->N, p->eval_count,
+             p->eval_steps, (unsigned long long)p->seed, (unsigned long long)p->adv.seed,
+             (unsigned long long)model_hash(m));
     ti_dataset *sub = NULL;
     if (p->eval_count > 0 && p->eval_count < test->N)
         s = ti_dataset_slice(ctx, test, 0, p->eval_count, &sub);
@@ -322,6 +372,10 @@ ti_status ti_prune_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
         snprintf(rep->start.name, sizeof rep->start.name, "dense");
         rep->start.sparsity = ti_model_sparsity(m);
         s = evaluate(&r, &rep->start);
+        if (s == TI_OK)
+            ti_ctx_log(ctx, 0, "%s: clean %.4f, PGD-%d %.4f, sparsity %.6f", rep->start.name,
+                       rep->start.clean_acc, p->eval_steps, rep->start.pgd_acc,
+                       rep->start.sparsity);
     }
     if (s == TI_OK) {
         static ti_status (*const run[TI_PRUNE_METHOD_COUNT])(tp_run *) = {

@@ -9,6 +9,7 @@
 
 #include "testutil.h"
 #include "thinice/methods.h"
+#include "thinice/safetensors.h"
 
 static ti_dataset *quadrants(int N, uint64_t seed)
 {
@@ -218,14 +219,23 @@ START_TEST(test_methods_hit_target_sparsity)
 }
 END_TEST
 
+static void remove_phase(const char *dir, const char *phase)
+{
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s.safetensors", dir, phase);
+    ck_assert_int_eq(unlink(path), 0);
+    snprintf(path, sizeof path, "%s/%s.json", dir, phase);
+    ck_assert_int_eq(unlink(path), 0);
+}
+
 START_TEST(test_resume_and_determinism)
 {
     char dir[] = "/tmp/thinice-prune-XXXXXX";
     ck_assert_ptr_nonnull(mkdtemp(dir));
     size_t n = 256 * 128; /* fc1 of the 8x8 small CNN */
     float *a = malloc(n * sizeof(float)), *b = malloc(n * sizeof(float));
-    float *c = malloc(n * sizeof(float));
-    ti_prune_report r1, r2, r3;
+    float *c = malloc(n * sizeof(float)), *d = malloc(n * sizeof(float));
+    ti_prune_report r1, r2, r3, r4;
     run_method(TI_PRUNE_HYDRA, 0.9, dir, &r1, a);
     run_method(TI_PRUNE_HYDRA, 0.9, dir, &r2, b); /* every phase from its checkpoint */
     run_method(TI_PRUNE_HYDRA, 0.9, NULL, &r3, c);
@@ -233,12 +243,138 @@ START_TEST(test_resume_and_determinism)
     ck_assert_int_eq(memcmp(a, b, n * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(a, c, n * sizeof(float)), 0); /* same seed, same bits */
     ck_assert_double_eq(r1.phases[1].clean_acc, r2.phases[1].clean_acc);
+    /* a run killed after the prune phase: the fine-tuning resumes from the prune checkpoint
+     * and must see the same batches and adversarial starts as the uninterrupted run */
+    remove_phase(dir, "hydra-finetune");
+    run_method(TI_PRUNE_HYDRA, 0.9, dir, &r4, d);
+    ck_assert(r4.phases[0].resumed && !r4.phases[1].resumed);
+    ck_assert_int_eq(memcmp(a, d, n * sizeof(float)), 0);
+    ck_assert_double_eq(r1.phases[1].pgd_acc, r4.phases[1].pgd_acc);
+    ck_assert_double_eq(r1.phases[1].last_loss, r4.phases[1].last_loss);
     free(a);
     free(b);
     free(c);
+    free(d);
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* A checkpoint directory written with other settings or from other starting weights is
+ * refused with a message instead of being resumed. */
+START_TEST(test_resume_refuses_other_runs)
+{
+    char dir[] = "/tmp/thinice-prune-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    ti_ctx *ctx = ti_ctx_new(3, 1);
+    ti_dataset *train = quadrants(64, 3), *test = quadrants(32, 4);
+    ti_model *m = small_model(ctx);
+    ti_prune_params p = ti_prune_params_default(TI_PRUNE_MAGNITUDE);
+    p.batch = 32;
+    p.adv.steps = 1;
+    p.epochs_finetune = 1;
+    p.eval_steps = 1;
+    ti_prune_report rep;
+    ck_assert_int_eq(ti_prune_run(ctx, m, train, test, &p, dir, &rep), TI_OK);
+    ti_model_free(m);
+    m = small_model(ctx); /* other random starting weights, same settings */
+    ck_assert_int_eq(ti_prune_run(ctx, m, train, test, &p, dir, &rep), TI_ERR_STATE);
+    ck_assert_ptr_nonnull(strstr(ti_ctx_errmsg(ctx), "other settings"));
+    ti_model_free(m);
+    ti_dataset_free(train);
+    ti_dataset_free(test);
+    ti_ctx_free(ctx);
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
+/* Phases of 0 epochs: one-shot magnitude pruning and a bare ATMC projection, each at its
+ * exact sparsity (the schedules used to refuse a length of 0). */
+START_TEST(test_zero_epoch_phases)
+{
+    ti_ctx *ctx = ti_ctx_new(5, 1);
+    ti_dataset *train = quadrants(64, 3), *test = quadrants(32, 4);
+    static const ti_prune_method methods[3] = {TI_PRUNE_MAGNITUDE, TI_PRUNE_ATMC, TI_PRUNE_HYDRA};
+    for (int k = 0; k < 3; k++) {
+        ti_model *m = small_model(ctx);
+        ti_prune_params p = ti_prune_params_default(methods[k]);
+        p.batch = 32;
+        p.epochs_prune = 0;
+        p.epochs_finetune = 0;
+        p.eval_steps = 0;
+        ti_prune_report rep;
+        ck_assert_msg(ti_prune_run(ctx, m, train, test, &p, NULL, &rep) == TI_OK, "%s: %s",
+                      ti_prune_method_name(methods[k]), ti_ctx_errmsg(ctx));
+        ti_prune_layer l[8];
+        int nl = ti_prune_layers(m, l, 8);
+        size_t zeros = 0, total = 0, keep_layers = 0;
+        for (int i = 0; i < nl; i++) {
+            zeros += l[i].zeros;
+            total += l[i].n;
+            keep_layers += ti_prune_keep_count(l[i].n, 0.9);
+        }
+        /* ATMC keeps a global count, the others the count of each layer */
+        ck_assert_uint_eq(total - zeros, k == 1 ? ti_prune_keep_count(total, 0.9) : keep_layers);
+        ti_model_free(m);
+    }
+    ti_dataset_free(train);
+    ti_dataset_free(test);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
+/* The pruned model saved and loaded into a fresh model gives bit-identical logits, and the
+ * file itself holds exact zeros at the masked positions (not only the mask). */
+START_TEST(test_pruned_checkpoint_round_trip)
+{
+    ti_ctx *ctx = ti_ctx_new(9, 1);
+    ti_dataset *train = quadrants(64, 3), *test = quadrants(32, 4);
+    ti_model *m = small_model(ctx), *m2 = small_model(ctx);
+    ti_prune_params p = ti_prune_params_default(TI_PRUNE_ATMC);
+    p.batch = 32;
+    p.adv.steps = 1;
+    p.epochs_prune = 1;
+    p.eval_steps = 0;
+    ti_prune_report rep;
+    ck_assert_int_eq(ti_prune_run(ctx, m, train, test, &p, NULL, &rep), TI_OK);
+    char path[] = "/tmp/thinice-pruned-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ti_model_save(m, path), TI_OK);
+    ck_assert_int_eq(ti_model_load(m2, path), TI_OK);
+    float la[32 * 2], lb[32 * 2];
+    ck_assert_int_eq(ti_evaluate(ctx, m, test, 16, NULL, la, NULL), TI_OK);
+    ck_assert_int_eq(ti_evaluate(ctx, m2, test, 16, NULL, lb, NULL), TI_OK);
+    ck_assert_int_eq(memcmp(la, lb, sizeof la), 0);
+    ck_assert_double_eq(ti_model_sparsity(m2), ti_model_sparsity(m));
+    ti_st_file *f;
+    ck_assert_int_eq(ti_st_open(ctx, path, &f), TI_OK);
+    const ti_st_entry *e = ti_st_find(f, "fc1.weight"), *em = ti_st_find(f, "fc1.weight_mask");
+    ck_assert(e && em);
+    size_t n = 256 * 128;
+    float *w = malloc(n * sizeof(float)), *mk = malloc(n * sizeof(float));
+    ck_assert_int_eq(ti_st_read_f32(ctx, f, e, w), TI_OK);
+    ck_assert_int_eq(ti_st_read_f32(ctx, f, em, mk), TI_OK);
+    size_t masked = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mk[i] == 0.0f) {
+            masked++;
+            ck_assert_float_eq(w[i], 0.0f);
+        }
+    ck_assert_uint_gt(masked, n / 2);
+    free(w);
+    free(mk);
+    ti_st_close(f);
+    unlink(path);
+    ti_model_free(m);
+    ti_model_free(m2);
+    ti_dataset_free(train);
+    ti_dataset_free(test);
+    ti_ctx_free(ctx);
 }
 END_TEST
 
@@ -252,6 +388,9 @@ Suite *suite_prune(void)
     tcase_add_test(tc, test_pgd_reaches_linear_vertex);
     tcase_add_loop_test(tc, test_methods_hit_target_sparsity, 0, 4);
     tcase_add_test(tc, test_resume_and_determinism);
+    tcase_add_test(tc, test_resume_refuses_other_runs);
+    tcase_add_test(tc, test_zero_epoch_phases);
+    tcase_add_test(tc, test_pruned_checkpoint_round_trip);
     suite_add_tcase(s, tc);
     return s;
 }

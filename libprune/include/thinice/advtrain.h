@@ -58,6 +58,10 @@ typedef struct ti_adv_trainer ti_adv_trainer;
 ti_status ti_adv_trainer_new(ti_ctx *ctx, ti_model *m, const ti_classifier *view,
                              const ti_adv_params *p, int max_batch, ti_adv_trainer **out);
 void ti_adv_trainer_free(ti_adv_trainer *t);
+/* Restarts the adversary's random stream (PGD's random start, TRADES' Gaussian start) at
+ * `seed`: a pruning run does it at the start of each phase, so that a phase resumed from its
+ * predecessor's checkpoint draws the same numbers as in an uninterrupted run. */
+void ti_adv_trainer_reseed(ti_adv_trainer *t, uint64_t seed);
 /* Hooks with user = t; after_backward is NULL. Methods that need more (ADMM) wrap these. */
 ti_train_hooks ti_adv_trainer_hooks(ti_adv_trainer *t);
 ti_status ti_adv_trainer_inputs(void *t, ti_train_batch *b);
