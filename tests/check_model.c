@@ -309,8 +309,9 @@ START_TEST(test_parity)
 
     /* the same weights as PyTorch, checked bit for bit, through a safetensors file */
     ti_st_writer *w = ti_st_writer_new();
-    float **bufs = calloc((size_t)ne, sizeof *bufs);
-    int64_t *counts = calloc((size_t)ne, sizeof *counts);
+    size_t nent = ne > 0 ? (size_t)ne : 1;
+    float **bufs = calloc(nent, sizeof *bufs);
+    int64_t *counts = calloc(nent, sizeof *counts);
     for (int i = 0; i < ne; i++) {
         if (e[i].kind == 'N') {
             counts[i] = (int64_t)(fnv1a64(e[i].name) % 1000);
