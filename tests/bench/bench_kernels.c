@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "thinice/json.h"
@@ -138,6 +139,8 @@ int main(int argc, char **argv)
         {"conv1x1_64_128_32x32_b32", 32, 64, 32, 128, 1, 1, 0},
     };
     int nl = (int)(sizeof layers / sizeof layers[0]);
+    printf("(conv GFLOP/s count the direct convolution's 2 N K OH OW C KH KW flops, so layers\n"
+           " that run by Winograd F(2x2,3x3) can exceed sgemm)\n");
     conv_result res[4];
     for (int i = 0; i < nl; i++) {
         const layer *l = &layers[i];
@@ -159,6 +162,8 @@ int main(int argc, char **argv)
     ti_jw_int(j, ti_ctx_threads(ctx));
     ti_jw_key(j, "sgemm_1024_gflops");
     ti_jw_number(j, gemm);
+    ti_jw_key(j, "conv_flops_counted");
+    ti_jw_string(j, "direct: 2 N K OH OW C KH KW");
     ti_jw_key(j, "conv");
     ti_jw_begin_array(j);
     for (int i = 0; i < nl; i++) {
@@ -183,6 +188,10 @@ int main(int argc, char **argv)
     size_t len = 0;
     const char *text = ti_jw_text(j, &len);
     FILE *f = fopen(out, "w");
+    if (!f && argc <= 1) { /* the default's folder may not exist in another BUILD */
+        mkdir("build", 0777);
+        f = fopen(out, "w");
+    }
     if (!f || !text || fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF) {
         fprintf(stderr, "bench_kernels: cannot write %s\n", out);
         if (f)
