@@ -4,7 +4,6 @@
  * docs/conv.md). The column matrix covers a GROUP of images so the GEMM is wide enough.
  * Wide 3x3 stride-1 layers use Winograd (conv_winograd.c) for the forward and dX. */
 #include <cblas.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "thinice/ops.h"
