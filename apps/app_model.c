@@ -1,0 +1,124 @@
+/* Shared by every app: builds the model of `--model NAME --weights FILE` for a data set's
+ * input shape and loads the checkpoint, comparing the file's metadata (ti_model_save writes
+ * arch, input, classes and normalize) with the request first so that mistakes read clearly. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "app_model.h"
+#include "thinice/safetensors.h"
+
+const char *app_model_names(void)
+{
+    static char buf[256];
+    if (!buf[0]) {
+        size_t u = 0;
+        for (const char *const *a = ti_model_arch_names(); *a && u < sizeof buf; a++)
+            u += (size_t)snprintf(buf + u, sizeof buf - u, "%s%s", u ? ", " : "", *a);
+    }
+    return buf;
+}
+
+int app_model_known(const char *name)
+{
+    if (!name)
+        return 0;
+    for (const char *const *a = ti_model_arch_names(); *a; a++)
+        if (strcmp(*a, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* "mean=a,b,c;std=d,e,f" (ti_model_save's format) into cfg; 0 if malformed. */
+static int parse_normalize(const char *s, ti_model_config *cfg)
+{
+    const char *m = strstr(s, "mean="), *sd = strstr(s, "std=");
+    if (!m || !sd)
+        return 0;
+    const char *p[2] = {m + 5, sd + 4};
+    float *dst[2] = {cfg->mean, cfg->std};
+    for (int k = 0; k < 2; k++) {
+        const char *q = p[k];
+        for (int c = 0; c < cfg->C; c++) {
+            char *end;
+            errno = 0;
+            double v = strtod(q, &end);
+            if (end == q || errno || (k == 1 && !(v > 0)))
+                return 0;
+            dst[k][c] = (float)v;
+            q = end;
+            if (c + 1 < cfg->C) {
+                if (*q != ',')
+                    return 0;
+                q++;
+            }
+        }
+    }
+    cfg->normalize = 1;
+    return 1;
+}
+
+/* Compares the checkpoint's metadata with the request and fills cfg's normalisation. */
+static ti_status check_file(ti_ctx *ctx, const char *name, const char *path,
+                            ti_model_config *cfg)
+{
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return ti_ctx_error(ctx, TI_ERR_IO, "weights file %s: %s", path, strerror(errno));
+    if (!S_ISREG(sb.st_mode))
+        return ti_ctx_error(ctx, TI_ERR_IO, "weights file %s: not a regular file", path);
+    ti_st_file *f;
+    ti_status s = ti_st_open(ctx, path, &f);
+    if (s != TI_OK)
+        return s; /* the message names the file and the problem */
+    const char *arch = ti_st_metadata(f, "arch"), *in = ti_st_metadata(f, "input");
+    const char *cls = ti_st_metadata(f, "classes"), *nrm = ti_st_metadata(f, "normalize");
+    char want[64];
+    snprintf(want, sizeof want, "%dx%dx%d", cfg->C, cfg->H, cfg->W);
+    if (arch && strcmp(arch, name) != 0)
+        s = ti_ctx_error(ctx, TI_ERR_ARG, "weights file %s holds a %s checkpoint, not %s "
+                         "(use --model %s)", path, arch, name, arch);
+    else if (in && strcmp(in, want) != 0)
+        s = ti_ctx_error(ctx, TI_ERR_SHAPE, "weights file %s is for %s inputs but the data are "
+                         "%s (%s)", path, in, want,
+                         cfg->C == 1 ? "a CIFAR-10 model given Fashion-MNIST data?"
+                                     : "a Fashion-MNIST model given CIFAR-10 data?");
+    else if (cls && atoi(cls) != cfg->M)
+        s = ti_ctx_error(ctx, TI_ERR_SHAPE, "weights file %s is for %s classes but the data "
+                         "have %d", path, cls, cfg->M);
+    else if (nrm && !parse_normalize(nrm, cfg))
+        s = ti_ctx_error(ctx, TI_ERR_FORMAT, "weights file %s: malformed normalize metadata "
+                         "'%s'", path, nrm);
+    ti_st_close(f);
+    return s;
+}
+
+ti_status app_model_open(ti_ctx *ctx, const char *name, const char *weights, int C, int H,
+                         int W, int M, ti_model **out)
+{
+    *out = NULL;
+    if (!app_model_known(name))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "unknown model '%s' (one of %s)",
+                            name ? name : "(none)", app_model_names());
+    ti_model_config cfg = {.C = C, .H = H, .W = W, .M = M};
+    ti_status s = TI_OK;
+    if (weights && (s = check_file(ctx, name, weights, &cfg)) != TI_OK)
+        return s;
+    ti_model *m;
+    if ((s = ti_model_new(ctx, name, &cfg, &m)) != TI_OK)
+        return s;
+    if (weights && (s = ti_model_load(m, weights)) != TI_OK) {
+        ti_model_free(m);
+        return s;
+    }
+    *out = m;
+    return TI_OK;
+}
+
+ti_status app_model_open_for(ti_ctx *ctx, const char *name, const char *weights,
+                             const ti_dataset *d, ti_model **out)
+{
+    return app_model_open(ctx, name, weights, d->C, d->H, d->W, d->M, out);
+}
