@@ -54,15 +54,23 @@ static char tmpdir[64];
 
 static const char *tmp_path(const char *name)
 {
-    static char buf[4][256];
+    static char buf[8][256]; /* a ring: a test holds at most 8 names at once */
     static int k;
     if (!tmpdir[0]) {
         snprintf(tmpdir, sizeof tmpdir, "/tmp/thinice-model-XXXXXX");
         ck_assert_ptr_nonnull(mkdtemp(tmpdir));
     }
-    k = (k + 1) % 4;
+    k = (k + 1) % 8;
     snprintf(buf[k], sizeof buf[k], "%s/%s", tmpdir, name);
     return buf[k];
+}
+
+/* Removes the (by then empty) temporary directory of this test process. */
+static void tmp_done(void)
+{
+    if (tmpdir[0])
+        rmdir(tmpdir);
+    tmpdir[0] = '\0';
 }
 
 /* logits and input gradient of the summed cross-entropy through the classifier view */
@@ -339,6 +347,7 @@ START_TEST(test_parity)
     ti_ctx_set_log(ctx, log_keep, &lb);
     ck_assert_msg(ti_model_load(m, wpath) == TI_OK, "%s", ti_ctx_errmsg(ctx));
     unlink(wpath);
+    tmp_done();
     if (extras) { /* HYDRA's extras are accepted and reported */
         ck_assert_msg(strstr(lb.text, "sub_block1") && strstr(lb.text, "popup_scores"),
                       "log: %s", lb.text);
@@ -754,6 +763,7 @@ START_TEST(test_save_load_roundtrip)
     ck_assert_int_eq(fb.forward(fb.self, x, 4, zb), TI_OK);
     ck_assert(memcmp(za, zb, sizeof za) == 0);
     unlink(path);
+    tmp_done();
     free(mask);
     free(x);
     ti_tape_free(tape);
@@ -843,6 +853,7 @@ START_TEST(test_errors)
     unlink(p2);
     unlink(p3);
     unlink(p4);
+    tmp_done();
     free(x);
     ti_tape_free(tape);
     ti_model_free(cif);
