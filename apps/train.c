@@ -33,7 +33,7 @@ static void usage(void)
            "  --data DIR            data directory (default %s)\n"
            "  --epochs N            epochs (default 5)\n"
            "  --batch-size N        mini-batch size (default 128)\n"
-           "  --lr X                initial learning rate (default 0.05)\n"
+           "  --lr X                initial learning rate (default 0.1)\n"
            "  --momentum X          SGD momentum (default 0.9)\n"
            "  --weight-decay X      weight decay (default 5e-4)\n"
            "  --schedule NAME       cosine (default), step (x0.1 at 50%% and 75%%) or constant\n"
@@ -167,7 +167,7 @@ int main(int argc, char **argv)
 {
     app_init(argv[0]);
     opts o = {.model = "smallcnn", .data = TI_DATA_DEFAULT_DIR, .schedule = "cosine",
-              .epochs = 5, .batch = 128, .lr = 0.05f, .momentum = 0.9f, .wd = 5e-4f,
+              .epochs = 5, .batch = 128, .lr = 0.1f, .momentum = 0.9f, .wd = 5e-4f,
               .augment = -1, .progress = 1, .adv = "natural", .eps = 8.0f / 255,
               .step = 2.0f / 255, .steps = 10};
     int rc = parse(argc, argv, &o);
