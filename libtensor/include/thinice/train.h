@@ -72,7 +72,8 @@ typedef struct ti_train_setup {
  * "epoch <epoch + 1>" (a callback may cancel: TI_ERR_CANCELLED). A non-finite loss stops with
  * TI_ERR_NAN naming the epoch, batch and learning rate. The batch buffers are allocated once
  * per call, never inside the batch loop. Errors: TI_ERR_ARG for a missing piece,
- * TI_ERR_SHAPE if the data's images do not fit the model. stats may be NULL. */
+ * TI_ERR_SHAPE if the data's images do not fit the model. stats (may be NULL) describe the
+ * batches done, also after an error or a cancel; the batcher is then left where it stopped. */
 ti_status ti_train_epoch(ti_ctx *ctx, const ti_train_setup *setup, int epoch,
                          ti_train_stats *stats);
 
