@@ -37,6 +37,26 @@ static int best_other(const float *z, int M, int c)
     return j;
 }
 
+/* d(-L)/dlogits at the logits of this very pass, so the runner-up class is exact:
+ * untargeted -L = z_j - z_y, targeted -L = z_t - z_j (j the runner-up, kept in guess). */
+typedef struct margin_seed {
+    const int *y;
+    int targeted;
+    int *guess;
+} margin_seed;
+
+static void margin_dlogits(void *user, const float *logits, int N, int M, float *dl)
+{
+    margin_seed *ms = user;
+    memset(dl, 0, (size_t)N * M * sizeof *dl);
+    for (int k = 0; k < N; k++) {
+        int y = ms->y[k], j = best_other(logits + (size_t)k * M, M, y);
+        ms->guess[k] = j;
+        dl[(size_t)k * M + (ms->targeted ? y : j)] += 1.0f;
+        dl[(size_t)k * M + (ms->targeted ? j : y)] -= 1.0f;
+    }
+}
+
 static ti_status check_params(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_params *p,
                               const float *x, const int *y, int N, float *x_adv, float *norms)
 {
@@ -83,20 +103,16 @@ ti_status ti_atk_fmn_trace(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_par
     size_t BD = (size_t)B * D;
     float *xa = malloc(BD * sizeof(float));      /* (B, D) current points x + delta */
     float *g = malloc(BD * sizeof(float));       /* (B, D) gradients of -L */
-    float *xs = malloc(BD * sizeof(float));      /* (B, D) re-evaluated rows */
-    float *gs = malloc(BD * sizeof(float));      /* (B, D) their gradients */
     float *logits = malloc((size_t)B * M * sizeof(float));
-    float *lg2 = malloc((size_t)B * M * sizeof(float));
-    float *dlog = malloc((size_t)B * M * sizeof(float));
     float *delta = malloc(D * sizeof(float));
     double *eps = malloc((size_t)B * sizeof(double)), *best = malloc((size_t)B * sizeof(double));
     double *worst = malloc((size_t)B * sizeof(double));
-    int *guess = malloc((size_t)B * sizeof(int)), *redo = malloc((size_t)B * sizeof(int));
+    int *guess = malloc((size_t)B * sizeof(int));
     int *pred = malloc((size_t)B * sizeof(int));
     unsigned char *found = malloc((size_t)B);
     void *pwork = malloc(ti_proj_work_bytes(D));
-    if (!xa || !g || !xs || !gs || !logits || !lg2 || !dlog || !delta || !eps || !best ||
-        !worst || !guess || !redo || !pred || !found || !pwork) {
+    if (!xa || !g || !logits || !delta || !eps || !best || !worst || !guess || !pred ||
+        !found || !pwork) {
         s = ti_ctx_error(ctx, TI_ERR_NOMEM, "fmn: out of memory for %d samples of %zu values", B, D);
         goto done;
     }
@@ -107,13 +123,8 @@ ti_status ti_atk_fmn_trace(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_par
         const int *yc = y + c0;
         float *advc = x_adv + (size_t)c0 * D;
         memcpy(xa, xc, (size_t)n * D * sizeof(float));
-        /* one clean forward gives the first runner-up guesses (see the vjp below) */
-        s = f->forward(f->self, xa, n, logits);
-        if (s != TI_OK)
-            break;
-        cnt.forwards += n;
+        margin_seed ms = {yc, p->targeted, guess};
         for (int k = 0; k < n; k++) {
-            guess[k] = best_other(logits + (size_t)k * M, M, yc[k]);
             found[k] = 0;
             eps[k] = pn == TI_NORM_L0 ? 1.0 : INFINITY;
             /* the largest norm a perturbation inside the box can have */
@@ -128,43 +139,13 @@ ti_status ti_atk_fmn_trace(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_par
             double alpha = aK + (a0 - aK) * c;
             double gamma = p->gamma_final + (p->gamma0 - p->gamma_final) * c;
 
-            /* gradient of -L. The margin's runner-up class is only known once the logits at
-             * xa are; the vjp needs it up front. Seed with the previous step's runner-up and
-             * redo the few rows where it changed: exact gradients at ~1 forward+backward. */
-            memset(dlog, 0, (size_t)n * M * sizeof *dlog);
-            for (int k = 0; k < n; k++) {
-                float *dl = dlog + (size_t)k * M;
-                dl[p->targeted ? yc[k] : guess[k]] += 1.0f;
-                dl[p->targeted ? guess[k] : yc[k]] -= 1.0f;
-            }
-            s = f->vjp(f->self, xa, n, dlog, logits, g);
+            /* gradient of -L in one forward and one backward (the margin's runner-up comes
+             * from the same pass's logits) */
+            s = ti_classifier_grad(f, xa, n, margin_dlogits, &ms, logits, g);
             if (s != TI_OK)
                 goto done;
             cnt.forwards += n;
             cnt.backwards += n;
-            int nr = 0;
-            for (int k = 0; k < n; k++) {
-                int j = best_other(logits + (size_t)k * M, M, yc[k]);
-                if (j != guess[k]) {
-                    guess[k] = j;
-                    redo[nr] = k;
-                    memcpy(xs + (size_t)nr * D, xa + (size_t)k * D, D * sizeof(float));
-                    float *dl = dlog + (size_t)nr * M;
-                    memset(dl, 0, M * sizeof *dl);
-                    dl[p->targeted ? yc[k] : j] += 1.0f;
-                    dl[p->targeted ? j : yc[k]] -= 1.0f;
-                    nr++;
-                }
-            }
-            if (nr > 0) {
-                s = f->vjp(f->self, xs, nr, dlog, lg2, gs);
-                if (s != TI_OK)
-                    goto done;
-                cnt.forwards += nr;
-                cnt.backwards += nr;
-                for (int r = 0; r < nr; r++)
-                    memcpy(g + (size_t)redo[r] * D, gs + (size_t)r * D, D * sizeof(float));
-            }
             ti_argmax_rows(logits, n, M, pred);
 
             for (int k = 0; k < n; k++) {
@@ -223,8 +204,8 @@ ti_status ti_atk_fmn_trace(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_par
 done:
     if (st)
         *st = cnt;
-    free(xa); free(g); free(xs); free(gs); free(logits); free(lg2); free(dlog); free(delta);
-    free(eps); free(best); free(worst); free(guess); free(redo); free(pred); free(found);
+    free(xa); free(g); free(logits); free(delta);
+    free(eps); free(best); free(worst); free(guess); free(pred); free(found);
     free(pwork);
     return s;
 }

@@ -87,6 +87,29 @@ static ti_status cls_vjp(void *self, const float *x, int N, const float *dlogits
     return end(c, was, TI_OK);
 }
 
+/* The loss gradient in one pass: the forward's logits go to fn, whose dlogits seed the
+ * backward (forward + vjp would run the forward twice). */
+static ti_status cls_grad(void *self, const float *x, int N, ti_dlogits_fn fn, void *user,
+                          float *logits, float *dx)
+{
+    mi_cls *c = self;
+    size_t D = (size_t)c->m->cfg.C * c->m->cfg.H * c->m->cfg.W;
+    int M = c->m->cfg.M, was = begin(c);
+    for (int i = 0; i < N; i += c->batch) {
+        int n = N - i < c->batch ? N - i : c->batch;
+        ti_tensor *in, *z = run(c, x + (size_t)i * D, n, 1, &in);
+        if (!z)
+            return end(c, was, ti_tape_status(c->tape));
+        memcpy(logits + (size_t)i * M, z->data, (size_t)n * M * sizeof(float));
+        fn(user, z->data, n, M, c->seed); /* c->seed: (batch, M) scratch */
+        ti_status s = ti_tape_backward_seed(c->tape, z, c->seed);
+        if (s != TI_OK)
+            return end(c, was, s);
+        memcpy(dx + (size_t)i * D, in->grad, (size_t)n * D * sizeof(float));
+    }
+    return end(c, was, TI_OK);
+}
+
 static ti_status cls_jacobian(void *self, const float *x, int N, float *logits, float *jac)
 {
     mi_cls *c = self;
@@ -145,6 +168,7 @@ ti_status ti_model_classifier(ti_model *m, int batch, ti_classifier *out)
                            .self = c,
                            .forward = cls_forward,
                            .vjp = cls_vjp,
-                           .jacobian = cls_jacobian};
+                           .jacobian = cls_jacobian,
+                           .grad = cls_grad};
     return TI_OK;
 }

@@ -156,9 +156,9 @@ START_TEST(test_fmn_linear_distance)
             for (int it = 1; it < K; it++)
                 ck_assert(nt[it] <= nt[it - 1]);
             ck_assert_float_eq(nt[K - 1], nrm);
-            /* one clean forward, then at least one forward+backward per step */
-            ck_assert_int_ge(st.backwards, K);
-            ck_assert_int_eq(st.forwards, 1 + st.backwards);
+            /* exactly one forward and one backward per step */
+            ck_assert_int_eq(st.backwards, K);
+            ck_assert_int_eq(st.forwards, K);
         }
     }
     ck_assert_double_lt(worst_rel, 0.01);

@@ -33,8 +33,7 @@ ti_fmn_params ti_fmn_params_default(void);
  * smallest-norm adversarial point found, and norms (N, caller-owned) its norm
  * ||x_adv - x||_p (L0: number of changed values), computed by ti_norm_dist: 0 for a point
  * already adversarial at x (x_adv = x), +INFINITY where none was found (x_adv = x).
- * Cost: one forward, then per step one vector-Jacobian product (plus a second one for the
- * samples whose runner-up class changed since the previous step). Work buffers are
+ * Cost: one forward and one backward pass per step (ti_classifier_grad). Work buffers are
  * allocated once per call. Errors: TI_ERR_ARG (NULL pointers, bad parameters, labels out of
  * range), TI_ERR_NOMEM, or the classifier's status. */
 ti_status ti_atk_fmn(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_params *p,
