@@ -15,7 +15,7 @@
 
 typedef struct opts {
     const char *config, *out, *data;
-    int threads, quiet, progress;
+    int threads, quiet, progress, print_config;
 } opts;
 
 static void usage(void)
@@ -30,6 +30,7 @@ static void usage(void)
            "  -o, --output DIR  output directory (default thinice-study)\n"
            "  --data DIR        data directory (overrides the configuration's)\n"
            "  --threads N       threads, 0 = all cores (default 0)\n"
+           "  --print-config    print the configuration that would run (JSON) and exit\n"
            "  --quiet           print nothing but errors\n"
            "  --no-progress     no progress line on stderr\n"
            "  --help            this text\n"
@@ -38,14 +39,15 @@ static void usage(void)
            app_prog);
 }
 
-enum { O_CONFIG = 256, O_DATA, O_THREADS, O_QUIET, O_NOPROG, O_HELP, O_VERSION };
+enum { O_CONFIG = 256, O_DATA, O_THREADS, O_PRINT, O_QUIET, O_NOPROG, O_HELP, O_VERSION };
 
 static int parse(int argc, char **argv, opts *o)
 {
     static const struct option lo[] = {
         {"config", required_argument, 0, O_CONFIG}, {"output", required_argument, 0, 'o'},
         {"data", required_argument, 0, O_DATA},     {"threads", required_argument, 0, O_THREADS},
-        {"quiet", no_argument, 0, O_QUIET},         {"no-progress", no_argument, 0, O_NOPROG},
+        {"print-config", no_argument, 0, O_PRINT},  {"quiet", no_argument, 0, O_QUIET},
+        {"no-progress", no_argument, 0, O_NOPROG},
         {"help", no_argument, 0, O_HELP},           {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
     opterr = 0;
@@ -59,6 +61,7 @@ static int parse(int argc, char **argv, opts *o)
             if (app_parse_int("--threads", optarg, 0, 1024, &o->threads) != 0)
                 return APP_EXIT_USAGE;
             break;
+        case O_PRINT: o->print_config = 1; break;
         case O_QUIET: o->quiet = 1; break;
         case O_NOPROG: o->progress = 0; break;
         case O_HELP: usage(); return APP_EXIT_OK;
@@ -114,6 +117,14 @@ static int run(const opts *o)
     }
     if (o->data)
         snprintf(cfg.data, sizeof cfg.data, "%s", o->data);
+    if (o->print_config) {
+        char *j = study_config_json(&cfg);
+        if (j)
+            printf("%s\n", j);
+        free(j);
+        ti_ctx_free(ctx);
+        return j ? APP_EXIT_OK : app_fail(NULL, TI_ERR_NOMEM, "configuration");
+    }
     app_progress prog;
     app_progress_install(ctx, &prog, o->progress && !o->quiet, 1, "");
     if (!o->quiet)

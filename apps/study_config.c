@@ -293,6 +293,14 @@ static void kv_int(ti_jw *w, const char *key, long long v)
     ti_jw_int(w, v);
 }
 
+/* A float as the shortest decimal that reads back to it (0.1f prints as 0.1). */
+static double f2d(float v)
+{
+    char b[32];
+    snprintf(b, sizeof b, "%.7g", v);
+    return strtod(b, NULL);
+}
+
 static void kv_num(ti_jw *w, const char *key, double v)
 {
     ti_jw_key(w, key);
@@ -327,14 +335,14 @@ char *study_config_json(const study_config *c)
     kv_int(w, "test_count", c->test_count);
     kv_int(w, "batch_size", c->batch);
     kv_int(w, "seed", (long long)c->seed);
-    kv_num(w, "eps", c->eps);
-    kv_num(w, "step", c->step);
+    kv_num(w, "eps", f2d(c->eps));
+    kv_num(w, "step", f2d(c->step));
     kv_int(w, "steps", c->steps);
     ti_jw_key(w, "dense");
     ti_jw_begin_object(w);
     kv_int(w, "epochs", c->dense.epochs);
-    kv_num(w, "lr", c->dense.lr);
-    kv_num(w, "weight_decay", c->dense.weight_decay);
+    kv_num(w, "lr", f2d(c->dense.lr));
+    kv_num(w, "weight_decay", f2d(c->dense.weight_decay));
     kv_str(w, "loss", c->dense.loss);
     ti_jw_end_object(w);
     ti_jw_key(w, "prune");
