@@ -335,6 +335,13 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const run_info *ri)
     ti_jw_number(w, total ? (double)zeros / total : 0);
     ti_jw_key(w, "sparsity_layer_mean");
     ti_jw_number(w, ti_prune_layer_mean_sparsity(ri->layers, ri->nl));
+    /* the final model's accuracy first; every phase's follows under "phases" */
+    const ti_prune_phase *last = ri->rep->nphases ? &ri->rep->phases[ri->rep->nphases - 1]
+                                                  : &ri->rep->start;
+    ti_jw_key(w, "clean_accuracy");
+    ti_jw_number(w, last->clean_acc);
+    ti_jw_key(w, "pgd_accuracy");
+    ti_jw_number(w, last->pgd_acc);
     ti_jw_key(w, "weights_total");
     ti_jw_int(w, (long long)total);
     ti_jw_key(w, "weights_zero");
@@ -361,12 +368,6 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const run_info *ri)
     for (int i = 0; i < ri->rep->nphases; i++)
         json_phase(w, &ri->rep->phases[i]);
     ti_jw_end_array(w);
-    const ti_prune_phase *last = ri->rep->nphases ? &ri->rep->phases[ri->rep->nphases - 1]
-                                                  : &ri->rep->start;
-    ti_jw_key(w, "clean_accuracy");
-    ti_jw_number(w, last->clean_acc);
-    ti_jw_key(w, "pgd_accuracy");
-    ti_jw_number(w, last->pgd_acc);
     ti_jw_key(w, "total_seconds");
     ti_jw_number(w, ri->seconds);
     ti_jw_key(w, "reload_check");
@@ -561,6 +562,12 @@ int main(int argc, char **argv)
         zeros += layers[l].zeros;
         total += layers[l].n;
     }
+    /* a global threshold (ATMC, --global) can empty a whole layer, which cuts the network */
+    for (int l = 0; l < nl; l++)
+        if (layers[l].n > 0 && layers[l].zeros == layers[l].n)
+            app_error("warning: every weight of %s is zero: the layer no longer passes any "
+                      "signal (global pruning removed it)",
+                      layers[l].name);
     if (!o.quiet) {
         printf("%-40s %12s %12s %10s\n", "layer", "weights", "zeros", "sparsity");
         for (int l = 0; l < nl; l++)

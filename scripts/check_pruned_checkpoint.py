@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""Checks a checkpoint written by thinice-prune from PyTorch's side: the safetensors file is
+parsed here (no safetensors package needed: 8-byte header length, JSON header, raw little-endian
+data), every tensor becomes a torch tensor of a state_dict, each "<weight>_mask" is 0/1 and the
+weight is exactly 0 wherever its mask is 0, and the sparsity over conv and linear weights equals
+the JSON report's. For the small CNN on Fashion-MNIST it also loads the weights into a PyTorch
+SmallCNN (strict load_state_dict, masks left out) and compares the clean accuracy on the
+report's evaluation images (the first eval_images test images) with the report's.
+
+Usage: /usr/bin/python3 scripts/check_pruned_checkpoint.py MODEL.safetensors REPORT.json
+Exit 0 and a one-line summary when everything holds, 1 with the reason otherwise.
+"""
+import gzip
+import json
+import struct
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+
+
+def read_safetensors(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    sd = {}
+    for name, e in header.items():
+        a, b = e["data_offsets"]
+        arr = np.frombuffer(raw[8 + n + a:8 + n + b], DTYPES[e["dtype"]]).reshape(e["shape"])
+        sd[name] = torch.from_numpy(arr.copy())
+    return sd, meta
+
+
+class SmallCNN(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
+        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+        self.fc1 = nn.Linear(64 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.relu(self.fc1(torch.flatten(x, 1)))
+        return self.fc2(x)
+
+
+def fail(msg):
+    print("check_pruned_checkpoint: FAIL: " + msg)
+    sys.exit(1)
+
+
+def main():
+    path, report = sys.argv[1], sys.argv[2]
+    rep = json.load(open(report))
+    sd, meta = read_safetensors(path)
+    masks = {k[:-5]: v for k, v in sd.items() if k.endswith("_mask")}
+    weights = {k: v for k, v in sd.items() if not k.endswith("_mask")}
+    zeros = total = 0
+    for name, w in weights.items():
+        if w.dim() < 2:
+            continue  # biases, batch norm: never pruned
+        if name not in masks:
+            fail("%s has no mask" % name)
+        m = masks[name]
+        if not bool(((m == 0) | (m == 1)).all()):
+            fail("mask of %s is not 0/1" % name)
+        if not bool((w[m == 0] == 0).all()):
+            fail("%s is not zero where its mask is 0" % name)
+        zeros += int((w == 0).sum())
+        total += w.numel()
+    if total != rep["weights_total"] or zeros != rep["weights_zero"]:
+        fail("%d of %d weights are zero, the report says %d of %d"
+             % (zeros, total, rep["weights_zero"], rep["weights_total"]))
+    line = "%s: %d tensors (%d masks), sparsity %.6f as reported" % (
+        path, len(sd), len(masks), zeros / total)
+    cfg = rep["config"]
+    if cfg["model"] == "smallcnn" and cfg["data"] == "fashion-mnist":
+        net = SmallCNN()
+        net.load_state_dict(weights, strict=True)
+        net.eval()
+        n = cfg["eval_images"]
+        d = "/usr/share/datasets/fashion-mnist"
+        with gzip.open(d + "/t10k-images-idx3-ubyte.gz") as f:
+            x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
+        with gzip.open(d + "/t10k-labels-idx1-ubyte.gz") as f:
+            y = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
+        with torch.no_grad():
+            pred = net(torch.from_numpy(x.astype(np.float32) / 255.0)).argmax(1).numpy()
+        acc = float((pred == y).mean())
+        # ties between logits can only move a sample or two
+        if abs(acc - rep["clean_accuracy"]) > 2.0 / n:
+            fail("PyTorch clean accuracy %.4f, the report says %.4f" % (acc, rep["clean_accuracy"]))
+        line += "; PyTorch clean accuracy %.4f on %d test images (report %.4f)" % (
+            acc, n, rep["clean_accuracy"])
+    print("check_pruned_checkpoint: OK: " + line)
+
+
+if __name__ == "__main__":
+    main()
