@@ -1,5 +1,6 @@
-/* thinice-study's configuration: defaults, the JSON reader (strict: unknown keys and wrong
- * types are errors naming the key) and the JSON writer used by the report. */
+/* thinice-study's configuration: defaults, and a table of fields that both the strict JSON
+ * reader (unknown keys and wrong types are errors naming the key) and the writer walk. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,216 +45,149 @@ void study_config_default(study_config *c)
     c->fmn.steps = 100;
 }
 
+/* ---- the field table ---------------------------------------------------------------------- */
+
+typedef enum ftype { F_INT, F_FLOAT, F_U64, F_STR, F_STRS, F_NUMS } ftype;
+
+typedef struct field {
+    const char *section; /* NULL: top level */
+    const char *key;
+    ftype type;
+    size_t off, size;    /* the member; F_STR: its capacity; F_STRS: one row's width */
+    size_t count_off;    /* F_STRS, F_NUMS: the member holding the list's length */
+    double lo, hi;       /* numbers: the accepted range (list lengths: 1..SC_MAX_LIST) */
+} field;
+
+#define M(member) offsetof(study_config, member), sizeof(((study_config *)0)->member)
+#define ROW(member) offsetof(study_config, member), sizeof(((study_config *)0)->member[0])
+
+static const field fields[] = {
+    {NULL, "name", F_STR, M(name), 0, 0, 0},
+    {NULL, "data", F_STR, M(data), 0, 0, 0},
+    {NULL, "networks", F_STRS, ROW(networks), offsetof(study_config, nnet), 0, 0},
+    {NULL, "methods", F_STRS, ROW(methods), offsetof(study_config, nmethod), 0, 0},
+    {NULL, "sparsities", F_NUMS, ROW(sparsities), offsetof(study_config, nsparsity), 0, 0.9999},
+    {NULL, "train_count", F_INT, M(train_count), 0, 0, 1e8},
+    {NULL, "test_count", F_INT, M(test_count), 0, 0, 1e8},
+    {NULL, "batch_size", F_INT, M(batch), 0, 1, 1e5},
+    {NULL, "seed", F_U64, M(seed), 0, 0, 9e15},
+    {NULL, "eps", F_FLOAT, M(eps), 0, 0, 1},
+    {NULL, "step", F_FLOAT, M(step), 0, 0, 1},
+    {NULL, "steps", F_INT, M(steps), 0, 0, 1e5},
+    {"dense", "epochs", F_INT, M(dense.epochs), 0, 0, 1e5},
+    {"dense", "lr", F_FLOAT, M(dense.lr), 0, 0, 10},
+    {"dense", "weight_decay", F_FLOAT, M(dense.weight_decay), 0, 0, 1},
+    {"dense", "loss", F_STR, M(dense.loss), 0, 0, 0},
+    {"prune", "epochs_prune", F_INT, M(prune.epochs_prune), 0, 0, 1e5},
+    {"prune", "epochs_finetune", F_INT, M(prune.epochs_finetune), 0, 0, 1e5},
+    {"prune", "train_count", F_INT, M(prune.train_count), 0, 0, 1e8},
+    {"attack", "version", F_STR, M(attack.version), 0, 0, 0},
+    {"attack", "count", F_INT, M(attack.count), 0, 1, 1e8},
+    {"attack", "pgd_steps", F_INT, M(attack.pgd_steps), 0, 1, 1e5},
+    {"fmn", "norm", F_STR, M(fmn.norm), 0, 0, 0},
+    {"fmn", "steps", F_INT, M(fmn.steps), 0, 1, 1e6},
+};
+#define NFIELDS (sizeof fields / sizeof fields[0])
+static const char *const sections[] = {"dense", "prune", "attack", "fmn"};
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
 typedef struct reader {
     ti_ctx *ctx;
     const char *path;
 } reader;
 
-static ti_status bad(reader *r, const char *key, const char *what)
+static ti_status bad(reader *r, const char *sec, const char *key, const char *what)
 {
-    return ti_ctx_error(r->ctx, TI_ERR_FORMAT, "%s: \"%s\" %s", r->path, key, what);
+    return ti_ctx_error(r->ctx, TI_ERR_FORMAT, "%s: \"%s%s%s\" %s", r->path, sec ? sec : "",
+                        sec ? "." : "", key, what);
 }
 
-static ti_status get_number(reader *r, const ti_json *v, const char *key, double lo, double hi,
-                            double *out)
+static ti_status read_number(reader *r, const field *f, const ti_json *v, double *x)
 {
     if (ti_json_typeof(v) != TI_JSON_NUMBER)
-        return bad(r, key, "must be a number");
-    double x = ti_json_number(v);
-    if (!(x >= lo && x <= hi)) {
+        return bad(r, f->section, f->key, "must be a number");
+    *x = ti_json_number(v);
+    if (!(*x >= f->lo && *x <= f->hi)) {
         char msg[96];
-        snprintf(msg, sizeof msg, "is %g, outside [%g, %g]", x, lo, hi);
-        return bad(r, key, msg);
+        snprintf(msg, sizeof msg, "is %g, outside [%g, %g]", *x, f->lo, f->hi);
+        return bad(r, f->section, f->key, msg);
     }
-    *out = x;
+    if (f->type != F_FLOAT && f->type != F_NUMS && *x != (double)(long long)*x)
+        return bad(r, f->section, f->key, "must be a whole number");
     return TI_OK;
 }
 
-static ti_status get_int(reader *r, const ti_json *v, const char *key, int lo, int hi, int *out)
-{
-    double x;
-    ti_status s = get_number(r, v, key, lo, hi, &x);
-    if (s == TI_OK && x != (double)(int)x)
-        return bad(r, key, "must be a whole number");
-    if (s == TI_OK)
-        *out = (int)x;
-    return s;
-}
-
-static ti_status get_float(reader *r, const ti_json *v, const char *key, double lo, double hi,
-                           float *out)
-{
-    double x;
-    ti_status s = get_number(r, v, key, lo, hi, &x);
-    if (s == TI_OK)
-        *out = (float)x;
-    return s;
-}
-
-static ti_status get_string(reader *r, const ti_json *v, const char *key, char *out, size_t n)
+static ti_status read_string(reader *r, const field *f, const ti_json *v, char *dst)
 {
     const char *s = ti_json_string(v);
     if (!s)
-        return bad(r, key, "must be a string");
-    if (strlen(s) >= n)
-        return bad(r, key, "is too long");
-    snprintf(out, n, "%s", s);
+        return bad(r, f->section, f->key, "must be a string");
+    if (strlen(s) >= f->size)
+        return bad(r, f->section, f->key, "is too long");
+    memcpy(dst, s, strlen(s) + 1);
     return TI_OK;
 }
 
-/* A list of strings into rows of `width` chars. */
-static ti_status get_strings(reader *r, const ti_json *v, const char *key, char *rows,
-                             size_t width, int *n)
+static ti_status read_field(reader *r, const field *f, const ti_json *v, study_config *c)
 {
-    if (ti_json_typeof(v) != TI_JSON_ARRAY || ti_json_length(v) == 0 ||
-        ti_json_length(v) > SC_MAX_LIST)
-        return bad(r, key, "must be a non-empty list of at most 8 strings");
-    *n = (int)ti_json_length(v);
-    for (int i = 0; i < *n; i++) {
-        ti_status s = get_string(r, ti_json_at(v, (size_t)i), key, rows + (size_t)i * width,
-                                 width);
-        if (s != TI_OK)
-            return s;
-    }
-    return TI_OK;
-}
-
-static ti_status read_dense(reader *r, const ti_json *o, study_config *c)
-{
-    for (size_t i = 0; i < ti_json_length(o); i++) {
-        const char *k = ti_json_key_at(o, i);
-        const ti_json *v = ti_json_at(o, i);
-        ti_status s;
-        if (!strcmp(k, "epochs"))
-            s = get_int(r, v, "dense.epochs", 0, 100000, &c->dense.epochs);
-        else if (!strcmp(k, "lr"))
-            s = get_float(r, v, "dense.lr", 0, 10, &c->dense.lr);
-        else if (!strcmp(k, "weight_decay"))
-            s = get_float(r, v, "dense.weight_decay", 0, 1, &c->dense.weight_decay);
-        else if (!strcmp(k, "loss"))
-            s = get_string(r, v, "dense.loss", c->dense.loss, sizeof c->dense.loss);
-        else
-            s = bad(r, k, "is not a key of \"dense\" (epochs, lr, weight_decay, loss)");
-        if (s != TI_OK)
-            return s;
-    }
-    return TI_OK;
-}
-
-static ti_status read_prune(reader *r, const ti_json *o, study_config *c)
-{
-    for (size_t i = 0; i < ti_json_length(o); i++) {
-        const char *k = ti_json_key_at(o, i);
-        const ti_json *v = ti_json_at(o, i);
-        ti_status s;
-        if (!strcmp(k, "epochs_prune"))
-            s = get_int(r, v, "prune.epochs_prune", 0, 100000, &c->prune.epochs_prune);
-        else if (!strcmp(k, "epochs_finetune"))
-            s = get_int(r, v, "prune.epochs_finetune", 0, 100000, &c->prune.epochs_finetune);
-        else if (!strcmp(k, "train_count"))
-            s = get_int(r, v, "prune.train_count", 0, 100000000, &c->prune.train_count);
-        else
-            s = bad(r, k, "is not a key of \"prune\" (epochs_prune, epochs_finetune, "
-                          "train_count)");
-        if (s != TI_OK)
-            return s;
-    }
-    return TI_OK;
-}
-
-static ti_status read_attack(reader *r, const ti_json *o, study_config *c)
-{
-    for (size_t i = 0; i < ti_json_length(o); i++) {
-        const char *k = ti_json_key_at(o, i);
-        const ti_json *v = ti_json_at(o, i);
-        ti_status s;
-        if (!strcmp(k, "version"))
-            s = get_string(r, v, "attack.version", c->attack.version, sizeof c->attack.version);
-        else if (!strcmp(k, "count"))
-            s = get_int(r, v, "attack.count", 1, 100000000, &c->attack.count);
-        else if (!strcmp(k, "pgd_steps"))
-            s = get_int(r, v, "attack.pgd_steps", 1, 100000, &c->attack.pgd_steps);
-        else
-            s = bad(r, k, "is not a key of \"attack\" (version, count, pgd_steps)");
-        if (s != TI_OK)
-            return s;
-    }
-    return TI_OK;
-}
-
-static ti_status read_fmn(reader *r, const ti_json *o, study_config *c)
-{
-    for (size_t i = 0; i < ti_json_length(o); i++) {
-        const char *k = ti_json_key_at(o, i);
-        const ti_json *v = ti_json_at(o, i);
-        ti_status s;
-        if (!strcmp(k, "norm"))
-            s = get_string(r, v, "fmn.norm", c->fmn.norm, sizeof c->fmn.norm);
-        else if (!strcmp(k, "steps"))
-            s = get_int(r, v, "fmn.steps", 1, 1000000, &c->fmn.steps);
-        else
-            s = bad(r, k, "is not a key of \"fmn\" (norm, steps)");
-        if (s != TI_OK)
-            return s;
-    }
-    return TI_OK;
-}
-
-static ti_status read_top(reader *r, const ti_json *j, study_config *c)
-{
-    if (ti_json_typeof(j) != TI_JSON_OBJECT)
-        return ti_ctx_error(r->ctx, TI_ERR_FORMAT, "%s: the configuration must be an object",
-                            r->path);
-    for (size_t i = 0; i < ti_json_length(j); i++) {
-        const char *k = ti_json_key_at(j, i);
-        const ti_json *v = ti_json_at(j, i);
-        ti_status s;
-        int is_obj = ti_json_typeof(v) == TI_JSON_OBJECT;
-        double seed;
-        if (!strcmp(k, "name"))
-            s = get_string(r, v, k, c->name, sizeof c->name);
-        else if (!strcmp(k, "data"))
-            s = get_string(r, v, k, c->data, sizeof c->data);
-        else if (!strcmp(k, "networks"))
-            s = get_strings(r, v, k, &c->networks[0][0], sizeof c->networks[0], &c->nnet);
-        else if (!strcmp(k, "methods"))
-            s = get_strings(r, v, k, &c->methods[0][0], sizeof c->methods[0], &c->nmethod);
-        else if (!strcmp(k, "sparsities")) {
-            s = ti_json_typeof(v) == TI_JSON_ARRAY && ti_json_length(v) > 0 &&
-                        ti_json_length(v) <= SC_MAX_LIST
-                    ? TI_OK
-                    : bad(r, k, "must be a non-empty list of at most 8 numbers");
-            c->nsparsity = (int)ti_json_length(v);
-            for (int q = 0; q < c->nsparsity && s == TI_OK; q++)
-                s = get_number(r, ti_json_at(v, (size_t)q), k, 0.0, 0.9999, &c->sparsities[q]);
-        } else if (!strcmp(k, "train_count"))
-            s = get_int(r, v, k, 0, 100000000, &c->train_count);
-        else if (!strcmp(k, "test_count"))
-            s = get_int(r, v, k, 0, 100000000, &c->test_count);
-        else if (!strcmp(k, "batch_size"))
-            s = get_int(r, v, k, 1, 100000, &c->batch);
-        else if (!strcmp(k, "seed")) {
-            s = get_number(r, v, k, 0, 9e15, &seed);
-            c->seed = s == TI_OK ? (uint64_t)seed : c->seed;
+    char *at = (char *)c + f->off;
+    double x;
+    ti_status s = TI_OK;
+    switch (f->type) {
+    case F_STR:
+        return read_string(r, f, v, at);
+    case F_STRS:
+    case F_NUMS: {
+        size_t n = ti_json_length(v);
+        if (ti_json_typeof(v) != TI_JSON_ARRAY || n == 0 || n > SC_MAX_LIST)
+            return bad(r, f->section, f->key, "must be a list of 1 to 8 values");
+        for (size_t i = 0; i < n && s == TI_OK; i++) {
+            if (f->type == F_STRS)
+                s = read_string(r, f, ti_json_at(v, i), at + i * f->size);
+            else if ((s = read_number(r, f, ti_json_at(v, i), &x)) == TI_OK)
+                ((double *)at)[i] = x;
         }
-        else if (!strcmp(k, "eps"))
-            s = get_float(r, v, k, 0, 1, &c->eps);
-        else if (!strcmp(k, "step"))
-            s = get_float(r, v, k, 0, 1, &c->step);
-        else if (!strcmp(k, "steps"))
-            s = get_int(r, v, k, 0, 100000, &c->steps);
-        else if (!strcmp(k, "dense"))
-            s = is_obj ? read_dense(r, v, c) : bad(r, k, "must be an object");
-        else if (!strcmp(k, "prune"))
-            s = is_obj ? read_prune(r, v, c) : bad(r, k, "must be an object");
-        else if (!strcmp(k, "attack"))
-            s = is_obj ? read_attack(r, v, c) : bad(r, k, "must be an object");
-        else if (!strcmp(k, "fmn"))
-            s = is_obj ? read_fmn(r, v, c) : bad(r, k, "must be an object");
-        else if (k[0] == '_')
-            s = TI_OK; /* "_comment" and friends */
+        *(int *)((char *)c + f->count_off) = (int)n;
+        return s;
+    }
+    default:
+        if ((s = read_number(r, f, v, &x)) != TI_OK)
+            return s;
+        if (f->type == F_INT)
+            *(int *)at = (int)x;
+        else if (f->type == F_FLOAT)
+            *(float *)at = (float)x;
         else
-            s = bad(r, k, "is not a configuration key (see docs/app-study.md)");
+            *(uint64_t *)at = (uint64_t)x;
+        return TI_OK;
+    }
+}
+
+/* The members of one object (the top level, or a section). */
+static ti_status read_object(reader *r, const char *sec, const ti_json *o, study_config *c)
+{
+    for (size_t i = 0; i < ti_json_length(o); i++) {
+        const char *k = ti_json_key_at(o, i);
+        const ti_json *v = ti_json_at(o, i);
+        if (k[0] == '_') /* "_comment" and friends */
+            continue;
+        int is_section = 0;
+        for (size_t q = 0; !sec && q < sizeof sections / sizeof sections[0]; q++)
+            is_section |= strcmp(k, sections[q]) == 0;
+        ti_status s;
+        if (is_section)
+            s = ti_json_typeof(v) == TI_JSON_OBJECT ? read_object(r, k, v, c)
+                                                   : bad(r, NULL, k, "must be an object");
+        else {
+            const field *f = NULL;
+            for (size_t q = 0; q < NFIELDS && !f; q++)
+                if ((sec ? fields[q].section && !strcmp(sec, fields[q].section)
+                         : !fields[q].section) && !strcmp(k, fields[q].key))
+                    f = &fields[q];
+            s = f ? read_field(r, f, v, c)
+                  : bad(r, sec, k, "is not a configuration key (see docs/app-study.md)");
+        }
         if (s != TI_OK)
             return s;
     }
@@ -276,22 +210,14 @@ ti_status study_config_load(ti_ctx *ctx, const char *path, study_config *c)
         return ti_ctx_error(ctx, s, "%s: %s", path, msg);
     }
     reader r = {ctx, path};
-    s = read_top(&r, j, c);
+    s = ti_json_typeof(j) == TI_JSON_OBJECT
+            ? read_object(&r, NULL, j, c)
+            : ti_ctx_error(ctx, TI_ERR_FORMAT, "%s: the configuration must be an object", path);
     ti_json_free(j);
     return s;
 }
 
-static void kv_str(ti_jw *w, const char *key, const char *v)
-{
-    ti_jw_key(w, key);
-    ti_jw_string(w, v);
-}
-
-static void kv_int(ti_jw *w, const char *key, long long v)
-{
-    ti_jw_key(w, key);
-    ti_jw_int(w, v);
-}
+/* ---- writing ------------------------------------------------------------------------------ */
 
 /* A float as the shortest decimal that reads back to it (0.1f prints as 0.1). */
 static double f2d(float v)
@@ -301,19 +227,28 @@ static double f2d(float v)
     return strtod(b, NULL);
 }
 
-static void kv_num(ti_jw *w, const char *key, double v)
+static void write_field(ti_jw *w, const field *f, const study_config *c)
 {
-    ti_jw_key(w, key);
-    ti_jw_number(w, v);
-}
-
-static void put_strings(ti_jw *w, const char *key, const char *rows, size_t width, int n)
-{
-    ti_jw_key(w, key);
-    ti_jw_begin_array(w);
-    for (int i = 0; i < n; i++)
-        ti_jw_string(w, rows + (size_t)i * width);
-    ti_jw_end_array(w);
+    const char *at = (const char *)c + f->off;
+    int n = f->count_off ? *(const int *)((const char *)c + f->count_off) : 0;
+    ti_jw_key(w, f->key);
+    switch (f->type) {
+    case F_INT: ti_jw_int(w, *(const int *)at); break;
+    case F_FLOAT: ti_jw_number(w, f2d(*(const float *)at)); break;
+    case F_U64: ti_jw_int(w, (long long)*(const uint64_t *)at); break;
+    case F_STR: ti_jw_string(w, at); break;
+    case F_STRS:
+    case F_NUMS:
+        ti_jw_begin_array(w);
+        for (int i = 0; i < n; i++) {
+            if (f->type == F_STRS)
+                ti_jw_string(w, at + (size_t)i * f->size);
+            else
+                ti_jw_number(w, ((const double *)at)[i]);
+        }
+        ti_jw_end_array(w);
+        break;
+    }
 }
 
 char *study_config_json(const study_config *c)
@@ -322,46 +257,17 @@ char *study_config_json(const study_config *c)
     if (!w)
         return NULL;
     ti_jw_begin_object(w);
-    kv_str(w, "name", c->name);
-    kv_str(w, "data", c->data);
-    put_strings(w, "networks", &c->networks[0][0], sizeof c->networks[0], c->nnet);
-    put_strings(w, "methods", &c->methods[0][0], sizeof c->methods[0], c->nmethod);
-    ti_jw_key(w, "sparsities");
-    ti_jw_begin_array(w);
-    for (int i = 0; i < c->nsparsity; i++)
-        ti_jw_number(w, c->sparsities[i]);
-    ti_jw_end_array(w);
-    kv_int(w, "train_count", c->train_count);
-    kv_int(w, "test_count", c->test_count);
-    kv_int(w, "batch_size", c->batch);
-    kv_int(w, "seed", (long long)c->seed);
-    kv_num(w, "eps", f2d(c->eps));
-    kv_num(w, "step", f2d(c->step));
-    kv_int(w, "steps", c->steps);
-    ti_jw_key(w, "dense");
-    ti_jw_begin_object(w);
-    kv_int(w, "epochs", c->dense.epochs);
-    kv_num(w, "lr", f2d(c->dense.lr));
-    kv_num(w, "weight_decay", f2d(c->dense.weight_decay));
-    kv_str(w, "loss", c->dense.loss);
-    ti_jw_end_object(w);
-    ti_jw_key(w, "prune");
-    ti_jw_begin_object(w);
-    kv_int(w, "epochs_prune", c->prune.epochs_prune);
-    kv_int(w, "epochs_finetune", c->prune.epochs_finetune);
-    kv_int(w, "train_count", c->prune.train_count);
-    ti_jw_end_object(w);
-    ti_jw_key(w, "attack");
-    ti_jw_begin_object(w);
-    kv_str(w, "version", c->attack.version);
-    kv_int(w, "count", c->attack.count);
-    kv_int(w, "pgd_steps", c->attack.pgd_steps);
-    ti_jw_end_object(w);
-    ti_jw_key(w, "fmn");
-    ti_jw_begin_object(w);
-    kv_str(w, "norm", c->fmn.norm);
-    kv_int(w, "steps", c->fmn.steps);
-    ti_jw_end_object(w);
+    for (size_t q = 0; q < NFIELDS; q++)
+        if (!fields[q].section)
+            write_field(w, &fields[q], c);
+    for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++) {
+        ti_jw_key(w, sections[k]);
+        ti_jw_begin_object(w);
+        for (size_t q = 0; q < NFIELDS; q++)
+            if (fields[q].section && !strcmp(fields[q].section, sections[k]))
+                write_field(w, &fields[q], c);
+        ti_jw_end_object(w);
+    }
     ti_jw_end_object(w);
     size_t len;
     const char *t = ti_jw_text(w, &len);
