@@ -91,7 +91,7 @@ $(BUILD)/bin/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(BUILD)/lib/libthinice
 bench: all $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
 
-check-data: all
+check-data: all $(BUILD)/bin/bench_data
 	bash tests/data/run.sh $(BUILD)
 
 install: all

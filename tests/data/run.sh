@@ -2,4 +2,7 @@
 # Integration checks on real data (Fashion-MNIST from Debian, CIFAR-10 from ../shared).
 set -euo pipefail
 BUILD=${1:-build}
-echo "check-data: nothing yet"
+"$BUILD/bin/bench_data"
+bash tests/data/prune.sh "$BUILD"
+bash tests/data/attack.sh "$BUILD"
+bash tests/data/study.sh "$BUILD"
