@@ -3,7 +3,11 @@
  * The arena is a list of big chunks. ti_tape_reset rewinds it; if one batch needed more than
  * one chunk, the chunks are merged into a single one of the total size, so from the second
  * batch on a training or attack loop allocates nothing (and glibc never unmaps and remaps
- * the big blocks, which costs PyTorch 30% on this machine). */
+ * the big blocks, which costs PyTorch 30% on this machine).
+ * During a backward, an activation's gradient is dead once its producing node has run: its
+ * buffer goes on a free list and serves a later gradient of the same size, so the gradients
+ * alive at once are the "frontier" of the walk, not one per activation (this halves the peak
+ * memory of a training step, as PyTorch's autograd frees them too). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,8 +22,15 @@ typedef struct chunk {
     unsigned char *mem;
 } chunk;
 
+/* A released gradient buffer, linked through its own first bytes (buffers are >= 64 bytes). */
+typedef struct free_buf {
+    struct free_buf *next;
+    size_t bytes;
+} free_buf;
+
 struct ti_tape {
     ti_ctx *ctx;
+    free_buf *free; /* released gradient buffers, valid until the next reset */
     chunk *chunks; /* the current chunk is the head */
     size_t total;  /* bytes of all chunks */
     ti_node *last; /* most recent node; nodes link backwards */
@@ -88,6 +99,7 @@ void ti_tape_reset(ti_tape *tape)
     for (chunk *c = tape->chunks; c; c = c->next)
         c->used = 0;
     tape->last = NULL;
+    tape->free = NULL;
     tape->status = TI_OK;
 }
 
@@ -239,6 +251,44 @@ ti_node *ti__tape_record(ti_tape *tape, const ti_op_def *def, ti_tensor *out, in
     return n;
 }
 
+static size_t grad_bytes(const ti_tensor *t)
+{
+    return (t->size * sizeof(float) + 63) & ~(size_t)63;
+}
+
+/* A zeroed gradient buffer for t: the smallest released one that fits (and is not more than
+ * twice too big, so that a small gradient does not pin a large block), else fresh arena. */
+static float *grad_acquire(ti_tape *tape, const ti_tensor *t)
+{
+    size_t bytes = grad_bytes(t);
+    free_buf **best = NULL;
+    for (free_buf **p = &tape->free; *p; p = &(*p)->next)
+        if ((*p)->bytes >= bytes && (*p)->bytes <= 2 * bytes &&
+            (!best || (*p)->bytes < (*best)->bytes))
+            best = p;
+    float *g;
+    if (best) {
+        g = (float *)*best;
+        *best = (*best)->next;
+    } else {
+        g = ti__tape_alloc(tape, bytes);
+        if (!g)
+            return NULL;
+    }
+    memset(g, 0, t->size * sizeof(float));
+    return g;
+}
+
+/* Puts an activation's gradient buffer on the free list (the activation keeps grad NULL). */
+static void grad_release(ti_tape *tape, ti_tensor *t)
+{
+    free_buf *b = (free_buf *)(void *)t->grad;
+    b->bytes = grad_bytes(t);
+    b->next = tape->free;
+    tape->free = b;
+    t->grad = NULL;
+}
+
 /* Gives every input of n that needs one a gradient buffer (zeroed); leaves must own theirs. */
 static ti_status prepare_inputs(ti_tape *tape, ti_node *n)
 {
@@ -252,10 +302,9 @@ static ti_status prepare_inputs(ti_tape *tape, ti_node *n)
                           "(give it one with ti_tensor_alloc_grad)");
             return tape->status;
         }
-        x->grad = ti__tape_alloc(tape, x->size * sizeof(float));
+        x->grad = grad_acquire(tape, x);
         if (!x->grad)
             return tape->status;
-        memset(x->grad, 0, x->size * sizeof(float));
     }
     return TI_OK;
 }
@@ -270,14 +319,15 @@ ti_status ti_tape_backward_seed(ti_tape *tape, ti_tensor *out, const float *seed
                       "depends on requires a gradient)");
         return tape->status;
     }
-    /* a previous backward over this tape left activation gradients: start them at zero */
+    /* a previous backward over this tape (or one that failed half-way) may have left
+     * activation gradients: release them, so every one starts at zero */
     for (ti_node *n = tape->last; n; n = n->prev) {
         n->reached = 0;
-        if (n->out->grad)
-            memset(n->out->grad, 0, n->out->size * sizeof(float));
+        if (n->out->grad && n->out != out)
+            grad_release(tape, n->out);
     }
     if (!out->grad) {
-        out->grad = ti__tape_alloc(tape, out->size * sizeof(float));
+        out->grad = grad_acquire(tape, out);
         if (!out->grad)
             return tape->status;
     }
@@ -293,6 +343,10 @@ ti_status ti_tape_backward_seed(ti_tape *tape, ti_tensor *out, const float *seed
             if (n->in[i]->node)
                 n->in[i]->node->reached = 1;
         n->def->backward(tape, n);
+        /* every use of n->out comes later on the tape, so its gradient is complete and
+         * has been consumed: only the seeded output keeps one */
+        if (n->out != out)
+            grad_release(tape, n->out);
     }
     return tape->status;
 }
