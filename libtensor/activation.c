@@ -1,4 +1,6 @@
-/* ReLU: y = max(x, 0); dy/dx = 1 where x > 0 (0 at x = 0, as PyTorch). */
+/* ReLU: y = max(x, 0); dy/dx = 1 where x > 0 (0 at x = 0, as PyTorch). ti__relu_inplace
+ * writes y over x's data (one activation fewer and no second buffer to stream through); the
+ * models use it where nothing else reads x afterwards. */
 #include "thinice/ops.h"
 #include "internal.h"
 
@@ -22,6 +24,21 @@ ti_tensor *ti_relu(ti_tape *tape, ti_tensor *x)
         return NULL;
     for (size_t i = 0; i < x->size; i++)
         y->data[i] = x->data[i] > 0.0f ? x->data[i] : 0.0f;
+    ti__tape_record(tape, &op_relu, y, 1, &x);
+    return y;
+}
+
+ti_tensor *ti__relu_inplace(ti_tape *tape, ti_tensor *x)
+{
+    if (ti__tape_bad(tape, 1, &x))
+        return NULL;
+    ti_tensor *y = ti__tape_alloc(tape, sizeof *y);
+    if (!y)
+        return NULL;
+    ti_tensor_view(y, x->data, NULL, x->ndim, x->shape);
+    for (size_t i = 0; i < x->size; i++)
+        y->data[i] = y->data[i] > 0.0f ? y->data[i] : 0.0f;
+    /* the backward reads y only, so x's values are not needed any more */
     ti__tape_record(tape, &op_relu, y, 1, &x);
     return y;
 }

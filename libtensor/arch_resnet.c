@@ -85,16 +85,15 @@ static ti_status build34(ti_model *m)
 static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training)
 {
     const resnet *n = m->net;
-    x = ti_relu(tape, mi_bn_fwd(m, tape, &n->bn1, mi_conv_fwd(m, tape, &n->conv1, x), training));
+    /* conv + BN (+ ReLU) through mi_conv_bn_fwd: folded in evaluation, BN + ReLU fused in
+     * training; the residual join ReLU(a + shortcut) runs in place over a */
+    x = mi_conv_bn_fwd(m, tape, &n->conv1, &n->bn1, x, training, 1);
     for (int i = 0; i < n->nblocks; i++) {
         const block *b = &n->blocks[i];
-        ti_tensor *a = mi_conv_fwd(m, tape, &b->conv1, x);
-        a = ti_relu(tape, mi_bn_fwd(m, tape, &b->bn1, a, training));
-        a = mi_bn_fwd(m, tape, &b->bn2, mi_conv_fwd(m, tape, &b->conv2, a), training);
-        ti_tensor *sc =
-            b->has_sc ? mi_bn_fwd(m, tape, &b->scbn, mi_conv_fwd(m, tape, &b->sc, x), training)
-                      : x;
-        x = ti_relu(tape, ti_add(tape, a, sc));
+        ti_tensor *a = mi_conv_bn_fwd(m, tape, &b->conv1, &b->bn1, x, training, 1);
+        a = mi_conv_bn_fwd(m, tape, &b->conv2, &b->bn2, a, training, 0);
+        ti_tensor *sc = b->has_sc ? mi_conv_bn_fwd(m, tape, &b->sc, &b->scbn, x, training, 0) : x;
+        x = ti__add_relu(tape, a, sc);
     }
     /* kuangliu's avg_pool2d(4) on the 4x4 map, written as a global average for any input */
     x = ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 1, 1));

@@ -97,16 +97,16 @@ static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training
             x = ti_maxpool2d(tape, x, 2, 2);
             continue;
         }
-        x = mi_conv_fwd(m, tape, &n->conv[j], x);
-        x = ti_relu(tape, mi_bn_fwd(m, tape, &n->bn[j], x, training));
+        /* folded into the conv in evaluation, BN + ReLU fused in training */
+        x = mi_conv_bn_fwd(m, tape, &n->conv[j], &n->bn[j], x, training, 1);
         j++;
     }
     if (n->admm)
         return mi_linear_fwd(m, tape, &n->fc[0],
                              ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 1, 1)));
     x = ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 2, 2));
-    x = ti_relu(tape, mi_linear_fwd(m, tape, &n->fc[0], x));
-    x = ti_relu(tape, mi_linear_fwd(m, tape, &n->fc[1], x));
+    x = ti__relu_inplace(tape, mi_linear_fwd(m, tape, &n->fc[0], x));
+    x = ti__relu_inplace(tape, mi_linear_fwd(m, tape, &n->fc[1], x));
     return mi_linear_fwd(m, tape, &n->fc[2], x);
 }
 

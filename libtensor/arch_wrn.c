@@ -93,13 +93,14 @@ static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training
     x = mi_conv_fwd(m, tape, &n->conv1, x);
     for (int i = 0; i < 3 * WRN_N; i++) {
         const block *b = &n->blocks[i];
-        ti_tensor *a = ti_relu(tape, mi_bn_fwd(m, tape, &b->bn1, x, training));
-        ti_tensor *o = mi_conv_fwd(m, tape, &b->conv1, a);
-        o = ti_relu(tape, mi_bn_fwd(m, tape, &b->bn2, o, training));
+        /* pre-activation BN + ReLU fused in one pass (x itself stays: it may be the
+         * shortcut); conv1 + bn2 + ReLU folded in evaluation */
+        ti_tensor *a = mi_bn_relu_fwd(m, tape, &b->bn1, x, training);
+        ti_tensor *o = mi_conv_bn_fwd(m, tape, &b->conv1, &b->bn2, a, training, 1);
         o = mi_conv_fwd(m, tape, &b->conv2, o);
         x = ti_add(tape, b->equal ? x : mi_conv_fwd(m, tape, &b->sc, a), o);
     }
-    x = ti_relu(tape, mi_bn_fwd(m, tape, &n->bn1, x, training));
+    x = mi_bn_relu_fwd(m, tape, &n->bn1, x, training);
     /* HYDRA's avg_pool2d(8) on the 8x8 map, written as a global average for any input */
     x = ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 1, 1));
     return mi_linear_fwd(m, tape, &n->fc, x);

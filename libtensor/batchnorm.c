@@ -2,7 +2,9 @@
  * the backward in docs/batchnorm.md). Training normalises with the batch's biased variance and
  * moves the running statistics toward the unbiased one; evaluation uses the running
  * statistics. Works on (N, C, H, W) and also on (N, C) or (N, C, L), with H*W = the product of
- * the trailing dimensions. Sums over a channel are accumulated in double. */
+ * the trailing dimensions. Sums over a channel are accumulated in double.
+ * ti__batchnorm2d_relu is the same followed by ReLU in one pass (one tensor, not two: the
+ * models use it for every BN + ReLU pair); its backward masks dy by the output's sign. */
 #include <math.h>
 
 #include "thinice/ops.h"
@@ -11,6 +13,7 @@
 typedef struct bn_saved {
     int N, C, HW;
     int training;
+    int relu;             /* fused ReLU: the output is max(bn(x), 0) */
     int gi, bi;           /* index of gamma / beta in the node's inputs, -1 if absent */
     float *mean, *invstd; /* (C): the statistics the forward normalised with */
 } bn_saved;
@@ -48,7 +51,29 @@ static double plane_sumsq_dev(const float *p, int n, double m)
     return a0 + a1;
 }
 
-/* Sums of dy and of dy * (x - m) over a plane, in double. */
+/* Sums of dy and of dy * (x - m) over a plane, in double. With a fused ReLU, dy is first
+ * masked by its output y (NULL: no ReLU). */
+static void plane_grad_sums_relu(const float *dy, const float *y, const float *x, int n,
+                                 double m, double *sdy, double *sdyx)
+{
+    double s0 = 0, s1 = 0, t0 = 0, t1 = 0;
+    int i = 0;
+    for (; i + 2 <= n; i += 2) {
+        float g0 = y[i] > 0.0f ? dy[i] : 0.0f, g1 = y[i + 1] > 0.0f ? dy[i + 1] : 0.0f;
+        s0 += g0;
+        s1 += g1;
+        t0 += g0 * (x[i] - m);
+        t1 += g1 * (x[i + 1] - m);
+    }
+    for (; i < n; i++) {
+        float g = y[i] > 0.0f ? dy[i] : 0.0f;
+        s0 += g;
+        t0 += g * (x[i] - m);
+    }
+    *sdy += s0 + s1;
+    *sdyx += t0 + t1;
+}
+
 static void plane_grad_sums(const float *dy, const float *x, int n, double m, double *sdy,
                             double *sdyx)
 {
@@ -81,6 +106,7 @@ static void bn_backward(ti_tape *tape, ti_node *n)
     ti_tensor *gamma = s->gi >= 0 ? n->in[s->gi] : NULL;
     ti_tensor *beta = s->bi >= 0 ? n->in[s->bi] : NULL;
     const float *gy = n->out->grad;
+    const float *yr = s->relu ? n->out->data : NULL; /* ReLU mask, if fused */
     int want_g = gamma && gamma->requires_grad, want_b = beta && beta->requires_grad;
     int need_sums = want_g || want_b || (s->training && x->requires_grad);
     double M = (double)N * HW;
@@ -92,7 +118,11 @@ static void bn_backward(ti_tape *tape, ti_node *n)
         if (need_sums)
             for (int i = 0; i < N; i++) {
                 size_t off = ((size_t)i * C + c) * HW;
-                plane_grad_sums(gy + off, x->data + off, HW, mean, &sdy, &sdyx);
+                if (yr)
+                    plane_grad_sums_relu(gy + off, yr + off, x->data + off, HW, mean, &sdy,
+                                         &sdyx);
+                else
+                    plane_grad_sums(gy + off, x->data + off, HW, mean, &sdy, &sdyx);
             }
         if (want_g)
             gamma->grad[c] += (float)(sdyx * invstd);
@@ -111,8 +141,14 @@ static void bn_backward(ti_tape *tape, ti_node *n)
             size_t off = ((size_t)i * C + c) * HW;
             const float *dy = gy + off, *xs = x->data + off;
             float *dx = x->grad + off;
-            for (int j = 0; j < HW; j++)
-                dx[j] += a * dy[j] + k * (xs[j] - m) + d;
+            if (yr) {
+                const float *ys = yr + off;
+                for (int j = 0; j < HW; j++)
+                    dx[j] += a * (ys[j] > 0.0f ? dy[j] : 0.0f) + k * (xs[j] - m) + d;
+            } else {
+                for (int j = 0; j < HW; j++)
+                    dx[j] += a * dy[j] + k * (xs[j] - m) + d;
+            }
         }
     }
 }
@@ -131,9 +167,9 @@ static int bad_param(ti_tape *tape, const ti_tensor *t, const char *what, int C,
     return 1;
 }
 
-ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tensor *beta,
-                          ti_tensor *running_mean, ti_tensor *running_var, int training,
-                          float momentum, float eps)
+static ti_tensor *bn_forward(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tensor *beta,
+                             ti_tensor *running_mean, ti_tensor *running_var, int training,
+                             float momentum, float eps, int relu)
 {
     if (ti__tape_bad(tape, 1, &x))
         return NULL;
@@ -171,6 +207,7 @@ ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tens
     s->C = C;
     s->HW = HW;
     s->training = training != 0;
+    s->relu = relu;
     s->mean = stats;
     s->invstd = stats + C;
 
@@ -210,8 +247,14 @@ ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tens
             size_t off = ((size_t)i * C + c) * HW;
             const float *xs = x->data + off;
             float *ys = y->data + off;
-            for (int j = 0; j < HW; j++)
-                ys[j] = (xs[j] - m) * scale + b;
+            if (relu)
+                for (int j = 0; j < HW; j++) {
+                    float v = (xs[j] - m) * scale + b;
+                    ys[j] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int j = 0; j < HW; j++)
+                    ys[j] = (xs[j] - m) * scale + b;
         }
     }
 
@@ -230,4 +273,20 @@ ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tens
     if (n)
         n->saved = s;
     return y;
+}
+
+ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tensor *beta,
+                          ti_tensor *running_mean, ti_tensor *running_var, int training,
+                          float momentum, float eps)
+{
+    return bn_forward(tape, x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                      0);
+}
+
+ti_tensor *ti__batchnorm2d_relu(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tensor *beta,
+                                ti_tensor *running_mean, ti_tensor *running_var, int training,
+                                float momentum, float eps)
+{
+    return bn_forward(tape, x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                      1);
 }

@@ -49,6 +49,17 @@ ti_node *ti__tape_record(ti_tape *tape, const ti_op_def *def, ti_tensor *out, in
 ti_tensor *ti__tape_like(ti_tape *tape, const ti_tensor *t);
 bool ti__same_shape(const ti_tensor *a, const ti_tensor *b);
 
+/* Fused ops for the model zoo (batchnorm.c, activation.c, elementwise.c). The in-place ones
+ * overwrite their first input's data: use them only where nothing reads it afterwards (the
+ * producing op's backward included; conv, batch norm and add do not read their output).
+ *  ti__batchnorm2d_relu: ReLU(ti_batchnorm2d(...)) in one pass, one new tensor;
+ *  ti__relu_inplace: ReLU over x's data; ti__add_relu: ReLU(a + b) over a's data. */
+ti_tensor *ti__batchnorm2d_relu(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tensor *beta,
+                                ti_tensor *running_mean, ti_tensor *running_var, int training,
+                                float momentum, float eps);
+ti_tensor *ti__relu_inplace(ti_tape *tape, ti_tensor *x);
+ti_tensor *ti__add_relu(ti_tape *tape, ti_tensor *a, ti_tensor *b);
+
 /* OpenBLAS thread count (context.c calls it; kernels never change it behind the context). */
 void ti__blas_set_threads(int threads);
 

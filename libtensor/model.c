@@ -396,6 +396,75 @@ ti_tensor *mi_bn_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x, 
     return y;
 }
 
+ti_tensor *mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x,
+                          int training)
+{
+    ti_tensor *y = ti__batchnorm2d_relu(tape, x, &m->p[bn->w].t, &m->p[bn->b].t,
+                                        &m->p[bn->mean].t, &m->p[bn->var].t, training,
+                                        MI_BN_MOMENTUM, MI_BN_EPS);
+    if (y && training)
+        m->p[bn->count].t.data[0] += 1.0f;
+    return y;
+}
+
+/* The folded weight and bias of conv c followed by bn, on the tape (constants: no gradient).
+ * NULL without an error when a running variance makes folding impossible (the unfolded path
+ * then reports it). */
+static ti_tensor *fold_bn(ti_model *m, ti_tape *tape, const mi_conv *c, const mi_bn *bn,
+                          const ti_tensor *w, ti_tensor **bias)
+{
+    const float *gamma = m->p[bn->w].t.data, *beta = m->p[bn->b].t.data;
+    const float *mean = m->p[bn->mean].t.data, *var = m->p[bn->var].t.data;
+    const float *cb = c->b >= 0 ? m->p[c->b].t.data : NULL;
+    int K = c->K;
+    for (int k = 0; k < K; k++)
+        if (!((double)var[k] + MI_BN_EPS > 0.0))
+            return NULL;
+    ti_tensor *wf = ti_tape_tensor(tape, w->ndim, w->shape);
+    ti_tensor *bf = ti_tape_tensor(tape, 1, &K);
+    if (!wf || !bf)
+        return NULL;
+    size_t per = w->size / (size_t)K; /* C KH KW weights per output channel */
+    for (int k = 0; k < K; k++) {
+        double scale = gamma[k] / sqrt((double)var[k] + MI_BN_EPS);
+        float sc = (float)scale;
+        const float *src = w->data + (size_t)k * per;
+        float *dst = wf->data + (size_t)k * per;
+        for (size_t j = 0; j < per; j++)
+            dst[j] = src[j] * sc;
+        bf->data[k] = (float)(beta[k] + ((cb ? cb[k] : 0.0) - mean[k]) * scale);
+    }
+    *bias = bf;
+    return wf;
+}
+
+ti_tensor *mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, const mi_bn *bn,
+                          ti_tensor *x, int training, int relu)
+{
+    if (!training) {
+        ti_tensor *w = weight(m, tape, c->w);
+        if (!w)
+            return NULL;
+        int recording = ti_tape_recording(tape);
+        int frozen = !recording || (!w->requires_grad && !m->p[bn->w].t.requires_grad &&
+                                    !m->p[bn->b].t.requires_grad &&
+                                    !(c->b >= 0 && m->p[c->b].t.requires_grad));
+        ti_tensor *bf = NULL, *wf = frozen ? fold_bn(m, tape, c, bn, w, &bf) : NULL;
+        if (wf) {
+            ti_tensor *y = ti_conv2d(tape, x, wf, bf, c->stride, c->pad);
+            return relu ? ti__relu_inplace(tape, y) : y;
+        }
+        if (ti_tape_status(tape) != TI_OK)
+            return NULL;
+        ti_tensor *y = ti_conv2d(tape, x, w, c->b >= 0 ? &m->p[c->b].t : NULL, c->stride,
+                                 c->pad);
+        return relu ? mi_bn_relu_fwd(m, tape, bn, y, 0) : mi_bn_fwd(m, tape, bn, y, 0);
+    }
+    ti_tensor *y = mi_conv_fwd(m, tape, c, x);
+    return relu ? mi_bn_relu_fwd(m, tape, bn, y, training)
+                : mi_bn_fwd(m, tape, bn, y, training);
+}
+
 ti_tensor *mi_linear_fwd(ti_model *m, ti_tape *tape, const mi_linear *l, ti_tensor *x)
 {
     ti_tensor *w = weight(m, tape, l->w);

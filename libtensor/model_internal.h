@@ -101,6 +101,16 @@ mi_init mi_init_torch(int fan_in);
 ti_tensor *mi_conv_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, ti_tensor *x);
 ti_tensor *mi_bn_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x, int training);
 ti_tensor *mi_linear_fwd(ti_model *m, ti_tape *tape, const mi_linear *l, ti_tensor *x);
+/* ReLU(BN(x)) in one fused pass (batchnorm.c), counting the batch like mi_bn_fwd. */
+ti_tensor *mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x,
+                          int training);
+/* BN(conv(x)), followed by ReLU when relu != 0. In evaluation mode, when no gradient can
+ * reach the weight or the BN parameters, the BN is folded into the convolution's weight and
+ * bias (w' = w gamma / sqrt(var + eps), b' = beta + (b - mean) gamma / sqrt(var + eps)) and
+ * the ReLU runs in place: one convolution and one pass instead of three passes. Otherwise
+ * conv, then BN (+ ReLU fused). */
+ti_tensor *mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, const mi_bn *bn,
+                          ti_tensor *x, int training, int relu);
 
 /* vgg16_admm's five max-pools empty any map smaller than 32: the model zero-pads the input by
  * this many pixels on each side first (pruning.md 1.7 recommends padding 28 -> 32). */
