@@ -13,6 +13,10 @@ def pct(x):
     return "%.2f" % (100 * x)
 
 
+def spct(x):
+    return "%.4f" % (100 * x)
+
+
 rows = []
 for path in sorted(glob.glob(os.path.join(HERE, "*.json"))):
     r = json.load(open(path))
@@ -23,7 +27,7 @@ for path in sorted(glob.glob(os.path.join(HERE, "*.json"))):
                         for p in r["phases"])
     per_epoch = [p["seconds_per_epoch"] for p in r["phases"] if p["seconds_per_epoch"]]
     rows.append("| %s | %s | %s | %s | %s | %s / %s | %s / %s | %s | %.0f s/epoch | `%s` |" % (
-        c["model"], c["data"], r["method"], pct(r["sparsity_target"]), pct(r["sparsity"]),
+        c["model"], c["data"], r["method"], spct(r["sparsity_target"]), spct(r["sparsity"]),
         pct(r["start"]["clean_accuracy"]), pct(r["start"]["pgd_accuracy"]),
         pct(r["clean_accuracy"]), pct(r["pgd_accuracy"]), phases,
         max(per_epoch) if per_epoch else 0, os.path.basename(path)))
