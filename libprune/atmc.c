@@ -15,13 +15,14 @@ typedef struct atmc {
     const float *v[TP_MAX_LAYERS];
     size_t n[TP_MAX_LAYERS];
     float *mask[TP_MAX_LAYERS];
+    float *scratch; /* all the magnitudes: the projection runs every step, allocation-free */
     size_t keep;
 } atmc;
 
 /* W <- P_k(W): the global top-k by magnitude, the rest set to zero. */
 static ti_status project(atmc *a)
 {
-    ti_status s = ti_prune_topk_mask_global(a->v, a->n, a->nl, a->keep, a->mask);
+    ti_status s = ti_prune_topk_mask_global(a->v, a->n, a->nl, a->keep, a->mask, a->scratch);
     if (s != TI_OK)
         return ti_ctx_error(a->r->ctx, s, "atmc: out of memory in the projection");
     for (int l = 0; l < a->nl; l++)
@@ -61,6 +62,8 @@ ti_status tp_atmc(tp_run *r)
             s = ti_ctx_error(r->ctx, TI_ERR_NOMEM, "atmc: out of memory for masks");
     }
     a.keep = ti_prune_keep_count(total, r->p.sparsity);
+    if (s == TI_OK && !(a.scratch = malloc(total * sizeof(float))))
+        s = ti_ctx_error(r->ctx, TI_ERR_NOMEM, "atmc: out of memory for the projection");
     ti_sgd *opt = NULL;
     ti_schedule sched;
     /* the reference's x0.1 at epochs 30/60/90/120 of 200, scaled to the schedule's length */
@@ -82,5 +85,6 @@ ti_status tp_atmc(tp_run *r)
     ti_sgd_free(opt);
     for (int l = 0; l < a.nl; l++)
         free(a.mask[l]);
+    free(a.scratch);
     return s == TI_OK ? tp_phase_end(r, loss) : s;
 }

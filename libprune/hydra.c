@@ -26,6 +26,7 @@ typedef struct hydra {
     ti_param *w[TP_MAX_LAYERS];
     ti_tensor *score[TP_MAX_LAYERS]; /* leaves with gradients, trained by SGD */
     float *mask[TP_MAX_LAYERS];      /* topk(|S|), recomputed before every step */
+    float *scratch;                  /* the largest layer's magnitudes, reused every step */
     const ti_param *first;           /* ti_model_param(m, 0): maps a param to its index */
     int layer_of[1024];              /* parameter index -> layer, -1 for others */
 } hydra;
@@ -45,7 +46,8 @@ static ti_status update_masks(hydra *h)
     for (int l = 0; l < h->nl; l++) {
         size_t n = h->w[l]->t.size;
         ti_status s = ti_prune_topk_mask(h->score[l]->data, n,
-                                         ti_prune_keep_count(n, h->r->p.sparsity), h->mask[l]);
+                                         ti_prune_keep_count(n, h->r->p.sparsity), h->mask[l],
+                                         h->scratch);
         if (s != TI_OK)
             return ti_ctx_error(h->r->ctx, s, "hydra: out of memory computing masks");
     }
@@ -71,6 +73,7 @@ static void hydra_free(hydra *h)
         ti_tensor_free(h->score[l]);
         free(h->mask[l]);
     }
+    free(h->scratch);
 }
 
 static ti_status hydra_setup(tp_run *r, hydra *h)
@@ -82,6 +85,11 @@ static ti_status hydra_setup(tp_run *r, hydra *h)
         return ti_ctx_error(r->ctx, TI_ERR_UNSUPPORTED, "hydra: more than 1024 parameters");
     for (int i = 0; i < 1024; i++)
         h->layer_of[i] = -1;
+    size_t largest = 1;
+    for (int l = 0; l < h->nl; l++)
+        largest = h->w[l]->t.size > largest ? h->w[l]->t.size : largest;
+    if (!(h->scratch = malloc(largest * sizeof(float))))
+        return ti_ctx_error(r->ctx, TI_ERR_NOMEM, "hydra: out of memory for masks");
     for (int l = 0; l < h->nl; l++) {
         ti_tensor *w = &h->w[l]->t;
         h->layer_of[h->w[l] - h->first] = l;

@@ -78,7 +78,7 @@ static void mask_by_threshold(const float *const *v, const size_t *n, int nt, si
 }
 
 ti_status ti_prune_topk_mask_global(const float *const *v, const size_t *n, int ntensors,
-                                    size_t keep, float *const *masks)
+                                    size_t keep, float *const *masks, float *scratch)
 {
     size_t total = 0;
     for (int k = 0; k < ntensors; k++)
@@ -89,7 +89,7 @@ ti_status ti_prune_topk_mask_global(const float *const *v, const size_t *n, int 
                 masks[k][i] = keep ? 1.0f : 0.0f;
         return TI_OK;
     }
-    float *mag = malloc(total * sizeof(float));
+    float *mag = scratch ? scratch : malloc(total * sizeof(float));
     if (!mag)
         return TI_ERR_NOMEM;
     size_t o = 0;
@@ -97,14 +97,15 @@ ti_status ti_prune_topk_mask_global(const float *const *v, const size_t *n, int 
         for (size_t i = 0; i < n[k]; i++)
             mag[o++] = fabsf(v[k][i]);
     float t = kth_largest(mag, total, keep);
-    free(mag);
+    if (mag != scratch)
+        free(mag);
     mask_by_threshold(v, n, ntensors, keep, t, masks);
     return TI_OK;
 }
 
-ti_status ti_prune_topk_mask(const float *v, size_t n, size_t keep, float *mask)
+ti_status ti_prune_topk_mask(const float *v, size_t n, size_t keep, float *mask, float *scratch)
 {
-    return ti_prune_topk_mask_global(&v, &n, 1, keep, &mask);
+    return ti_prune_topk_mask_global(&v, &n, 1, keep, &mask, scratch);
 }
 
 ti_status ti_prune_project_l0(const float *v, size_t n, size_t keep, float *out)
@@ -112,7 +113,7 @@ ti_status ti_prune_project_l0(const float *v, size_t n, size_t keep, float *out)
     float *mask = malloc((n ? n : 1) * sizeof(float));
     if (!mask)
         return TI_ERR_NOMEM;
-    ti_status s = ti_prune_topk_mask(v, n, keep, mask);
+    ti_status s = ti_prune_topk_mask(v, n, keep, mask, NULL);
     for (size_t i = 0; i < n && s == TI_OK; i++)
         out[i] = mask[i] != 0.0f ? v[i] : 0.0f;
     free(mask);

@@ -100,9 +100,9 @@ ti_status tp_mask_by_magnitude(tp_run *r, double sp, int global)
             s = ti_ctx_error(r->ctx, TI_ERR_NOMEM, "prune: out of memory for masks");
     }
     if (s == TI_OK && global)
-        s = ti_prune_topk_mask_global(v, n, nl, ti_prune_keep_count(total, sp), masks);
+        s = ti_prune_topk_mask_global(v, n, nl, ti_prune_keep_count(total, sp), masks, NULL);
     for (int l = 0; l < nl && s == TI_OK && !global; l++)
-        s = ti_prune_topk_mask(v[l], n[l], ti_prune_keep_count(n[l], sp), masks[l]);
+        s = ti_prune_topk_mask(v[l], n[l], ti_prune_keep_count(n[l], sp), masks[l], NULL);
     for (int l = 0; l < nl && s == TI_OK; l++)
         s = ti_model_set_mask(r->m, w[l], masks[l]);
     for (int l = 0; l < nl; l++)

@@ -23,13 +23,13 @@ START_TEST(test_topk_worked_example_and_ties)
 {
     /* 3.3: S = [0.3, -0.9, 0.1, 0.5, -0.2], keep 2 -> M = [0, 1, 0, 1, 0] */
     float s[5] = {0.3f, -0.9f, 0.1f, 0.5f, -0.2f}, m[6];
-    ck_assert_int_eq(ti_prune_topk_mask(s, 5, 2, m), TI_OK);
+    ck_assert_int_eq(ti_prune_topk_mask(s, 5, 2, m, NULL), TI_OK);
     float want[5] = {0, 1, 0, 1, 0};
     for (int i = 0; i < 5; i++)
         ck_assert_float_eq(m[i], want[i]);
     /* ties: equal magnitudes, the lower index is pruned first */
     float t[6] = {1, -1, 1, 1, 0.5f, 1};
-    ck_assert_int_eq(ti_prune_topk_mask(t, 6, 3, m), TI_OK);
+    ck_assert_int_eq(ti_prune_topk_mask(t, 6, 3, m, NULL), TI_OK);
     float want_t[6] = {0, 0, 1, 1, 0, 1};
     for (int i = 0; i < 6; i++)
         ck_assert_float_eq(m[i], want_t[i]);
@@ -42,11 +42,12 @@ START_TEST(test_topk_random_exact_count)
     ti_rng_seed(&r, 3);
     size_t n = 10007;
     float *v = malloc(n * sizeof(float)), *m = malloc(n * sizeof(float));
+    float *scratch = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) /* coarse values: many ties */
         v[i] = (float)((int)ti_rng_below(&r, 200) - 100) / 10.0f;
     for (double sp = 0.0; sp < 1.0; sp += 0.15) {
         size_t keep = ti_prune_keep_count(n, sp);
-        ck_assert_int_eq(ti_prune_topk_mask(v, n, keep, m), TI_OK);
+        ck_assert_int_eq(ti_prune_topk_mask(v, n, keep, m, sp < 0.5 ? NULL : scratch), TI_OK);
         size_t ones = 0;
         float min_kept = INFINITY, max_dropped = 0;
         for (size_t i = 0; i < n; i++) {
@@ -61,6 +62,7 @@ START_TEST(test_topk_random_exact_count)
     }
     free(v);
     free(m);
+    free(scratch);
 }
 END_TEST
 
@@ -71,7 +73,7 @@ START_TEST(test_global_worked_example)
     const float *v[2] = {a, b};
     size_t n[2] = {2, 3};
     float *masks[2] = {ma, mb};
-    ck_assert_int_eq(ti_prune_topk_mask_global(v, n, 2, 2, masks), TI_OK);
+    ck_assert_int_eq(ti_prune_topk_mask_global(v, n, 2, 2, masks, NULL), TI_OK);
     ck_assert_float_eq(ma[0], 1);
     ck_assert_float_eq(ma[1], 0);
     ck_assert_float_eq(mb[0], 1);
@@ -119,7 +121,7 @@ START_TEST(test_hydra_straight_through)
     ti_tape *tape = ti_tape_new(ctx);
     float wd[5] = {1, 2, 3, 4, 5}, sd[5] = {0.3f, -0.9f, 0.1f, 0.5f, -0.2f}, m[5];
     float g[5] = {0.1f, 0.2f, 0.3f, 0.4f, 0.5f};
-    ti_prune_topk_mask(sd, 5, 2, m);
+    ti_prune_topk_mask(sd, 5, 2, m, NULL);
     ti_tensor *w = ti_tape_input(tape, wd, 1, (int[]){5}, 1);
     ti_tensor *s = ti_tape_input(tape, sd, 1, (int[]){5}, 1);
     ti_tensor *y = ti_masked_weight(tape, w, m, s);

@@ -20,14 +20,16 @@ size_t ti_prune_keep_count(size_t n, double sparsity);
 
 /* The exact top-k mask by magnitude: mask[i] = 1 for the `keep` entries of largest |v|,
  * 0 elsewhere. Ties are broken deterministically: among equal magnitudes the LOWER index is
- * pruned first. O(n) expected (selection, not a full sort). TI_OK or TI_ERR_NOMEM. */
-ti_status ti_prune_topk_mask(const float *v, size_t n, size_t keep, float *mask);
+ * pruned first. O(n) expected (selection, not a full sort). scratch: NULL, or room for n
+ * floats, reused by callers that mask at every step so that no step allocates.
+ * TI_OK or TI_ERR_NOMEM. */
+ti_status ti_prune_topk_mask(const float *v, size_t n, size_t keep, float *mask, float *scratch);
 
 /* Global top-k over several tensors at once (ATMC's projection): v[t] has n[t] entries;
  * keeps the `keep` largest magnitudes over all of them (same tie rule, by tensor then
  * index) and writes masks[t]. */
 ti_status ti_prune_topk_mask_global(const float *const *v, const size_t *n, int ntensors,
-                                    size_t keep, float *const *masks);
+                                    size_t keep, float *const *masks, float *scratch);
 
 /* Euclidean projection onto {u : ||u||_0 <= keep}: out = v on the top-k support, 0 elsewhere
  * (ADMM's Z step). out may alias v. */
