@@ -256,6 +256,17 @@ static ti_status need_const(ti_onnx *g, const ox_step *s, int i, int ndim, const
     return TI_OK;
 }
 
+/* The value of input i, which must be a float constant with one element (Clip's bounds,
+ * Pad's constant_value): read once at load time. */
+static ti_status const_scalar(ti_onnx *g, const ox_step *s, int i, const char *what, float *v)
+{
+    if (!is_float_const(g, s, i) || g->vals[s->in[i]].t->size != 1)
+        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "%s '%s' must be a float constant scalar", what,
+                       vname(g, s, i));
+    *v = g->vals[s->in[i]].t->data[0];
+    return TI_OK;
+}
+
 static ti_status compile_nothing(ti_onnx *g, ox_step *s)
 {
     (void)g;
@@ -419,15 +430,12 @@ static ti_status clip_compile(ti_onnx *g, ox_step *s)
 {
     s->lo = attr_f(s, "min", -FLT_MAX);
     s->hi = attr_f(s, "max", FLT_MAX);
-    for (int i = 1; i <= 2; i++) {
-        if (!has_in(s, i))
-            continue;
-        if (!is_float_const(g, s, i) || g->vals[s->in[i]].t->size != 1)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "bound '%s' must be a float constant scalar",
-                           vname(g, s, i));
-        *(i == 1 ? &s->lo : &s->hi) = g->vals[s->in[i]].t->data[0];
-    }
-    return TI_OK;
+    ti_status st = TI_OK;
+    if (has_in(s, 1))
+        st = const_scalar(g, s, 1, "bound", &s->lo);
+    if (st == TI_OK && has_in(s, 2))
+        st = const_scalar(g, s, 2, "bound", &s->hi);
+    return st;
 }
 
 static ti_status clip_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
@@ -874,12 +882,9 @@ static ti_status pad_compile(ti_onnx *g, ox_step *s)
     if (m && strcmp(m->s, "constant"))
         return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value mode='%s'", m->s);
     s->value = attr_f(s, "value", 0.0f);
-    if (has_in(s, 2)) {
-        if (!is_float_const(g, s, 2) || g->vals[s->in[2]].t->size != 1)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
-                           "constant_value '%s' must be a float constant scalar", vname(g, s, 2));
-        s->value = g->vals[s->in[2]].t->data[0];
-    }
+    ti_status st;
+    if (has_in(s, 2) && (st = const_scalar(g, s, 2, "constant_value", &s->value)) != TI_OK)
+        return st;
     const ox_attr *p = ox_attr_get(s, "pads");
     if (!p && !has_in(s, 1))
         return ox_fail(g, s, TI_ERR_FORMAT, "the pads are missing");
