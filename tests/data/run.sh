@@ -3,6 +3,7 @@
 set -euo pipefail
 BUILD=${1:-build}
 "$BUILD/bin/bench_data"
+bash tests/data/install.sh "$BUILD"
 bash tests/data/prune.sh "$BUILD"
 bash tests/data/attack.sh "$BUILD"
 bash tests/data/study.sh "$BUILD"
