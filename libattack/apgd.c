@@ -2,12 +2,13 @@
  * ensemble of diverse parameter-free attacks", ICML 2020, Algorithm 1): PGD with momentum
  * 0.75 and a per-sample step size that halves at fixed checkpoints when the loss oscillates
  * or stalls, restarting from the best point. Reference quirks kept: shared/specs/attacks.md
- * §4.3, docs/attacks.md. This file: the single run and the untargeted restarts. */
+ * §4.3, docs/attacks.md. This file: the single run, and the restarts that both APGD and
+ * APGD-T (apgd_targeted.c) drive. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "apgd_internal.h"
 #include "thinice/apgd.h"
 
 ti_apgd_params ti_apgd_params_default(void)
@@ -288,6 +289,78 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
     return TI_OK;
 }
 
+ti_status ti__apgd_restarts(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
+                            ti_loss loss, int nt, const float *x, const int *y, int N,
+                            float *x_adv, ti_atk_stats *st, const ti__atk_io *io)
+{
+    size_t D = ti_classifier_dim(f);
+    int M = f->M;
+    memcpy(x_adv, x, (size_t)N * D * sizeof *x_adv);
+    if (io && io->fooled)
+        memset(io->fooled, 0, (size_t)N);
+    if (N == 0)
+        return TI_OK;
+    ti__apgd_ws w;
+    ti_status s = ti__apgd_ws_init(ctx, &w, N, D, M, p->n_iter);
+    if (s != TI_OK)
+        return s;
+    int *targets = NULL; /* (N, nt) */
+    if (nt > 0 && !(targets = malloc((size_t)N * nt * sizeof *targets))) {
+        s = ti_ctx_error(ctx, TI_ERR_NOMEM, "apgd-t: out of memory for %d samples", N);
+        goto done;
+    }
+
+    /* only points classified correctly at clean are attacked; the clean pass also picks,
+     * once, every point's targets (the reference recomputes them on the same clean x
+     * before each target: same result) */
+    s = ti__atk_eval(ctx, f, TI_LOSS_CE, x, y, NULL, N, w.logits, w.dl, NULL, w.pred, NULL);
+    if (s != TI_OK)
+        goto done;
+    ti__atk_count(st, io, NULL, NULL, N, 1, 0);
+    for (int i = 0; i < N; i++) {
+        w.robust[i] = w.pred[i] == y[i];
+        if (targets)
+            ti_apgd_targets(w.logits + (size_t)i * M, M, nt, targets + (size_t)i * nt);
+    }
+
+    int passes = nt > 0 ? nt : 1; /* pass t attacks target rank t + 2 */
+    for (int t = 0; t < passes; t++)
+        for (int run = 0; run < p->n_restarts; run++) {
+            int m = 0;
+            for (int i = 0; i < N; i++)
+                if (w.robust[i]) {
+                    w.map[m] = i;
+                    w.yr[m] = y[i];
+                    w.tr[m] = targets ? targets[(size_t)i * nt + t] : 0;
+                    memcpy(w.xo + m * D, x + i * D, D * sizeof(float));
+                    m++;
+                }
+            if (m == 0)
+                goto done;
+            s = ti_ctx_progress(ctx, targets ? "apgd-t" : "apgd", (long)t * p->n_restarts + run,
+                                (long)passes * p->n_restarts);
+            if (s != TI_OK)
+                goto done;
+            uint64_t salt = targets ? ti__salt(TI__SALT_APGD_T, t + 2, run)
+                                    : ti__salt(TI__SALT_APGD, loss, run);
+            s = ti__apgd_run(ctx, f, p, loss, &w, m, salt, io, st, t == 0 && run == 0);
+            if (s != TI_OK)
+                goto done;
+            for (int r = 0; r < m; r++)
+                if (w.fooled[r]) {
+                    int i = w.map[r];
+                    w.robust[i] = 0;
+                    memcpy(x_adv + i * D, w.xa + r * D, D * sizeof(float));
+                    if (io && io->fooled)
+                        io->fooled[i] = 1;
+                }
+        }
+done:
+    free(targets);
+    ti__apgd_ws_free(&w);
+    return s;
+}
+
 ti_status ti__apgd(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
                    const float *x, const int *y, int N, float *x_adv, ti_atk_stats *st,
                    const ti__atk_io *io)
@@ -305,56 +378,7 @@ ti_status ti__apgd(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
         return ti_ctx_error(ctx, TI_ERR_ARG,
                             "apgd: the DLR loss needs at least 3 classes (the model has %d); "
                             "use the CE loss", f->M);
-    size_t D = ti_classifier_dim(f);
-    memcpy(x_adv, x, (size_t)N * D * sizeof *x_adv);
-    if (io && io->fooled)
-        memset(io->fooled, 0, (size_t)N);
-    if (N == 0)
-        return TI_OK;
-    ti__apgd_ws w;
-    s = ti__apgd_ws_init(ctx, &w, N, D, f->M, p->n_iter);
-    if (s != TI_OK)
-        return s;
-
-    /* only points classified correctly at clean are attacked */
-    s = ti__atk_eval(ctx, f, TI_LOSS_CE, x, y, NULL, N, w.logits, w.dl, NULL, w.pred, NULL);
-    if (s != TI_OK)
-        goto done;
-    ti__atk_count(st, io, NULL, NULL, N, 1, 0);
-    for (int i = 0; i < N; i++)
-        w.robust[i] = w.pred[i] == y[i];
-
-    for (int run = 0; run < p->n_restarts; run++) {
-        int m = 0;
-        for (int i = 0; i < N; i++)
-            if (w.robust[i]) {
-                w.map[m] = i;
-                w.yr[m] = y[i];
-                w.tr[m] = 0;
-                memcpy(w.xo + m * D, x + i * D, D * sizeof(float));
-                m++;
-            }
-        if (m == 0)
-            break;
-        s = ti_ctx_progress(ctx, "apgd", run, p->n_restarts);
-        if (s != TI_OK)
-            goto done;
-        s = ti__apgd_run(ctx, f, p, p->loss, &w, m, ti__salt(TI__SALT_APGD, p->loss, run), io, st,
-                         run == 0);
-        if (s != TI_OK)
-            goto done;
-        for (int r = 0; r < m; r++)
-            if (w.fooled[r]) {
-                int i = w.map[r];
-                w.robust[i] = 0;
-                memcpy(x_adv + i * D, w.xa + r * D, D * sizeof(float));
-                if (io && io->fooled)
-                    io->fooled[i] = 1;
-            }
-    }
-done:
-    ti__apgd_ws_free(&w);
-    return s;
+    return ti__apgd_restarts(ctx, f, p, p->loss, 0, x, y, N, x_adv, st, io);
 }
 
 ti_status ti_atk_apgd(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
