@@ -66,12 +66,21 @@ static void add_relu_backward(ti_tape *tape, ti_node *n)
     (void)tape;
     const float *g = n->out->grad, *y = n->out->data;
     ti_tensor *a = n->in[0], *b = n->in[1];
-    if (a->requires_grad)
+    float *ga = a->requires_grad ? a->grad : NULL, *gb = b->requires_grad ? b->grad : NULL;
+    if (ga && gb && ga != gb) { /* the usual case: one pass over y and dy for both */
+        for (size_t i = 0; i < a->size; i++) {
+            float v = y[i] > 0.0f ? g[i] : 0.0f;
+            ga[i] += v;
+            gb[i] += v;
+        }
+        return;
+    }
+    if (ga)
         for (size_t i = 0; i < a->size; i++)
-            a->grad[i] += y[i] > 0.0f ? g[i] : 0.0f;
-    if (b->requires_grad)
+            ga[i] += y[i] > 0.0f ? g[i] : 0.0f;
+    if (gb)
         for (size_t i = 0; i < b->size; i++)
-            b->grad[i] += y[i] > 0.0f ? g[i] : 0.0f;
+            gb[i] += y[i] > 0.0f ? g[i] : 0.0f;
 }
 
 static const ti_op_def op_add_relu = {"add_relu", add_relu_backward};
