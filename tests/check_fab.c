@@ -198,37 +198,6 @@ END_TEST
 
 enum { LC = 1, LH = 4, LW = 5, LD = LC * LH * LW };
 
-/* a 2-class linear model and N points in the interior, all classified as their label, with
- * the boundary close enough that the box never binds */
-/* A 2-class linear model and a point x in the interior, classified as y, whose margin is
- * set (through the bias) to 0.05..0.25 so that the box never binds in L-inf, L2 or L1: the
- * distance to the boundary is then exactly the analytic one. */
-static void two_class(ti_rng *r, float *W, float *b, float *x, int *y)
-{
-    tu_fill(r, W, 2 * LD, -1.0f, 1.0f);
-    tu_fill(r, x, LD, 0.35f, 0.65f);
-    double m = 0;
-    for (int i = 0; i < LD; i++)
-        m += (double)(W[i] - W[LD + i]) * x[i];
-    double target = (0.05 + 0.2 * ti_rng_double(r)) * (ti_rng_double(r) < 0.5 ? -1 : 1);
-    b[0] = (float)(target - m);
-    b[1] = 0.0f;
-    *y = target > 0 ? 0 : 1;
-}
-
-static double analytic(ti_norm p, const float *W, const float *b, const float *x, int y)
-{
-    float dw[LD];
-    int j = 1 - y;
-    double m = b[y] - b[j];
-    for (int i = 0; i < LD; i++) {
-        dw[i] = W[y * LD + i] - W[j * LD + i];
-        m += (double)dw[i] * x[i];
-    }
-    ti_norm q = p == TI_NORM_LINF ? TI_NORM_L1 : p == TI_NORM_L1 ? TI_NORM_LINF : TI_NORM_L2;
-    return fabs(m) / ti_norm_of(q, dw, LD);
-}
-
 START_TEST(test_fab_linear_distance)
 {
     enum { N = 6 };
@@ -239,7 +208,7 @@ START_TEST(test_fab_linear_distance)
     ti_ctx *ctx = ti_ctx_new(1, 1);
     double worst_rel = 0;
     for (int n = 0; n < N; n++) {
-        two_class(&r, W, b, x, &y);
+        tu_two_class(&r, LD, -1, W, b, x, &y);
         ti_linear_classifier lc;
         ti_linear_classifier_init(&lc, W, b, 2, LC, LH, LW);
         for (int pi = 0; pi < 3; pi++) {
@@ -254,7 +223,7 @@ START_TEST(test_fab_linear_distance)
             for (int i = 0; i < LD; i++)
                 ck_assert(xa[i] >= 0.0f && xa[i] <= 1.0f);
             double got = ti_norm_dist(p.norm, xa, x, LD);
-            double want = analytic(p.norm, W, b, x, y);
+            double want = tu_two_class_distance(p.norm, LD, W, b, x, y);
             ck_assert_double_ge(got, want * (1 - 1e-4)); /* never below the true minimum */
             ck_assert_double_le(got, want * 1.03);       /* within a few % of it */
             worst_rel = fmax(worst_rel, got / want - 1);

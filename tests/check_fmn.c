@@ -12,11 +12,6 @@
 
 enum { LC = 1, LH = 4, LW = 5, LD = LC * LH * LW };
 
-static ti_norm dual_of(ti_norm p)
-{
-    return p == TI_NORM_LINF ? TI_NORM_L1 : p == TI_NORM_L1 ? TI_NORM_LINF : TI_NORM_L2;
-}
-
 /* ---- ball projections -------------------------------------------------------------------- */
 
 START_TEST(test_proj_balls)
@@ -85,37 +80,10 @@ END_TEST
 
 /* ---- FMN on linear models ------------------------------------------------------------------ */
 
-/* A 2-class linear model and a point x in the interior, classified as y = 1, whose margin is
- * set (through the bias) to 0.05..0.25 so that the box never binds in L-inf, L2 or L1: the
- * distance to the boundary is then exactly the analytic one.
- * Why y = 1: on an exactly linear model FMN's first step lands exactly on the boundary
- * (docs/fmn.md), where the logits can tie; ties go to the lowest index, so with y = 0 a
- * point on the boundary would count as not crossed and the iterate could sit there for
- * ever. Real networks do not produce exact ties. */
-static void two_class(ti_rng *r, float *W, float *b, float *x, int *y)
-{
-    tu_fill(r, W, 2 * LD, -1.0f, 1.0f);
-    tu_fill(r, x, LD, 0.35f, 0.65f);
-    double m = 0;
-    for (int i = 0; i < LD; i++)
-        m += (double)(W[i] - W[LD + i]) * x[i];
-    double target = -(0.05 + 0.2 * ti_rng_double(r));
-    b[0] = (float)(target - m);
-    b[1] = 0.0f;
-    *y = target > 0 ? 0 : 1;
-}
-
-static double analytic(ti_norm p, const float *W, const float *b, const float *x, int y)
-{
-    float dw[LD];
-    int j = 1 - y;
-    double m = b[y] - b[j];
-    for (int i = 0; i < LD; i++) {
-        dw[i] = W[y * LD + i] - W[j * LD + i];
-        m += (double)dw[i] * x[i];
-    }
-    return fabs(m) / ti_norm_of(dual_of(p), dw, LD);
-}
+/* The linear models (testutil.h) classify x as y = 1: on an exactly linear model FMN's first
+ * step lands exactly on the boundary (docs/fmn.md), where the logits can tie; ties go to the
+ * lowest index, so with y = 0 a point on the boundary would count as not crossed and the
+ * iterate could sit there for ever. Real networks do not produce exact ties. */
 
 START_TEST(test_fmn_linear_distance)
 {
@@ -128,7 +96,7 @@ START_TEST(test_fmn_linear_distance)
     int y, pred;
     double worst_rel = 0;
     for (int n = 0; n < N; n++) {
-        two_class(&r, W, b, x, &y);
+        tu_two_class(&r, LD, 1, W, b, x, &y);
         ti_linear_classifier lc;
         ti_linear_classifier_init(&lc, W, b, 2, LC, LH, LW);
         for (int pi = 0; pi < 3; pi++) {
@@ -138,7 +106,7 @@ START_TEST(test_fmn_linear_distance)
             ti_atk_stats st;
             ck_assert_int_eq(ti_atk_fmn_trace(NULL, &lc.base, &p, x, &y, 1, xa, &nrm, et, nt,
                                               &st), TI_OK);
-            double want = analytic(p.norm, W, b, x, y);
+            double want = tu_two_class_distance(p.norm, LD, W, b, x, y);
             /* the first epsilon is the linear (DeepFool) estimate: exact for a linear model */
             ck_assert_double_eq_tol(et[0], want, 1e-5 * want);
             ck_assert(isfinite(nrm));
@@ -175,7 +143,7 @@ START_TEST(test_fmn_l0)
     float W[2 * LD], b[2], x[LD], xa[LD], nrm, z[2];
     int y, pred;
     for (int n = 0; n < N; n++) {
-        two_class(&r, W, b, x, &y);
+        tu_two_class(&r, LD, 1, W, b, x, &y);
         ti_linear_classifier lc;
         ti_linear_classifier_init(&lc, W, b, 2, LC, LH, LW);
         ti_fmn_params p = ti_fmn_params_default();
@@ -199,7 +167,7 @@ START_TEST(test_fmn_misclassified_and_unreachable)
     ti_rng_seed(&r, 51);
     float W[2 * LD], b[2], x[N * LD], xa[N * LD], nrm[N];
     int y[N];
-    two_class(&r, W, b, x, &y[0]);
+    tu_two_class(&r, LD, 1, W, b, x, &y[0]);
     tu_fill(&r, x + LD, 2 * LD, 0.0f, 1.0f);
     float z[N * 2];
     ti_linear_classifier lc;

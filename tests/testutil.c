@@ -1,4 +1,5 @@
-/* Test helpers: random fills and the central-difference gradient check every op uses. */
+/* Test helpers: random fills, the central-difference gradient check every op uses, and the
+ * 2-class linear model of the minimum-norm attack tests. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,4 +82,39 @@ double tu_gradcheck(tu_build_fn build, ti_tensor **in, int nin, void *user, doub
     ti_tape_free(tape);
     ti_ctx_free(ctx);
     return worst;
+}
+
+ti_norm tu_dual_norm(ti_norm p)
+{
+    return p == TI_NORM_LINF ? TI_NORM_L1 : p == TI_NORM_L1 ? TI_NORM_LINF : TI_NORM_L2;
+}
+
+void tu_two_class(ti_rng *r, size_t D, int label, float *W, float *b, float *x, int *y)
+{
+    tu_fill(r, W, 2 * D, -1.0f, 1.0f);
+    tu_fill(r, x, D, 0.35f, 0.65f);
+    double m = 0; /* logit 0 - logit 1 at x, before the bias */
+    for (size_t i = 0; i < D; i++)
+        m += (double)(W[i] - W[D + i]) * x[i];
+    double size = 0.05 + 0.2 * ti_rng_double(r);
+    *y = label >= 0 ? label : ti_rng_double(r) < 0.5;
+    double target = *y ? -size : size; /* the margin logit 0 - logit 1 we want */
+    b[0] = (float)(target - m);
+    b[1] = 0.0f;
+}
+
+double tu_two_class_distance(ti_norm p, size_t D, const float *W, const float *b,
+                             const float *x, int y)
+{
+    float *dw = malloc(D * sizeof *dw);
+    ck_assert_ptr_nonnull(dw);
+    int j = 1 - y;
+    double m = b[y] - b[j];
+    for (size_t i = 0; i < D; i++) {
+        dw[i] = W[y * D + i] - W[j * D + i];
+        m += (double)dw[i] * x[i];
+    }
+    double dist = fabs(m) / ti_norm_of(tu_dual_norm(p), dw, D);
+    free(dw);
+    return dist;
 }

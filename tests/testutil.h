@@ -4,6 +4,7 @@
 
 #include <check.h>
 
+#include "thinice/attack.h"
 #include "thinice/ops.h"
 #include "thinice/tensor.h"
 
@@ -23,5 +24,21 @@ double tu_gradcheck(tu_build_fn build, ti_tensor **in, int nin, void *user, doub
 
 /* Largest absolute difference of two arrays. */
 double tu_maxdiff(const float *a, const float *b, size_t n);
+
+/* ---- a 2-class linear model whose minimal adversarial distance is known (FAB, FMN) ---- */
+
+/* The dual of p: L-inf <-> L1, L2 <-> L2. */
+ti_norm tu_dual_norm(ti_norm p);
+
+/* Fills W (2, D) uniform in [-1, 1), x (D) in [0.35, 0.65) and b (2) so that x is classified
+ * as *y with a margin of 0.05..0.25 (set through b[0]): far enough inside the box that it
+ * never binds in L-inf, L2 or L1, so the minimal perturbation is exactly
+ * tu_two_class_distance. label: the class x gets (0 or 1), or -1 for a random one. */
+void tu_two_class(ti_rng *r, size_t D, int label, float *W, float *b, float *x, int *y);
+
+/* The L-p distance from x (labelled y) to the model's boundary:
+ * |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_q with j = 1 - y and q the dual of p. */
+double tu_two_class_distance(ti_norm p, size_t D, const float *W, const float *b,
+                             const float *x, int y);
 
 #endif
