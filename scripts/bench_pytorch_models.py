@@ -8,7 +8,9 @@ images, three workloads each, best and median of REPS timed steps after one warm
   input_grad  model.eval(), parameters frozen, summed cross-entropy, torch.autograd.grad to x
 
 Each workload runs in its own process (this script re-runs itself), so its peak memory (max
-RSS minus the RSS before the model was made) is its own. Prints the torch.mm 1024^3 GFLOP/s
+RSS minus the RSS before the model was made) is its own. Besides wall-clock images/s, the least CPU time
+(user + system, all threads) of a timed step per image: on a loaded machine the scheduler
+decides wall time, while CPU time is the work done (spinning OpenMP threads count). Prints the torch.mm 1024^3 GFLOP/s
 of the same run, a table, and JSON (to the path given as the first argument, if any).
 
 Run with glibc told to keep freed memory, PyTorch's best setting (shared/specs/performance.md):
@@ -84,15 +86,17 @@ def child(arch, workload):
             torch.autograd.grad(loss, xi)
 
     step()  # warm-up
-    times = []
+    times, cpu = [], 1e30
     for _ in range(REPS):
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         step()
         times.append(time.perf_counter() - t0)
+        cpu = min(cpu, time.process_time() - c0)
     times.sort()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - rss0
     print(json.dumps({"images_per_s": BATCH / times[0], "median_images_per_s":
                       BATCH / times[len(times) // 2], "peak_mib": peak / 2 ** 20,
+                      "cpu_ms_per_image": 1e3 * cpu / BATCH,
                       "torch": torch.__version__}))
 
 
@@ -117,15 +121,16 @@ def main():
           "before and after); GLIBC_TUNABLES=%s" % (version, BATCH, THREADS, gemm,
                                                     os.environ.get("GLIBC_TUNABLES", "")))
     print("best (median) images/s of %d steps; peak = max RSS - RSS before the model, MiB" % REPS)
-    print("%-10s | %-15s | %-15s | %-15s | %-20s" % ("model", "forward", "fwd+bwd (train)",
-                                                     "input grad", "peak MiB f/t/g"))
+    print("%-10s | %-15s | %-15s | %-15s | %-17s | %-20s" % (
+        "model", "forward", "fwd+bwd (train)", "input grad", "CPU ms/img f/t/g", "peak MiB f/t/g"))
     for arch in MODELS:
         r = res[arch]
         cells = ["%6.1f (%6.1f)" % (r[w]["images_per_s"], r[w]["median_images_per_s"])
                  for w in WORKLOADS]
-        print("%-10s | %s | %5.0f/%5.0f/%5.0f" % (arch, " | ".join(cells),
-                                                  r["forward"]["peak_mib"], r["train"]["peak_mib"],
-                                                  r["input_grad"]["peak_mib"]))
+        cpu = "/".join("%5.1f" % r[w]["cpu_ms_per_image"] for w in WORKLOADS)
+        print("%-10s | %s | %s | %5.0f/%5.0f/%5.0f" % (
+            arch, " | ".join(cells), cpu, r["forward"]["peak_mib"], r["train"]["peak_mib"],
+            r["input_grad"]["peak_mib"]))
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w") as f:
             json.dump({"library": "pytorch", "torch": version, "threads": THREADS,
