@@ -1,7 +1,6 @@
 /* Tests of the data sets and the batcher on tiny IDX and CIFAR files written here (plain and
  * gzip): values, shapes, every error path, the batcher's determinism and coverage, and the
  * augmentation's invariants (a crop/flip is the padded original shifted; padding is zero). */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,28 +11,6 @@
 #include "thinice/data.h"
 
 static char dir[256];
-
-static void make_dir(void)
-{
-    snprintf(dir, sizeof dir, "/tmp/thinice-data-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(dir));
-}
-
-static void remove_dir(void)
-{
-    DIR *d = opendir(dir);
-    if (!d)
-        return;
-    struct dirent *de;
-    char p[600];
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(dir);
-}
 
 /* Writes bytes to dir/name, through gzip when the name ends in .gz. */
 static void put_file(const char *name, const unsigned char *b, size_t n)
@@ -145,7 +122,7 @@ static void expect_err(ti_ctx *ctx, const char *path, ti_split split, ti_status 
 START_TEST(test_fashion_load)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_dir();
+    tu_tmpdir_make(dir, sizeof dir, "data");
     fashion_files();
     ti_dataset *d;
     ck_assert_int_eq(ti_data_load(ctx, dir, TI_SPLIT_TRAIN, &d), TI_OK);
@@ -155,7 +132,7 @@ START_TEST(test_fashion_load)
     check_fashion(d, 3, 2);
     ti_dataset_free(d);
     ti_dataset_free(NULL);
-    remove_dir();
+    tu_tmpdir_remove(dir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -163,7 +140,7 @@ END_TEST
 START_TEST(test_fashion_errors)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_dir();
+    tu_tmpdir_make(dir, sizeof dir, "data");
     fashion_files();
     /* missing labels: the message names the file looked for */
     del_file("train-labels-idx1-ubyte");
@@ -193,11 +170,11 @@ START_TEST(test_fashion_errors)
     char f[600];
     snprintf(f, sizeof f, "%s/train-images-idx3-ubyte", dir);
     expect_err(ctx, f, TI_SPLIT_TRAIN, TI_ERR_IO, "not a directory", NULL);
-    remove_dir();
-    make_dir();
+    tu_tmpdir_remove(dir);
+    tu_tmpdir_make(dir, sizeof dir, "data");
     expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "neither", dir);
     expect_err(ctx, NULL, TI_SPLIT_TRAIN, TI_ERR_ARG, "NULL", NULL);
-    remove_dir();
+    tu_tmpdir_remove(dir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -229,7 +206,7 @@ static void cifar_files(void)
 START_TEST(test_cifar_load)
 {
     ti_ctx *ctx = ti_ctx_new(1, 2); /* two threads: the batches are read in parallel */
-    make_dir();
+    tu_tmpdir_make(dir, sizeof dir, "data");
     cifar_files();
     ti_dataset *d;
     ck_assert_int_eq(ti_data_load(ctx, dir, TI_SPLIT_TRAIN, &d), TI_OK);
@@ -262,7 +239,7 @@ START_TEST(test_cifar_load)
     expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "label 10 of record 1", "data_batch_4");
     cifar_file("test_batch.bin", 0, 9, -1, 0);
     expect_err(ctx, dir, TI_SPLIT_TEST, TI_ERR_FORMAT, "test_batch.bin", "0 bytes");
-    remove_dir();
+    tu_tmpdir_remove(dir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -270,7 +247,7 @@ END_TEST
 START_TEST(test_slice)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_dir();
+    tu_tmpdir_make(dir, sizeof dir, "data");
     fashion_files();
     ti_dataset *d, *s;
     ck_assert_int_eq(ti_data_load(ctx, dir, TI_SPLIT_TRAIN, &d), TI_OK);
@@ -292,7 +269,7 @@ START_TEST(test_slice)
     ck_assert_ptr_null(s);
     ck_assert_int_eq(ti_dataset_slice(ctx, d, -1, 1, &s), TI_ERR_ARG);
     ti_dataset_free(d);
-    remove_dir();
+    tu_tmpdir_remove(dir);
     ti_ctx_free(ctx);
 }
 END_TEST

@@ -20,28 +20,6 @@
 
 static char tmpdir[256];
 
-static void make_tmpdir(void)
-{
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/thinice-io-XXXXXX");
-    ck_assert_ptr_nonnull(mkdtemp(tmpdir));
-}
-
-static void remove_tmpdir(void)
-{
-    DIR *d = opendir(tmpdir);
-    if (!d)
-        return;
-    struct dirent *de;
-    char p[600];
-    while ((de = readdir(d)))
-        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-            snprintf(p, sizeof p, "%s/%s", tmpdir, de->d_name);
-            unlink(p);
-        }
-    closedir(d);
-    rmdir(tmpdir);
-}
-
 static int count_files(const char *dir)
 {
     DIR *d = opendir(dir);
@@ -68,7 +46,7 @@ static const char *tpath(const char *name)
 START_TEST(test_atomic_write_and_read)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_tmpdir();
+    tu_tmpdir_make(tmpdir, sizeof tmpdir, "io");
     const char *p = tpath("a.txt");
     ck_assert_int_eq(ti_write_file_atomic(ctx, p, "hello", 5), TI_OK);
     ck_assert_int_eq(ti_write_file_atomic(ctx, p, "world!", 6), TI_OK);
@@ -135,7 +113,7 @@ START_TEST(test_atomic_write_and_read)
     ck_assert_ptr_nonnull(strstr(ti_ctx_errmsg(ctx), "no/such/dir/x"));
     ck_assert_int_eq(ti_afile_commit(ctx, &(ti_afile){0}), TI_ERR_STATE);
     ck_assert(ti_ctx_errmsg(ctx)[0] != '\0');
-    remove_tmpdir();
+    tu_tmpdir_remove(tmpdir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -373,7 +351,7 @@ END_TEST
 START_TEST(test_st_roundtrip)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_tmpdir();
+    tu_tmpdir_make(tmpdir, sizeof tmpdir, "io");
     float w1[6] = {1.5f, -2.0f, 3.25f, 0.0f, 1e-30f, 7.0f};
     int64_t steps[3] = {-5, 0, 1LL << 40};
     float scalar = 42.0f;
@@ -434,7 +412,7 @@ START_TEST(test_st_roundtrip)
     ck_assert_int_eq(count_files(tmpdir), 1);
     ti_st_writer_free(w);
     ti_st_writer_free(NULL);
-    remove_tmpdir();
+    tu_tmpdir_remove(tmpdir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -476,7 +454,7 @@ static void expect_bad(ti_ctx *ctx, const char *path, ti_status want, const char
 START_TEST(test_st_corrupt)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_tmpdir();
+    tu_tmpdir_make(tmpdir, sizeof tmpdir, "io");
     float d[4] = {1, 2, 3, 4};
     const char *ok = "{\"t\":{\"dtype\":\"F32\",\"shape\":[2,2],\"data_offsets\":[0,16]}}";
     ti_st_file *f;
@@ -551,7 +529,7 @@ START_TEST(test_st_corrupt)
     ck_assert_int_eq(ti_st_read_f32(ctx, f, ti_st_find(f, "t"), out), TI_ERR_NAN);
     ck_assert_ptr_nonnull(strstr(ti_ctx_errmsg(ctx), "\"t\": element 1 is NaN"));
     ti_st_close(f);
-    remove_tmpdir();
+    tu_tmpdir_remove(tmpdir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -560,7 +538,7 @@ END_TEST
 START_TEST(test_st_other_dtypes)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_tmpdir();
+    tu_tmpdir_make(tmpdir, sizeof tmpdir, "io");
     unsigned char data[64];
     size_t n = 0;
     double f64[2] = {-1.5, 1e-3};
@@ -596,7 +574,7 @@ START_TEST(test_st_other_dtypes)
     ck_assert(out[0] == 0.0f && signbit(out[0]));
     ck_assert(out[1] == 0x1p-24f);
     ti_st_close(f);
-    remove_tmpdir();
+    tu_tmpdir_remove(tmpdir);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -607,7 +585,7 @@ END_TEST
 START_TEST(test_st_mutations)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
-    make_tmpdir();
+    tu_tmpdir_make(tmpdir, sizeof tmpdir, "io");
     char *orig;
     size_t len;
     ck_assert_int_eq(ti_read_file(ctx, TI_FIXTURE_DIR "/st_mixed.safetensors", &orig, &len),
@@ -654,7 +632,7 @@ START_TEST(test_st_mutations)
     ck_assert_int_gt(opened, 0); /* flips inside the data mostly still open */
     free(buf);
     free(orig);
-    remove_tmpdir();
+    tu_tmpdir_remove(tmpdir);
     ti_ctx_free(ctx);
 }
 END_TEST

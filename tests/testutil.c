@@ -1,8 +1,11 @@
-/* Test helpers: random fills, the central-difference gradient check every op uses, and the
- * 2-class linear model of the minimum-norm attack tests. */
+/* Test helpers: random fills, the central-difference gradient check every op uses, scratch
+ * directories, and the 2-class linear model of the minimum-norm attack tests. */
+#include <dirent.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "testutil.h"
 
@@ -82,6 +85,28 @@ double tu_gradcheck(tu_build_fn build, ti_tensor **in, int nin, void *user, doub
     ti_tape_free(tape);
     ti_ctx_free(ctx);
     return worst;
+}
+
+void tu_tmpdir_make(char *dir, size_t size, const char *tag)
+{
+    snprintf(dir, size, "/tmp/thinice-%s-XXXXXX", tag);
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+void tu_tmpdir_remove(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    struct dirent *de;
+    char p[600];
+    while ((de = readdir(d)))
+        if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+            snprintf(p, sizeof p, "%s/%s", dir, de->d_name);
+            unlink(p);
+        }
+    closedir(d);
+    rmdir(dir);
 }
 
 ti_norm tu_dual_norm(ti_norm p)

@@ -25,6 +25,15 @@ double tu_gradcheck(tu_build_fn build, ti_tensor **in, int nin, void *user, doub
 /* Largest absolute difference of two arrays. */
 double tu_maxdiff(const float *a, const float *b, size_t n);
 
+/* ---- scratch directories for tests that write files ------------------------------------ */
+
+/* Makes a fresh directory /tmp/thinice-<tag>-XXXXXX and writes its path into dir (size
+ * bytes, enough for the path). */
+void tu_tmpdir_make(char *dir, size_t size, const char *tag);
+
+/* Deletes the files in dir (not subdirectories) and then dir itself; quiet if dir is gone. */
+void tu_tmpdir_remove(const char *dir);
+
 /* ---- a 2-class linear model whose minimal adversarial distance is known (FAB, FMN) ---- */
 
 /* The dual of p: L-inf <-> L1, L2 <-> L2. */
