@@ -13,41 +13,14 @@ Prints one JSON line: images, seconds (wall), cpu_seconds, images_per_s, and the
 60000-image epoch at that rate.
 """
 import argparse
-import gzip
 import json
 import math
 import time
 
-import numpy as np
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 
-
-class SmallCNN(nn.Module):
-    """thinice's smallcnn (libtensor/arch_smallcnn.c) with the same state_dict names."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
-
-
-def load_fmnist(directory, count):
-    with gzip.open(directory + "/train-images-idx3-ubyte.gz") as f:
-        x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)
-    with gzip.open(directory + "/train-labels-idx1-ubyte.gz") as f:
-        y = np.frombuffer(f.read(), np.uint8, offset=8)
-    x = torch.from_numpy(x[:count].astype(np.float32) / 255.0)
-    return x, torch.from_numpy(y[:count].astype(np.int64))
+from thinice_pt import SmallCNN, load_fmnist
 
 
 def pgd(model, x, y, eps, step, steps):
@@ -71,7 +44,7 @@ def main():
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    x, y = load_fmnist(args.data, args.count)
+    x, y = load_fmnist(args.data, "train", args.count)
     model = SmallCNN()
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
     n = x.shape[0]

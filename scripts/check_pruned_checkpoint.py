@@ -10,15 +10,14 @@ report's evaluation images (the first eval_images test images) with the report's
 Usage: /usr/bin/python3 scripts/check_pruned_checkpoint.py MODEL.safetensors REPORT.json
 Exit 0 and a one-line summary when everything holds, 1 with the reason otherwise.
 """
-import gzip
 import json
 import struct
 import sys
 
 import numpy as np
 import torch
-import torch.nn as nn
-import torch.nn.functional as F
+
+from thinice_pt import SmallCNN, load_fmnist
 
 DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
 
@@ -35,21 +34,6 @@ def read_safetensors(path):
         arr = np.frombuffer(raw[8 + n + a:8 + n + b], DTYPES[e["dtype"]]).reshape(e["shape"])
         sd[name] = torch.from_numpy(arr.copy())
     return sd, meta
-
-
-class SmallCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 32, 3, padding=1)
-        self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
-        self.fc1 = nn.Linear(64 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-
-    def forward(self, x):
-        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
-        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
-        x = F.relu(self.fc1(torch.flatten(x, 1)))
-        return self.fc2(x)
 
 
 def fail(msg):
@@ -87,14 +71,10 @@ def main():
         net.load_state_dict(weights, strict=True)
         net.eval()
         n = cfg["eval_images"]
-        d = "/usr/share/datasets/fashion-mnist"
-        with gzip.open(d + "/t10k-images-idx3-ubyte.gz") as f:
-            x = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 1, 28, 28)[:n]
-        with gzip.open(d + "/t10k-labels-idx1-ubyte.gz") as f:
-            y = np.frombuffer(f.read(), np.uint8, offset=8)[:n]
+        x, y = load_fmnist("/usr/share/datasets/fashion-mnist", "t10k", n)
         with torch.no_grad():
-            pred = net(torch.from_numpy(x.astype(np.float32) / 255.0)).argmax(1).numpy()
-        acc = float((pred == y).mean())
+            pred = net(x).argmax(1).numpy()
+        acc = float((pred == y.numpy()).mean())
         # ties between logits can only move a sample or two
         if abs(acc - rep["clean_accuracy"]) > 2.0 / n:
             fail("PyTorch clean accuracy %.4f, the report says %.4f" % (acc, rep["clean_accuracy"]))
