@@ -16,17 +16,6 @@
 
 #define FIX "tests/fixtures/"
 
-/* Largest |a - b| / (|b| + 1), so one tolerance fits values of any size. */
-static double reldiff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + 1.0);
-        m = (d > m || isnan(d)) ? (isnan(d) ? INFINITY : d) : m;
-    }
-    return m;
-}
-
 /* Reads tensor `name` of a reference file into a new malloc'd array. */
 static float *ref_read(ti_ctx *ctx, ti_st_file *f, const char *name, size_t *n)
 {
@@ -75,10 +64,10 @@ static void parity(const char *name, int C, int H, int W, int M)
     float *z = malloc(nl * sizeof(float)), *z2 = malloc(nl * sizeof(float));
     float *dx = malloc(nx * sizeof(float));
     ck_assert_msg(f.forward(f.self, x, N, z) == TI_OK, "%s", ti_ctx_errmsg(ctx));
-    double el = reldiff(z, logits, nl);
+    double el = tu_reldiff(z, logits, nl);
     ck_assert_msg(el <= 1e-4, "%s: logits differ from PyTorch by %g", name, el);
     ck_assert_msg(f.vjp(f.self, x, N, r, z2, dx) == TI_OK, "%s", ti_ctx_errmsg(ctx));
-    ck_assert_double_le(reldiff(z2, logits, nl), 1e-4);
+    ck_assert_double_le(tu_reldiff(z2, logits, nl), 1e-4);
     /* input gradients are small (about 1e-2): compare relative to the largest one */
     double gmax = 0, eg = 0;
     for (size_t i = 0; i < nx; i++) {
@@ -106,9 +95,9 @@ static void parity(const char *name, int C, int H, int W, int M)
     ck_assert_ptr_nonnull(f.grad);
     float *dx2 = malloc(nx * sizeof(float));
     ck_assert_int_eq(f.grad(f.self, x, N, half_sq_dlogits, NULL, z2, dx2), TI_OK);
-    ck_assert_double_le(reldiff(z2, z, nl), 1e-5);
+    ck_assert_double_le(tu_reldiff(z2, z, nl), 1e-5);
     ck_assert_int_eq(f.vjp(f.self, x, N, z, NULL, dx), TI_OK);
-    ck_assert_double_le(reldiff(dx2, dx, nx), 1e-5);
+    ck_assert_double_le(tu_reldiff(dx2, dx, nx), 1e-5);
     free(dx2);
 
     free(jac);

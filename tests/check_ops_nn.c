@@ -21,27 +21,6 @@ static ti_tensor *leaf(ti_rng *r, int ndim, const int *shape, const float *data,
     return t;
 }
 
-/* The tape's error is `s` and the context holds a message containing `part`. */
-static void expect_error(ti_tape *tape, ti_status s, const char *part)
-{
-    const char *msg = ti_ctx_errmsg(ti_tape_ctx(tape));
-    ck_assert_int_eq(ti_tape_status(tape), s);
-    ck_assert_msg(msg[0] != '\0', "empty error message");
-    ck_assert_msg(strstr(msg, part) != NULL, "message \"%s\" lacks \"%s\"", msg, part);
-    ti_tape_reset(tape);
-}
-
-/* Largest |a - b| / (|b| + 1), so one tolerance fits values of any size. */
-static double reldiff(const float *a, const float *b, size_t n)
-{
-    double m = 0;
-    for (size_t i = 0; i < n; i++) {
-        double d = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + 1.0);
-        m = (d > m || isnan(d)) ? (isnan(d) ? INFINITY : d) : m;
-    }
-    return m;
-}
-
 /* ---- linear --------------------------------------------------------------------------- */
 
 static ti_tensor *build_linear(ti_tape *t, ti_tensor **in, void *user)
@@ -77,7 +56,7 @@ START_TEST(test_linear_reference_and_frozen)
     ck_assert_int_eq(y->ndim, 2);
     ck_assert_int_eq(y->shape[0], 2);
     ck_assert_int_eq(y->shape[1], 4);
-    ck_assert_double_le(reldiff(y->data, lin_y, 8), 1e-6);
+    ck_assert_double_le(tu_reldiff(y->data, lin_y, 8), 1e-6);
     /* frozen weights (an attack): only dx is computed, the weights get no buffer */
     ck_assert_int_eq(ti_tape_backward(tape, ti_sum(tape, y)), TI_OK);
     ck_assert_ptr_null(w->grad);
@@ -219,13 +198,13 @@ START_TEST(test_bn_reference)
         const float *wdx = training ? bn_train_dx : bn_eval_dx;
         const float *wdg = training ? bn_train_dgamma : bn_eval_dgamma;
         const float *wdb = training ? bn_train_dbeta : bn_eval_dbeta;
-        ck_assert_double_le(reldiff(y->data, wy, 36), 2e-6);
-        ck_assert_double_le(reldiff(x->grad, wdx, 36), 2e-5);
-        ck_assert_double_le(reldiff(gamma->grad, wdg, 2), 2e-5);
-        ck_assert_double_le(reldiff(beta->grad, wdb, 2), 2e-5);
+        ck_assert_double_le(tu_reldiff(y->data, wy, 36), 2e-6);
+        ck_assert_double_le(tu_reldiff(x->grad, wdx, 36), 2e-5);
+        ck_assert_double_le(tu_reldiff(gamma->grad, wdg, 2), 2e-5);
+        ck_assert_double_le(tu_reldiff(beta->grad, wdb, 2), 2e-5);
         if (training) {
-            ck_assert_double_le(reldiff(rm->data, bn_train_rm, 2), 1e-6);
-            ck_assert_double_le(reldiff(rv->data, bn_train_rv, 2), 1e-6);
+            ck_assert_double_le(tu_reldiff(rm->data, bn_train_rm, 2), 1e-6);
+            ck_assert_double_le(tu_reldiff(rv->data, bn_train_rv, 2), 1e-6);
         }
         ti_tensor_free(gamma);
         ti_tensor_free(beta);
@@ -249,7 +228,7 @@ START_TEST(test_bn_input_grad_only)
     ti_tensor *x = ti_tape_input(tape, bn_x, 4, (int[]){3, 2, 2, 3}, 1);
     ti_tensor *y = ti_batchnorm2d(tape, x, gamma, beta, rm, rv, 0, 0.1f, 1e-5f);
     ck_assert_int_eq(ti_tape_backward_seed(tape, y, bn_R), TI_OK);
-    ck_assert_double_le(reldiff(x->grad, bn_eval_dx, 36), 2e-5);
+    ck_assert_double_le(tu_reldiff(x->grad, bn_eval_dx, 36), 2e-5);
     ck_assert_ptr_null(gamma->grad);
     ck_assert_ptr_null(beta->grad);
     /* nothing requires a gradient: no node is recorded */
@@ -432,19 +411,19 @@ START_TEST(test_loss_reference)
     ti_tensor *kl = ti_kl_div(tape, p, q, TI_REDUCE_MEAN);
     ti_tensor *rows = ti_kl_div(tape, p, q, TI_REDUCE_NONE);
     ck_assert_float_eq_tol(kl->data[0], kl_batchmean, 1e-6f * (1 + fabsf(kl_batchmean)));
-    ck_assert_double_le(reldiff(rows->data, kl_rows, 3), 1e-6);
+    ck_assert_double_le(tu_reldiff(rows->data, kl_rows, 3), 1e-6);
     ck_assert_int_eq(ti_tape_backward(tape, kl), TI_OK);
-    ck_assert_double_le(reldiff(p->grad, kl_dp, 15), 1e-6);
-    ck_assert_double_le(reldiff(q->grad, kl_dq, 15), 1e-6);
+    ck_assert_double_le(tu_reldiff(p->grad, kl_dp, 15), 1e-6);
+    ck_assert_double_le(tu_reldiff(q->grad, kl_dq, 15), 1e-6);
 
     ti_tape_reset(tape);
     ti_tensor *z = ti_tape_input(tape, ce_z, 2, (int[]){4, 6}, 1);
     ti_tensor *ce = ti_cross_entropy(tape, z, ce_labels, TI_REDUCE_MEAN);
     ck_assert_float_eq_tol(ce->data[0], ce_mean, 1e-6f * (1 + fabsf(ce_mean)));
     ck_assert_int_eq(ti_tape_backward(tape, ce), TI_OK);
-    ck_assert_double_le(reldiff(z->grad, ce_dz, 24), 1e-6);
+    ck_assert_double_le(tu_reldiff(z->grad, ce_dz, 24), 1e-6);
     ti_tensor *ls = ti_log_softmax(tape, z);
-    ck_assert_double_le(reldiff(ls->data, lsm_y, 24), 1e-6);
+    ck_assert_double_le(tu_reldiff(ls->data, lsm_y, 24), 1e-6);
     /* SUM is N times MEAN */
     ti_tensor *cs = ti_cross_entropy(tape, z, ce_labels, TI_REDUCE_SUM);
     ck_assert_float_eq_tol(cs->data[0], 4.0f * ce_mean, 4e-6f * (1 + fabsf(ce_mean)));
@@ -516,57 +495,57 @@ START_TEST(test_errors)
 #define X(ndim, ...) ti_tape_input(tape, d, ndim, (int[]){__VA_ARGS__}, 0)
     /* linear: feature count, bias length, a 1-D input */
     ck_assert_ptr_null(ti_linear(tape, X(2, 2, 4), w, NULL));
-    expect_error(tape, TI_ERR_SHAPE, "C=4");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "C=4");
     ck_assert_ptr_null(ti_linear(tape, X(4, 2, 1, 1, 5), w, b));
-    expect_error(tape, TI_ERR_SHAPE, "b must be");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "b must be");
     ck_assert_ptr_null(ti_linear(tape, X(1, 5), w, NULL));
-    expect_error(tape, TI_ERR_SHAPE, "linear");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "linear");
     ck_assert_ptr_null(ti_linear(tape, X(2, 2, 5), NULL, NULL));
-    expect_error(tape, TI_ERR_ARG, "NULL");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "NULL");
 
     /* batch norm: parameter shapes, one value per channel in training, missing running stats */
     ck_assert_ptr_null(ti_batchnorm2d(tape, X(4, 2, 3, 2, 2), c2, NULL, c3, c3, 1, 0.1f, 1e-5f));
-    expect_error(tape, TI_ERR_SHAPE, "gamma is (2)");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "gamma is (2)");
     ck_assert_ptr_null(ti_batchnorm2d(tape, X(4, 1, 3, 1, 1), NULL, NULL, c3, c3, 1, 0.1f, 1e-5f));
-    expect_error(tape, TI_ERR_SHAPE, "more than one value");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "more than one value");
     ck_assert_ptr_null(ti_batchnorm2d(tape, X(4, 2, 3, 2, 2), c3, c3, NULL, NULL, 0, 0.1f, 1e-5f));
-    expect_error(tape, TI_ERR_ARG, "running_mean");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "running_mean");
     ck_assert_ptr_null(ti_batchnorm2d(tape, X(4, 2, 3, 2, 2), c3, c3, c3, c3, 0, 0.1f, 0.0f));
-    expect_error(tape, TI_ERR_NAN, "running_var"); /* zero variance, zero eps */
+    tu_expect_tape_error(tape, TI_ERR_NAN, "running_var"); /* zero variance, zero eps */
     ck_assert_ptr_null(ti_batchnorm2d(tape, X(1, 6), NULL, NULL, NULL, NULL, 1, 0.1f, 1e-5f));
-    expect_error(tape, TI_ERR_SHAPE, "batchnorm2d");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "batchnorm2d");
 
     /* normalize: a zero std */
     ck_assert_ptr_null(ti_normalize(tape, X(4, 1, 3, 2, 2), norm_mean, (float[]){1, 0, 1}));
-    expect_error(tape, TI_ERR_ARG, "channel 1");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "channel 1");
 
     /* reshape: size mismatch, two -1, an impossible -1; flatten of a scalar */
     ck_assert_ptr_null(ti_reshape(tape, X(2, 3, 4), 2, (int[]){5, 2}));
-    expect_error(tape, TI_ERR_SHAPE, "(3, 4)");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "(3, 4)");
     ck_assert_ptr_null(ti_reshape(tape, X(2, 3, 4), 3, (int[]){-1, 2, -1}));
-    expect_error(tape, TI_ERR_SHAPE, "more than one -1");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "more than one -1");
     ck_assert_ptr_null(ti_reshape(tape, X(2, 3, 4), 2, (int[]){-1, 5}));
-    expect_error(tape, TI_ERR_SHAPE, "(-1, 5)");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "(-1, 5)");
     ck_assert_ptr_null(ti_reshape(tape, X(2, 3, 4), 2, (int[]){-2, -6}));
-    expect_error(tape, TI_ERR_SHAPE, "negative");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "negative");
     ck_assert_ptr_null(ti_flatten(tape, X(0, 0)));
-    expect_error(tape, TI_ERR_SHAPE, "flatten");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "flatten");
 
     /* losses: bad labels name the sample; shapes; reduction */
     ck_assert_ptr_null(ti_cross_entropy(tape, X(2, 3, 4), (int[]){0, 3, 4}, TI_REDUCE_MEAN));
-    expect_error(tape, TI_ERR_ARG, "sample 2");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "sample 2");
     ck_assert_ptr_null(ti_cross_entropy(tape, X(2, 3, 4), (int[]){-1, 3, 0}, TI_REDUCE_MEAN));
-    expect_error(tape, TI_ERR_ARG, "label -1 of sample 0");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "label -1 of sample 0");
     ck_assert_ptr_null(ti_cross_entropy(tape, X(2, 3, 4), NULL, TI_REDUCE_MEAN));
-    expect_error(tape, TI_ERR_ARG, "labels");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "labels");
     ck_assert_ptr_null(ti_cross_entropy(tape, X(3, 3, 4, 1), (int[]){0, 0, 0}, TI_REDUCE_SUM));
-    expect_error(tape, TI_ERR_SHAPE, "(N, M)");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "(N, M)");
     ck_assert_ptr_null(ti_cross_entropy(tape, X(2, 3, 4), (int[]){0, 0, 0}, (ti_reduction)7));
-    expect_error(tape, TI_ERR_ARG, "reduction");
+    tu_expect_tape_error(tape, TI_ERR_ARG, "reduction");
     ck_assert_ptr_null(ti_kl_div(tape, X(2, 3, 4), X(2, 4, 3), TI_REDUCE_MEAN));
-    expect_error(tape, TI_ERR_SHAPE, "differ");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "differ");
     ck_assert_ptr_null(ti_log_softmax(tape, X(1, 4)));
-    expect_error(tape, TI_ERR_SHAPE, "log_softmax");
+    tu_expect_tape_error(tape, TI_ERR_SHAPE, "log_softmax");
 #undef X
 
     ti_tensor_free(w);

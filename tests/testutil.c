@@ -26,6 +26,25 @@ double tu_maxdiff(const float *a, const float *b, size_t n)
     return m;
 }
 
+double tu_reldiff(const float *a, const float *b, size_t n)
+{
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]) / (fabs((double)b[i]) + 1.0);
+        m = (d > m || isnan(d)) ? (isnan(d) ? INFINITY : d) : m;
+    }
+    return m;
+}
+
+void tu_expect_tape_error(ti_tape *tape, ti_status s, const char *part)
+{
+    const char *msg = ti_ctx_errmsg(ti_tape_ctx(tape));
+    ck_assert_int_eq(ti_tape_status(tape), s);
+    ck_assert_msg(msg[0] != '\0', "empty error message");
+    ck_assert_msg(strstr(msg, part) != NULL, "message \"%s\" lacks \"%s\"", msg, part);
+    ti_tape_reset(tape);
+}
+
 /* loss = sum(R * out) in double, on a fresh forward without recording */
 static double eval_loss(ti_tape *tape, tu_build_fn build, ti_tensor **in, void *user,
                         const float *R)

@@ -25,6 +25,14 @@ double tu_gradcheck(tu_build_fn build, ti_tensor **in, int nin, void *user, doub
 /* Largest absolute difference of two arrays. */
 double tu_maxdiff(const float *a, const float *b, size_t n);
 
+/* Largest |a - b| / (|b| + 1) (INFINITY if any is NaN), so one tolerance fits values of any
+ * size. */
+double tu_reldiff(const float *a, const float *b, size_t n);
+
+/* Asserts that the tape's error is `s` and that the context holds a non-empty message
+ * containing `part`; then resets the tape for the next bad call. */
+void tu_expect_tape_error(ti_tape *tape, ti_status s, const char *part);
+
 /* ---- scratch directories for tests that write files ------------------------------------ */
 
 /* Makes a fresh directory /tmp/thinice-<tag>-XXXXXX and writes its path into dir (size
