@@ -69,6 +69,18 @@ static double tolerance(const conv_case *c)
     return wino ? 5e-5 : 1e-5;
 }
 
+/* New leaves x (N, C, H, W), w (K, C, KH, KW) and b (K) for case c, uniform in [-1, 1). */
+static void case_leaves(ti_rng *r, const conv_case *c, ti_tensor **x, ti_tensor **w,
+                        ti_tensor **b)
+{
+    *x = ti_tensor_new(4, (int[]){c->N, c->C, c->H, c->W});
+    *w = ti_tensor_new(4, (int[]){c->K, c->C, c->KH, c->KW});
+    *b = ti_tensor_new(1, &c->K);
+    tu_fill(r, (*x)->data, (*x)->size, -1, 1);
+    tu_fill(r, (*w)->data, (*w)->size, -1, 1);
+    tu_fill(r, (*b)->data, (*b)->size, -1, 1);
+}
+
 START_TEST(test_conv_forward_vs_naive)
 {
     ti_ctx *ctx = ti_ctx_new(1, 2);
@@ -114,14 +126,11 @@ START_TEST(test_conv_backward_vs_naive)
     ti_rng_seed(&r, 12);
     for (int ci = 0; ci < NCASES; ci++) {
         const conv_case *c = &CASES[ci];
-        int xs[4] = {c->N, c->C, c->H, c->W}, ws[4] = {c->K, c->C, c->KH, c->KW};
-        ti_tensor *x = ti_tensor_new(4, xs), *w = ti_tensor_new(4, ws), *b = ti_tensor_new(1, &c->K);
+        ti_tensor *x, *w, *b;
+        case_leaves(&r, c, &x, &w, &b);
         ti_tensor_alloc_grad(x);
         ti_tensor_alloc_grad(w);
         ti_tensor_alloc_grad(b);
-        tu_fill(&r, x->data, x->size, -1, 1);
-        tu_fill(&r, w->data, w->size, -1, 1);
-        tu_fill(&r, b->data, b->size, -1, 1);
         for (int mask = 1; mask < 8; mask++) {
             x->requires_grad = mask & 1;
             w->requires_grad = (mask >> 1) & 1;
@@ -195,12 +204,8 @@ START_TEST(test_conv_gradcheck)
     ti_rng_seed(&r, 13);
     for (int ci = 0; ci < 4; ci++) {
         const conv_case *c = &small[ci];
-        ti_tensor *x = ti_tensor_new(4, (int[]){c->N, c->C, c->H, c->W});
-        ti_tensor *w = ti_tensor_new(4, (int[]){c->K, c->C, c->KH, c->KW});
-        ti_tensor *b = ti_tensor_new(1, &c->K);
-        tu_fill(&r, x->data, x->size, -1, 1);
-        tu_fill(&r, w->data, w->size, -1, 1);
-        tu_fill(&r, b->data, b->size, -1, 1);
+        ti_tensor *x, *w, *b;
+        case_leaves(&r, c, &x, &w, &b);
         x->requires_grad = w->requires_grad = 1;
         b->requires_grad = c->bias;
         ti_tensor *in[3] = {x, w, b};
