@@ -24,7 +24,7 @@ void study_config_default(study_config *c)
     c->nsparsity = 2;
     c->sparsities[0] = 0.9;
     c->sparsities[1] = 0.95;
-    c->train_count = 20000;
+    c->train_count = 12000;
     c->test_count = 1000;
     c->batch = 128;
     c->seed = 0;
@@ -37,7 +37,7 @@ void study_config_default(study_config *c)
     c->steps = 7;
     c->prune.epochs_prune = 1;
     c->prune.epochs_finetune = 1;
-    c->prune.train_count = 5000;
+    c->prune.train_count = 3000;
     /* AutoAttack's two APGD attacks do nearly all of its work on such models; FAB-T and
      * Square would triple the time of the default study (configs/ use "standard", "plus") */
     snprintf(c->attack.version, sizeof c->attack.version, "apgd-ce,apgd-t");
