@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "app_cli.h"
 #include "app_model.h"
 #include "thinice/safetensors.h"
 
@@ -99,6 +100,8 @@ ti_status app_model_open(ti_ctx *ctx, const char *name, const char *weights, int
                          int W, int M, ti_model **out)
 {
     *out = NULL;
+    if (name && ti_onnx_is_spec(name))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "%s: %s", name, APP_MODEL_ONNX_REFUSAL);
     if (!app_model_known(name))
         return ti_ctx_error(ctx, TI_ERR_ARG, "unknown model '%s' (one of %s)",
                             name ? name : "(none)", app_model_names());
@@ -121,4 +124,36 @@ ti_status app_model_open_for(ti_ctx *ctx, const char *name, const char *weights,
                              const ti_dataset *d, ti_model **out)
 {
     return app_model_open(ctx, name, weights, d->C, d->H, d->W, d->M, out);
+}
+
+int app_model_refuse_onnx(const char *name)
+{
+    if (!name || !ti_onnx_is_spec(name))
+        return -1;
+    return app_usage_error("--model %s: %s", name, APP_MODEL_ONNX_REFUSAL);
+}
+
+ti_status app_model_open_onnx(ti_ctx *ctx, const char *spec, const ti_dataset *d,
+                              ti_onnx **out)
+{
+    *out = NULL;
+    ti_onnx *g;
+    ti_status s = ti_onnx_load(ctx, spec, &g);
+    if (s != TI_OK)
+        return s; /* the message names the file and the problem */
+    int C, H, W, M;
+    ti_onnx_shape(g, &C, &H, &W, &M);
+    const char *path = ti_onnx_spec_path(spec);
+    if (C != d->C || H != d->H || W != d->W)
+        s = ti_ctx_error(ctx, TI_ERR_SHAPE, "ONNX model %s takes %dx%dx%d inputs but the %s "
+                         "data are %dx%dx%d", path, C, H, W, d->name, d->C, d->H, d->W);
+    else if (M != d->M)
+        s = ti_ctx_error(ctx, TI_ERR_SHAPE, "ONNX model %s has %d outputs but the %s data "
+                         "have %d classes", path, M, d->name, d->M);
+    if (s != TI_OK) {
+        ti_onnx_free(g);
+        return s;
+    }
+    *out = g;
+    return TI_OK;
 }

@@ -1,11 +1,13 @@
 /* Shared by every app: the model named by `--model NAME --weights FILE`, built for the input
- * shape of the data set it will see and loaded from a safetensors checkpoint, with errors
- * that name the file and say what does not fit (architecture, input shape, classes). */
+ * shape of the data set it will see and loaded from a safetensors checkpoint, or an ONNX model
+ * (`--model onnx:FILE`, thinice-attack only), with errors that name the file and say what does
+ * not fit (architecture, input shape, classes). */
 #ifndef THINICE_APP_MODEL_H
 #define THINICE_APP_MODEL_H
 
 #include "thinice/data.h"
 #include "thinice/model.h"
+#include "thinice/onnx.h"
 
 /* The architectures as one string for --help and messages: "smallcnn, vgg16_bn, ...". */
 const char *app_model_names(void);
@@ -19,6 +21,9 @@ int app_model_known(const char *name);
  * stored in the file ("normalize" metadata) is restored into the model. Files without
  * metadata (converted from PyTorch) are loaded as they are, and ti_model_load reports keys or
  * shapes that do not fit. weights NULL builds the model with fresh random weights.
+ * An ONNX spec ("onnx:FILE", "FILE.onnx") is refused with TI_ERR_ARG: an imported graph is
+ * not a ti_model (APP_MODEL_ONNX_REFUSAL says so); thinice-attack opens it with
+ * app_model_open_onnx instead.
  * On failure *out is NULL and ctx holds the message. The model keeps ctx (see ti_model_new). */
 ti_status app_model_open(ti_ctx *ctx, const char *name, const char *weights, int C, int H,
                          int W, int M, ti_model **out);
@@ -27,5 +32,21 @@ ti_status app_model_open(ti_ctx *ctx, const char *name, const char *weights, int
  * data" is caught here). */
 ti_status app_model_open_for(ti_ctx *ctx, const char *name, const char *weights,
                              const ti_dataset *d, ti_model **out);
+
+/* The message of the apps that take a ti_model (train, prune, study) for an ONNX spec. */
+#define APP_MODEL_ONNX_REFUSAL                                                                 \
+    "ONNX models can be attacked (thinice-attack) but not trained or pruned yet"
+
+/* For an app's option check: if `name` is an ONNX spec, prints "prog: --model NAME: <refusal>"
+ * as a usage error and returns APP_EXIT_USAGE (2); otherwise -1 (go on). */
+int app_model_refuse_onnx(const char *name);
+
+/* Loads the ONNX model of `spec` ("onnx:FILE" or "FILE.onnx") and checks that its input
+ * (C, H, W) and class count fit data set d; a model for another input shape or number of
+ * classes is refused with a message naming the file, its shape and the data's. On failure
+ * *out is NULL and ctx holds the message (a truncated or malformed file, an unsupported
+ * operator: ti_onnx_load's message, which names the file). The model keeps ctx. */
+ti_status app_model_open_onnx(ti_ctx *ctx, const char *spec, const ti_dataset *d,
+                              ti_onnx **out);
 
 #endif

@@ -1,5 +1,5 @@
-/* thinice-attack: evaluates a checkpoint on samples [offset, offset + count) of a data set with
- * AutoAttack (standard, plus, a custom list), PGD, FGSM or FMN; prints clean and robust
+/* thinice-attack: evaluates a checkpoint or an imported ONNX model (--model onnx:FILE) on
+ * samples [offset, offset + count) of a data set with AutoAttack (standard, plus, a custom list), PGD, FGSM or FMN; prints clean and robust
  * accuracy, writes a per-sample CSV and a JSON summary, and can resume from a state file
  * written atomically after every batch. Thin: options, library calls, files. */
 #include <getopt.h>
@@ -23,6 +23,7 @@
 enum { MODE_AA = 0, MODE_PGD, MODE_FGSM, MODE_FMN };
 
 typedef struct opts {
+    int onnx; /* --model is an ONNX file (onnx:FILE or FILE.onnx), not a zoo architecture */
     const char *model, *weights, *data, *attack, *csv, *json, *resume, *split_name;
     ti_split split;
     int offset, count, threads, batch, fmn_steps, pgd_steps, quiet, progress;
@@ -54,10 +55,12 @@ typedef struct run {
 static void usage(void)
 {
     printf("Usage: %s --weights FILE --eps X [OPTION]...\n"
+           "       %s --model onnx:FILE --eps X [OPTION]...\n"
            "Evaluate a checkpoint under attack: clean accuracy, robust accuracy after each\n"
            "attack, a per-sample CSV and a JSON summary; resumable.\n\n"
-           "  --model NAME          architecture (default smallcnn; %s)\n"
-           "  --weights FILE        the checkpoint (safetensors)\n"
+           "  --model NAME          architecture (default smallcnn; %s), or an ONNX\n"
+           "                        model: onnx:FILE or a file name ending in .onnx\n"
+           "  --weights FILE        the checkpoint (safetensors; not with an ONNX model)\n"
            "  --data PATH           data directory (default %s)\n"
            "  --test-split, --train-split  which split (default test)\n"
            "  --offset N            first sample (default 0)\n"
@@ -84,7 +87,7 @@ static void usage(void)
            "  --help                this text\n"
            "  --version             version\n\n"
            "Exit status: 0 success, 1 runtime failure (files, data, model), 2 bad usage.\n",
-           app_prog, app_model_names(), TI_DATA_DEFAULT_DIR);
+           app_prog, app_prog, app_model_names(), TI_DATA_DEFAULT_DIR);
 }
 
 /* "0.1", "8/255": a finite radius >= 0. */
@@ -171,11 +174,20 @@ static int parse(int argc, char **argv, opts *o)
         return APP_EXIT_USAGE;
     if (optind < argc)
         return app_usage_error("unexpected argument '%s'", argv[optind]);
-    if (!app_model_known(o->model))
-        return app_usage_error("--model: unknown architecture '%s' (one of %s)", o->model,
-                               app_model_names());
-    if (!o->weights)
-        return app_usage_error("--weights FILE is required (a safetensors checkpoint)");
+    o->onnx = ti_onnx_is_spec(o->model);
+    if (o->onnx) {
+        if (o->weights)
+            return app_usage_error("--weights: an ONNX model (%s) carries its weights; give "
+                                   "--model onnx:FILE alone", o->model);
+        if (!ti_onnx_spec_path(o->model)[0])
+            return app_usage_error("--model onnx: needs a file name (onnx:FILE)");
+    } else {
+        if (!app_model_known(o->model))
+            return app_usage_error("--model: unknown architecture '%s' (one of %s, or "
+                                   "onnx:FILE)", o->model, app_model_names());
+        if (!o->weights)
+            return app_usage_error("--weights FILE is required (a safetensors checkpoint)");
+    }
     if (!strcmp(o->attack, "pgd"))
         o->mode = MODE_PGD;
     else if (!strcmp(o->attack, "fgsm"))
@@ -206,7 +218,14 @@ static int parse(int argc, char **argv, opts *o)
 
 /* ---- the configuration a state file must match ------------------------------------------ */
 
-/* FNV-1a of the checkpoint's bytes: a state file is tied to the weights, not only the name */
+/* The file holding the weights: the checkpoint, or the ONNX file (weights included). */
+static const char *weights_file(const opts *o)
+{
+    return o->onnx ? ti_onnx_spec_path(o->model) : o->weights;
+}
+
+/* FNV-1a of the checkpoint's (or ONNX file's) bytes: a state file is tied to the weights,
+ * not only the name */
 static ti_status file_hash(ti_ctx *ctx, const char *path, uint64_t *h)
 {
     char *buf;
@@ -582,7 +601,7 @@ static ti_status write_json(ti_ctx *ctx, const char *path, const opts *o, const 
     ti_jw_key(w, "model");
     ti_jw_string(w, o->model);
     ti_jw_key(w, "weights");
-    ti_jw_string(w, o->weights);
+    ti_jw_string(w, weights_file(o));
     ti_jw_key(w, "data");
     ti_jw_string(w, o->data);
     ti_jw_key(w, "dataset");
@@ -706,6 +725,7 @@ int main(int argc, char **argv)
 
     ti_dataset *all = NULL, *d = NULL;
     ti_model *m = NULL;
+    ti_onnx *g = NULL;
     ti_aa_result *res = NULL;
     run R = {0};
     float *xa = NULL, *logits = NULL, *norms = NULL;
@@ -731,12 +751,20 @@ int main(int argc, char **argv)
     }
     ti_dataset_free(all);
     all = NULL;
-    if ((s = app_model_open_for(ctx, o.model, o.weights, d, &m)) != TI_OK) {
+    ti_classifier f;
+    if (o.onnx)
+        s = app_model_open_onnx(ctx, o.model, d, &g);
+    else
+        s = app_model_open_for(ctx, o.model, o.weights, d, &m);
+    if (s != TI_OK) {
         app_fail(ctx, s, "loading the model");
         goto done;
     }
-    ti_classifier f;
-    if ((s = ti_model_classifier(m, o.batch, &f)) != TI_OK) {
+    if (o.onnx)
+        s = ti_onnx_classifier(g, o.batch, &f);
+    else
+        s = ti_model_classifier(m, o.batch, &f);
+    if (s != TI_OK) {
         app_fail(ctx, s, "preparing the model");
         goto done;
     }
@@ -777,7 +805,7 @@ int main(int argc, char **argv)
     if (o.resume) {
         uint64_t wh;
         int found;
-        if ((s = file_hash(ctx, o.weights, &wh)) != TI_OK) {
+        if ((s = file_hash(ctx, weights_file(&o), &wh)) != TI_OK) {
             app_fail(ctx, s, "reading the weights");
             goto done;
         }
@@ -810,8 +838,12 @@ int main(int argc, char **argv)
     if (!o.quiet) {
         char eps[32];
         snprintf(eps, sizeof eps, isfinite(o.eps) ? "%g" : "inf", (double)o.eps);
-        printf("%s (%s) on %s %s [%d, %d): %s, %s eps %s, seed %llu, batch %d, %d threads\n",
-               o.model, o.weights, d->name, o.split_name, o.offset, o.offset + N, o.attack,
+        if (o.onnx)
+            printf("%s (ONNX, opset %d, %d nodes, producer %s)", o.model, ti_onnx_opset(g),
+                   ti_onnx_nodes(g), ti_onnx_producer(g)[0] ? ti_onnx_producer(g) : "unknown");
+        else
+            printf("%s (%s)", o.model, o.weights);
+        printf(" on %s %s [%d, %d): %s, %s eps %s, seed %llu, batch %d, %d threads\n", d->name, o.split_name, o.offset, o.offset + N, o.attack,
                ti_norm_name(o.norm), eps, (unsigned long long)o.seed, o.batch,
                ti_ctx_threads(ctx));
         fflush(stdout);
@@ -896,6 +928,7 @@ done:
     free(R.r);
     ti_aa_result_free(res);
     ti_model_free(m);
+    ti_onnx_free(g);
     ti_dataset_free(d);
     ti_dataset_free(all);
     ti_ctx_free(ctx);

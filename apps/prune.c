@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "app_cli.h"
+#include "app_model.h"
 #include "thinice/data.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
@@ -153,6 +154,8 @@ static int parse(int argc, char **argv, opts *o)
         return APP_EXIT_USAGE;
     if (optind < argc)
         return app_usage_error("unexpected argument '%s'", argv[optind]);
+    if (app_model_refuse_onnx(o->model) >= 0)
+        return APP_EXIT_USAGE;
     if (!o->weights)
         return app_usage_error("--weights FILE is required (the dense checkpoint to prune)");
     ti_prune_method pm;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "app_cli.h"
+#include "app_model.h"
 #include "thinice/advtrain.h"
 #include "thinice/data.h"
 #include "thinice/fileio.h"
@@ -125,6 +126,8 @@ static int parse(int argc, char **argv, opts *o)
     ti_adv_kind kind;
     if (ti_adv_kind_parse(o->adv, &kind) != TI_OK)
         return app_usage_error("--adv: '%s' is not natural, pgd, trades or mixed", o->adv);
+    if (app_model_refuse_onnx(o->model) >= 0)
+        return APP_EXIT_USAGE;
     int known = 0;
     for (const char *const *a = ti_model_arch_names(); *a; a++)
         known |= strcmp(*a, o->model) == 0;
