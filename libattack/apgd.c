@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apgd_internal.h"
+#include "internal.h"
 #include "thinice/apgd.h"
 
 ti_apgd_params ti_apgd_params_default(void)

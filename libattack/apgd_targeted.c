@@ -3,7 +3,7 @@
  * no earlier target fooled. Success is any misclassification (not reaching the target), as
  * in AutoAttack. Spec: shared/specs/attacks.md §4.6. This file: the choice of targets and
  * the checks; the target loop is ti__apgd_restarts (apgd.c). */
-#include "apgd_internal.h"
+#include "internal.h"
 #include "thinice/apgd.h"
 
 void ti_apgd_targets(const float *z, int M, int n, int *t)

@@ -115,6 +115,15 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
                        ti_loss loss, ti__apgd_ws *w, int m, uint64_t salt,
                        const ti__atk_io *io, ti_atk_stats *st, int trace);
 
+/* The attack after its checks (spec §4.3 restarts, §4.6 target loop): x_adv = x, one clean
+ * pass that marks the correctly classified points as robust, then n_restarts runs of loss
+ * on the points still robust, once (nt = 0: untargeted) or once per target, the classes of
+ * clean-logit rank 2..nt+1. A point fooled by a run keeps that run's x_adv and is not
+ * attacked again. */
+ti_status ti__apgd_restarts(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
+                            ti_loss loss, int nt, const float *x, const int *y, int N,
+                            float *x_adv, ti_atk_stats *st, const ti__atk_io *io);
+
 /* The ensemble's entry points (same as the public ones, plus io). */
 ti_status ti__apgd(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
                    const float *x, const int *y, int N, float *x_adv, ti_atk_stats *st,
