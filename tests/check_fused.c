@@ -246,7 +246,7 @@ Suite *suite_fused(void)
 {
     Suite *s = suite_create("fused");
     TCase *tc = tcase_create("fused");
-    tcase_set_timeout(tc, 30);
+    tcase_set_timeout(tc, 120); /* the fold test builds three full-size models */
     tcase_add_test(tc, test_bn_relu_matches_unfused);
     tcase_add_test(tc, test_inplace_match);
     tcase_add_test(tc, test_fused_gradcheck);
