@@ -221,24 +221,6 @@ static void arch_hint(ti_ctx *ctx, const char *path, const char *model)
     ti_st_close(f);
 }
 
-static ti_status load(ti_ctx *ctx, const char *dir, ti_split split, int count, ti_dataset **out)
-{
-    ti_dataset *d;
-    ti_status s = ti_data_load(ctx, dir, split, &d);
-    if (s != TI_OK)
-        return s;
-    if (count > 0 && count < d->N) {
-        ti_dataset *part;
-        s = ti_dataset_slice(ctx, d, 0, count, &part);
-        ti_dataset_free(d);
-        if (s != TI_OK)
-            return s;
-        d = part;
-    }
-    *out = d;
-    return TI_OK;
-}
-
 /* Reloads the written checkpoint into a fresh model and compares its logits with the pruned
  * model's on the first test images: the file must reproduce the model exactly. */
 static ti_status verify_reload(ti_ctx *ctx, ti_model *m, const char *arch,
@@ -484,8 +466,8 @@ int main(int argc, char **argv)
     rc = APP_EXIT_FAIL;
     double t_start = app_now();
 
-    if ((s = load(ctx, o.data, TI_SPLIT_TRAIN, o.train_count, &train)) != TI_OK ||
-        (s = load(ctx, o.data, TI_SPLIT_TEST, 0, &test)) != TI_OK) {
+    if ((s = ti_data_load_first(ctx, o.data, TI_SPLIT_TRAIN, o.train_count, &train)) != TI_OK ||
+        (s = ti_data_load_first(ctx, o.data, TI_SPLIT_TEST, 0, &test)) != TI_OK) {
         app_fail(ctx, s, "loading the data");
         goto done;
     }

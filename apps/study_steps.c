@@ -122,19 +122,6 @@ static ti_status load_model(study *st, const study_model *sm, ti_model **m)
 
 /* ---- setup ------------------------------------------------------------------------------ */
 
-static ti_status load_split(study *st, ti_split split, int count, ti_dataset **out)
-{
-    ti_dataset *all;
-    ti_status s = ti_data_load(st->ctx, st->cfg->data, split, &all);
-    if (s != TI_OK || count <= 0 || count >= all->N) {
-        *out = s == TI_OK ? all : NULL;
-        return s;
-    }
-    s = ti_dataset_slice(st->ctx, all, 0, count, out);
-    ti_dataset_free(all);
-    return s;
-}
-
 ti_status study_open(study *st)
 {
     static const char *const dirs[] = {"", "/steps", "/models", "/prune", "/samples"};
@@ -145,9 +132,11 @@ ti_status study_open(study *st)
         if (s != TI_OK)
             return s;
     }
-    ti_status s = load_split(st, TI_SPLIT_TRAIN, st->cfg->train_count, &st->train);
+    ti_status s = ti_data_load_first(st->ctx, st->cfg->data, TI_SPLIT_TRAIN, st->cfg->train_count,
+                                     &st->train);
     if (s == TI_OK)
-        s = load_split(st, TI_SPLIT_TEST, st->cfg->test_count, &st->test);
+        s = ti_data_load_first(st->ctx, st->cfg->data, TI_SPLIT_TEST, st->cfg->test_count,
+                               &st->test);
     return s;
 }
 

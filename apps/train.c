@@ -136,25 +136,6 @@ static int parse(int argc, char **argv, opts *o)
     return -1;
 }
 
-/* Loads a split and keeps its first `count` samples (0 = all). */
-static ti_status load(ti_ctx *ctx, const char *dir, ti_split split, int count, ti_dataset **out)
-{
-    ti_dataset *d;
-    ti_status s = ti_data_load(ctx, dir, split, &d);
-    if (s != TI_OK)
-        return s;
-    if (count > 0 && count < d->N) {
-        ti_dataset *part;
-        s = ti_dataset_slice(ctx, d, 0, count, &part);
-        ti_dataset_free(d);
-        if (s != TI_OK)
-            return s;
-        d = part;
-    }
-    *out = d;
-    return TI_OK;
-}
-
 static ti_status make_schedule(ti_ctx *ctx, const opts *o, ti_schedule *s)
 {
     if (!strcmp(o->schedule, "cosine"))
@@ -198,8 +179,8 @@ int main(int argc, char **argv)
     rc = APP_EXIT_FAIL;
     double t_start = app_now();
 
-    if ((s = load(ctx, o.data, TI_SPLIT_TRAIN, o.train_count, &train)) != TI_OK ||
-        (s = load(ctx, o.data, TI_SPLIT_TEST, o.test_count, &test)) != TI_OK) {
+    if ((s = ti_data_load_first(ctx, o.data, TI_SPLIT_TRAIN, o.train_count, &train)) != TI_OK ||
+        (s = ti_data_load_first(ctx, o.data, TI_SPLIT_TEST, o.test_count, &test)) != TI_OK) {
         app_fail(ctx, s, "loading the data");
         goto done;
     }

@@ -344,6 +344,20 @@ ti_status ti_data_load(ti_ctx *ctx, const char *path, ti_split split, ti_dataset
                         "(data_batch_1.bin[.gz], test_batch.bin[.gz], ...) files", path);
 }
 
+ti_status ti_data_load_first(ti_ctx *ctx, const char *path, ti_split split, int count,
+                             ti_dataset **out)
+{
+    ti_dataset *all;
+    ti_status s = ti_data_load(ctx, path, split, &all);
+    if (s != TI_OK || count <= 0 || count >= all->N) {
+        *out = s == TI_OK ? all : NULL;
+        return s;
+    }
+    s = ti_dataset_slice(ctx, all, 0, count, out);
+    ti_dataset_free(all);
+    return s;
+}
+
 ti_status ti_dataset_slice(ti_ctx *ctx, const ti_dataset *d, int offset, int count,
                            ti_dataset **out)
 {

@@ -130,6 +130,16 @@ START_TEST(test_fashion_load)
     ti_dataset_free(d);
     ck_assert_int_eq(ti_data_load(ctx, dir, TI_SPLIT_TEST, &d), TI_OK); /* the .gz pair */
     check_fashion(d, 3, 2);
+    /* the first samples only: the same values as the whole split's first rows */
+    ti_dataset *first;
+    ck_assert_int_eq(ti_data_load_first(ctx, dir, TI_SPLIT_TEST, 2, &first), TI_OK);
+    ck_assert_int_eq(first->N, 2);
+    ck_assert_int_eq(memcmp(first->x, d->x, 2 * (size_t)d->C * d->H * d->W * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(first->y, d->y, 2 * sizeof(int)), 0);
+    ti_dataset_free(first);
+    ck_assert_int_eq(ti_data_load_first(ctx, dir, TI_SPLIT_TEST, 0, &first), TI_OK);
+    ck_assert_int_eq(first->N, 3);
+    ti_dataset_free(first);
     ti_dataset_free(d);
     ti_dataset_free(NULL);
     tu_tmpdir_remove(dir);
