@@ -262,27 +262,7 @@ static ti_status verify_reload(ti_ctx *ctx, ti_model *m, const char *arch,
 static void json_phase(ti_jw *w, const ti_prune_phase *ph)
 {
     ti_jw_begin_object(w);
-    ti_jw_key(w, "name");
-    ti_jw_string(w, ph->name);
-    ti_jw_key(w, "epochs");
-    ti_jw_int(w, ph->epochs);
-    ti_jw_key(w, "clean_accuracy");
-    ti_jw_number(w, ph->clean_acc);
-    ti_jw_key(w, "pgd_accuracy");
-    ti_jw_number(w, ph->pgd_acc);
-    ti_jw_key(w, "sparsity");
-    ti_jw_number(w, ph->sparsity);
-    ti_jw_key(w, "seconds");
-    ti_jw_number(w, ph->seconds);
-    ti_jw_key(w, "seconds_per_epoch");
-    if (ph->epochs > 0 && !ph->resumed)
-        ti_jw_number(w, ph->seconds / ph->epochs);
-    else
-        ti_jw_null(w);
-    ti_jw_key(w, "last_loss");
-    ti_jw_number(w, ph->last_loss);
-    ti_jw_key(w, "resumed");
-    ti_jw_bool(w, ph->resumed);
+    ti_prune_phase_json(w, ph);
     ti_jw_end_object(w);
 }
 

@@ -167,15 +167,9 @@ static void phase_path(const tp_run *r, const char *name, const char *ext, char 
     snprintf(buf, n, "%s/%s.%s", r->dir, name, ext);
 }
 
-static ti_status write_phase_json(tp_run *r, const ti_prune_phase *ph)
+void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph)
 {
-    ti_jw *w = ti_jw_new();
-    if (!w)
-        return ti_ctx_error(r->ctx, TI_ERR_NOMEM, "prune: out of memory");
-    ti_jw_begin_object(w);
-    ti_jw_key(w, "config");
-    ti_jw_string(w, r->config);
-    ti_jw_key(w, "phase");
+    ti_jw_key(w, "name");
     ti_jw_string(w, ph->name);
     ti_jw_key(w, "epochs");
     ti_jw_int(w, ph->epochs);
@@ -187,8 +181,26 @@ static ti_status write_phase_json(tp_run *r, const ti_prune_phase *ph)
     ti_jw_number(w, ph->sparsity);
     ti_jw_key(w, "seconds");
     ti_jw_number(w, ph->seconds);
+    ti_jw_key(w, "seconds_per_epoch");
+    if (ph->epochs > 0 && !ph->resumed)
+        ti_jw_number(w, ph->seconds / ph->epochs);
+    else
+        ti_jw_null(w);
     ti_jw_key(w, "last_loss");
     ti_jw_number(w, ph->last_loss);
+    ti_jw_key(w, "resumed");
+    ti_jw_bool(w, ph->resumed);
+}
+
+static ti_status write_phase_json(tp_run *r, const ti_prune_phase *ph)
+{
+    ti_jw *w = ti_jw_new();
+    if (!w)
+        return ti_ctx_error(r->ctx, TI_ERR_NOMEM, "prune: out of memory");
+    ti_jw_begin_object(w);
+    ti_jw_key(w, "config");
+    ti_jw_string(w, r->config);
+    ti_prune_phase_json(w, ph);
     ti_jw_end_object(w);
     size_t len;
     const char *text = ti_jw_text(w, &len);

@@ -12,6 +12,7 @@
 #define THINICE_METHODS_H
 
 #include "thinice/advtrain.h"
+#include "thinice/json.h"
 #include "thinice/prune.h"
 
 #ifdef __cplusplus
@@ -70,6 +71,10 @@ typedef struct ti_prune_report {
     ti_prune_phase phases[TI_PRUNE_MAX_PHASES];
     int nphases;
 } ti_prune_report;
+
+/* Writes the phase's fields (name, epochs, clean_accuracy, pgd_accuracy, sparsity, seconds,
+ * seconds_per_epoch, last_loss, resumed) as members of the JSON object w is writing. */
+void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph);
 
 /* Prunes m in place (weights, masks) with the method of p, training on `train` and reporting
  * on `test`. With ckpt_dir (may be NULL) each finished phase is written there atomically as
