@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "thinice/advtrain.h"
 #include "thinice/autoattack.h"
 #include "thinice/data.h"
@@ -28,13 +29,6 @@
 
 #define EPS 0.1f
 #define BATCH 128
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* CPU seconds (user + system, all threads) of this process: on a shared machine the wall
  * time also counts the other processes; with 2 threads, an idle machine's wall time lies
@@ -152,12 +146,12 @@ int main(int argc, char **argv)
         printf("model: training a PGD-AT small CNN (eps %.2f, step 0.025, 10 steps) on %d "
                "Fashion-MNIST images for %d epochs, %d threads\n", (double)EPS, ntr, epochs,
                threads);
-        double t0 = now();
+        double t0 = bu_now();
         if ((s = ti_data_load(ctx, data, TI_SPLIT_TRAIN, &train)) != TI_OK ||
             (s = train_model(ctx, m, train, ntr, epochs)) != TI_OK ||
             (s = ti_model_save(m, model_path)) != TI_OK)
             goto fail;
-        printf("model: trained in %.0f s, saved to %s\n", now() - t0, model_path);
+        printf("model: trained in %.0f s, saved to %s\n", bu_now() - t0, model_path);
     }
     if (N > test->N)
         N = test->N;
@@ -182,11 +176,11 @@ int main(int argc, char **argv)
     pp.eps = EPS;
     pp.step = EPS / 4;
     pp.steps = 20;
-    double t0 = now();
+    double t0 = bu_now();
     s = ti_atk_pgd(ctx, &f, &pp, sub->x, sub->y, N, xadv, NULL);
     if (s == TI_OK)
         s = f.forward(f.self, xadv, N, logits);
-    double t_pgd = now() - t0;
+    double t_pgd = bu_now() - t0;
     int pgd_robust = 0;
     if (s == TI_OK) {
         ti_argmax_rows(logits, N, f.M, pred);
@@ -202,11 +196,11 @@ int main(int argc, char **argv)
     if ((s = ti_aa_params_version(ctx, "standard", TI_NORM_LINF, EPS, &ap)) != TI_OK ||
         (s = ti_aa_result_new(ctx, &ap, N, &res)) != TI_OK)
         goto fail;
-    t0 = now();
+    t0 = bu_now();
     double c0 = cpu_now();
     if ((s = ti_aa_run(ctx, &f, &ap, sub->x, sub->y, N, xadv, res)) != TI_OK)
         goto fail;
-    double t_aa = now() - t0, cpu_aa = cpu_now() - c0;
+    double t_aa = bu_now() - t0, cpu_aa = cpu_now() - c0;
     double load[1] = {0};
     getloadavg(load, 1);
 

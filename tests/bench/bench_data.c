@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "util.h"
 #include "thinice/data.h"
 
 static int failures;
@@ -21,19 +22,12 @@ static int failures;
         }                                                                                    \
     } while (0)
 
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 static ti_dataset *load(ti_ctx *ctx, const char *dir, ti_split split)
 {
     ti_dataset *d = NULL;
-    double t = now();
+    double t = bu_now();
     ti_status st = ti_data_load(ctx, dir, split, &d);
-    t = now() - t;
+    t = bu_now() - t;
     if (st != TI_OK) {
         printf("  FAIL: %s\n", ti_ctx_errmsg(ctx));
         failures++;

@@ -8,42 +8,12 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "util.h"
 #include "thinice/json.h"
 #include "thinice/ops.h"
 #include "../../libtensor/internal.h"
 
 #define REPS 5
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double bench_sgemm(ti_rng *r, int n)
-{
-    size_t nn = (size_t)n * n;
-    float *a = ti_alloc(nn * sizeof(float)), *b = ti_alloc(nn * sizeof(float));
-    float *c = ti_alloc(nn * sizeof(float));
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = ti_rng_uniform(r, -1, 1);
-        b[i] = ti_rng_uniform(r, -1, 1);
-    }
-    double best = 1e30;
-    for (int rep = 0; rep < REPS + 1; rep++) { /* the first run warms up the thread pool */
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
-        double t = now() - t0;
-        if (rep > 0 && t < best)
-            best = t;
-    }
-    ti_free(a);
-    ti_free(b);
-    ti_free(c);
-    return 2.0 * n * n * (double)n / best * 1e-9;
-}
 
 typedef struct conv_result {
     double fwd, bwd_data, bwd_weight; /* GFLOP/s */
@@ -72,9 +42,9 @@ static int bench_conv(ti_ctx *ctx, int N, int C, int H, int K, int KH, int strid
     ti_tape_set_recording(tape, 0);
     for (int rep = 0; rep < REPS + 1; rep++) {
         ti_tape_reset(tape);
-        double t0 = now();
+        double t0 = bu_now();
         ti_tensor *y = ti_conv2d(tape, x, w, b, stride, pad);
-        double t = now() - t0;
+        double t = bu_now() - t0;
         if (!y)
             return 1;
         if (rep > 0 && t < best)
@@ -98,9 +68,9 @@ static int bench_conv(ti_ctx *ctx, int N, int C, int H, int K, int KH, int strid
         free(seed);
         best = 1e30;
         for (int rep = 0; rep < REPS; rep++) {
-            double t0 = now();
+            double t0 = bu_now();
             y->node->def->backward(tape, y->node);
-            double t = now() - t0;
+            double t = bu_now() - t0;
             if (t < best)
                 best = t;
         }
@@ -129,7 +99,7 @@ int main(int argc, char **argv)
         return 1;
     /* sgemm is measured before and after the convolutions and the best kept: on a shared
      * machine one measurement may fall into a busy moment */
-    double gemm = bench_sgemm(ti_ctx_rng(ctx), 1024);
+    double gemm = bu_sgemm_gflops(1024, 7);
 
     /* the first layer is the headline (ResNet-18 layer1); the others show the grouping on
      * deep layers with tiny maps and on a 1x1 projection */
@@ -150,7 +120,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double again = bench_sgemm(ti_ctx_rng(ctx), 1024);
+    double again = bu_sgemm_gflops(1024, 7);
     if (again > gemm)
         gemm = again;
     printf("sgemm 1024^3, 2 threads: %.1f GFLOP/s (best of before and after)\n", gemm);

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util.h"
 #include "thinice/json.h"
 #include "thinice/model.h"
 #include "thinice/ops.h"
@@ -37,13 +38,6 @@ typedef struct result {
     int arena_grew;      /* did the arena grow after the warm-up step? (it must not) */
     char err[200];
 } result;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double cpu_now(void)
 {
@@ -69,34 +63,6 @@ static double rss_bytes(void)
         fclose(f);
     }
     return (double)resident * (double)sysconf(_SC_PAGESIZE);
-}
-
-static double bench_sgemm(int n)
-{
-    size_t nn = (size_t)n * n;
-    float *a = ti_alloc(nn * sizeof(float)), *b = ti_alloc(nn * sizeof(float));
-    float *c = ti_alloc(nn * sizeof(float));
-    if (!a || !b || !c)
-        return 0;
-    ti_rng r;
-    ti_rng_seed(&r, 7);
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = ti_rng_uniform(&r, -1, 1);
-        b[i] = ti_rng_uniform(&r, -1, 1);
-    }
-    double best = 1e30;
-    for (int rep = 0; rep < 6; rep++) { /* the first run warms up the thread pool */
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
-        double t = now() - t0;
-        if (rep > 0 && t < best)
-            best = t;
-    }
-    ti_free(a);
-    ti_free(b);
-    ti_free(c);
-    return 2.0 * n * n * (double)n / best * 1e-9;
 }
 
 static int cmp_double(const void *a, const void *b)
@@ -157,9 +123,9 @@ static void run_workload(const char *arch, int w, int N, int threads, int reps, 
     size_t arena = 0;
     double cpu = 1e30;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 warms up the arena and the threads */
-        double c0 = cpu_now(), t0 = now();
+        double c0 = cpu_now(), t0 = bu_now();
         ti_tensor *z = step(m, tape, w, x, labels, N);
-        double t = now() - t0, ct = cpu_now() - c0;
+        double t = bu_now() - t0, ct = cpu_now() - c0;
         if (!z) {
             snprintf(res->err, sizeof res->err, "%s %s: %s", arch, wnames[w],
                      ti_ctx_errmsg(ctx));
@@ -242,7 +208,7 @@ int main(int argc, char **argv)
         if (pid == 0) {
             close(fd[0]);
             ti_ctx *ctx = ti_ctx_new(1, threads);
-            double g = ctx ? bench_sgemm(1024) : 0;
+            double g = ctx ? bu_sgemm_gflops(1024, 7) : 0;
             ssize_t n = write(fd[1], &g, sizeof g);
             _exit(n == (ssize_t)sizeof g ? 0 : 1);
         }

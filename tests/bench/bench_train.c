@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
 #include "thinice/train.h"
@@ -16,39 +17,6 @@
 #define BATCH 128
 #define NBATCH 40 /* images per timed epoch: 40 x 128 = 5120 */
 #define REPS 3
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static double bench_sgemm(ti_rng *r, int n)
-{
-    size_t nn = (size_t)n * n;
-    float *a = ti_alloc(nn * sizeof(float)), *b = ti_alloc(nn * sizeof(float));
-    float *c = ti_alloc(nn * sizeof(float));
-    if (!a || !b || !c)
-        return 0;
-    for (size_t i = 0; i < nn; i++) {
-        a[i] = ti_rng_uniform(r, -1, 1);
-        b[i] = ti_rng_uniform(r, -1, 1);
-    }
-    double best = 1e30;
-    for (int rep = 0; rep < 6; rep++) { /* the first run warms up the thread pool */
-        double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
-        double t = now() - t0;
-        if (rep > 0 && t < best)
-            best = t;
-    }
-    ti_free(a);
-    ti_free(b);
-    ti_free(c);
-    return 2.0 * n * n * (double)n / best * 1e-9;
-}
 
 /* Random images and labels in the Fashion-MNIST shape: the speed does not depend on them. */
 static ti_dataset *random_data(ti_rng *r, int N)
@@ -88,7 +56,7 @@ int main(int argc, char **argv)
     ti_ctx *ctx = ti_ctx_new(1, threads);
     if (!ctx)
         return 1;
-    double gemm = bench_sgemm(ti_ctx_rng(ctx), 1024);
+    double gemm = bu_sgemm_gflops(1024, 7);
     printf("sgemm 1024^3, %d threads: %.1f GFLOP/s\n", ti_ctx_threads(ctx), gemm);
 
     ti_model *m = NULL;

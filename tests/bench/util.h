@@ -1,0 +1,14 @@
+/* What every benchmark shares: a monotonic clock and the sgemm figure each bench prints beside
+ * its own, so that ratios can be read from one run on a noisy machine. */
+#ifndef THINICE_BENCH_UTIL_H
+#define THINICE_BENCH_UTIL_H
+
+#include <stdint.h>
+
+/* Monotonic seconds. */
+double bu_now(void);
+/* GFLOP/s of an n x n x n cblas_sgemm: the best of 5 timed runs after one warm-up run (which
+ * starts OpenBLAS's thread pool); 0 if memory ran out. Inputs uniform in [-1, 1) from seed. */
+double bu_sgemm_gflops(int n, uint64_t seed);
+
+#endif
