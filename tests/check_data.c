@@ -106,7 +106,7 @@ static void check_fashion(const ti_dataset *d, int n, int seed)
     }
 }
 
-static void expect_err(ti_ctx *ctx, const char *path, ti_split split, ti_status want,
+static void assert_load_error(ti_ctx *ctx, const char *path, ti_split split, ti_status want,
                        const char *n1, const char *n2)
 {
     ti_dataset *d = (ti_dataset *)1;
@@ -154,36 +154,36 @@ START_TEST(test_fashion_errors)
     fashion_files();
     /* missing labels: the message names the file looked for */
     del_file("train-labels-idx1-ubyte");
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "train-labels-idx1-ubyte", "missing");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "train-labels-idx1-ubyte", "missing");
     idx_labels("train-labels-idx1-ubyte", 5, 1, -1);
     /* truncated images: expected and found sizes */
     size_t got = idx_images("train-images-idx3-ubyte", 2051, 5, 3, 4, 1, 7);
     char found[64];
     snprintf(found, sizeof found, "found %zu", got);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "expected 76 bytes", found);
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "expected 76 bytes", found);
     idx_images("train-images-idx3-ubyte", 2051, 5, 3, 4, 1, 70);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "truncated", "header");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "truncated", "header");
     /* wrong magic: the value found */
     idx_images("train-images-idx3-ubyte", 2049, 5, 3, 4, 1, 0);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "magic number 2049", "train-images");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "magic number 2049", "train-images");
     idx_images("train-images-idx3-ubyte", 2051, 5, 3, 4, 1, 0);
     /* a label out of range */
     idx_labels("train-labels-idx1-ubyte", 5, 1, 3);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "label 10 of sample 3", "train-labels");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "label 10 of sample 3", "train-labels");
     /* counts that disagree */
     idx_labels("train-labels-idx1-ubyte", 4, 1, -1);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "5 images", "4 labels");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "5 images", "4 labels");
     /* a corrupt gzip file */
     put_file("t10k-images-idx3-ubyte.gz", (const unsigned char *)"\x1f\x8b\x08\x00garbage", 11);
-    expect_err(ctx, dir, TI_SPLIT_TEST, TI_ERR_FORMAT, "t10k-images-idx3-ubyte.gz", NULL);
+    assert_load_error(ctx, dir, TI_SPLIT_TEST, TI_ERR_FORMAT, "t10k-images-idx3-ubyte.gz", NULL);
     /* not a directory, and a directory without either data set */
     char f[600];
     snprintf(f, sizeof f, "%s/train-images-idx3-ubyte", dir);
-    expect_err(ctx, f, TI_SPLIT_TRAIN, TI_ERR_IO, "not a directory", NULL);
+    assert_load_error(ctx, f, TI_SPLIT_TRAIN, TI_ERR_IO, "not a directory", NULL);
     tu_tmpdir_remove(dir);
     tu_tmpdir_make(dir, sizeof dir, "data");
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "neither", dir);
-    expect_err(ctx, NULL, TI_SPLIT_TRAIN, TI_ERR_ARG, "NULL", NULL);
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "neither", dir);
+    assert_load_error(ctx, NULL, TI_SPLIT_TRAIN, TI_ERR_ARG, "NULL", NULL);
     tu_tmpdir_remove(dir);
     ti_ctx_free(ctx);
 }
@@ -242,13 +242,13 @@ START_TEST(test_cifar_load)
 
     /* errors: missing batch, partial record, bad label */
     del_file("data_batch_4.bin");
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "data_batch_4.bin", "missing");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_IO, "data_batch_4.bin", "missing");
     cifar_file("data_batch_4.bin", 2, 4, -1, 100);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "6046 bytes", "expected 6146");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "6046 bytes", "expected 6146");
     cifar_file("data_batch_4.bin", 2, 4, 1, 0);
-    expect_err(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "label 10 of record 1", "data_batch_4");
+    assert_load_error(ctx, dir, TI_SPLIT_TRAIN, TI_ERR_FORMAT, "label 10 of record 1", "data_batch_4");
     cifar_file("test_batch.bin", 0, 9, -1, 0);
-    expect_err(ctx, dir, TI_SPLIT_TEST, TI_ERR_FORMAT, "test_batch.bin", "0 bytes");
+    assert_load_error(ctx, dir, TI_SPLIT_TEST, TI_ERR_FORMAT, "test_batch.bin", "0 bytes");
     tu_tmpdir_remove(dir);
     ti_ctx_free(ctx);
 }

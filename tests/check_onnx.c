@@ -36,7 +36,7 @@ static void half_sq_dlogits(void *user, const float *logits, int N, int M, float
 
 /* ---- parity with PyTorch ------------------------------------------------------------------ */
 
-static void parity(const char *name, int C, int H, int W, int M)
+static void assert_parity(const char *name, int C, int H, int W, int M)
 {
     char path[256], refp[256];
     snprintf(path, sizeof path, FIX "onnx_%s.onnx", name);
@@ -115,19 +115,19 @@ static void parity(const char *name, int C, int H, int W, int M)
 
 START_TEST(test_parity_resnet)
 {
-    parity("resnet", 3, 16, 16, 10); /* opset 9: biased convs, residual Adds, Pad, pools, Gemm */
+    assert_parity("resnet", 3, 16, 16, 10); /* opset 9: biased convs, residual Adds, Pad, pools, Gemm */
 }
 END_TEST
 
 START_TEST(test_parity_bnnorm)
 {
-    parity("bnnorm", 3, 16, 16, 10); /* opset 13: Sub/Div prefix, BatchNormalization, Reshape */
+    assert_parity("bnnorm", 3, 16, 16, 10); /* opset 13: Sub/Div prefix, BatchNormalization, Reshape */
 }
 END_TEST
 
 START_TEST(test_parity_misc)
 {
-    parity("misc", 3, 16, 16, 10); /* opset 17: asymmetric pads, MatMul, Shape/Gather/Concat */
+    assert_parity("misc", 3, 16, 16, 10); /* opset 17: asymmetric pads, MatMul, Shape/Gather/Concat */
 }
 END_TEST
 
@@ -296,7 +296,7 @@ END_TEST
 /* ---- errors --------------------------------------------------------------------------- */
 
 /* Loading `path` fails with status s and a message containing each of the parts. */
-static void expect_load_error(const char *path, ti_status s, const char *part1,
+static void assert_load_error(const char *path, ti_status s, const char *part1,
                               const char *part2)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);
@@ -312,19 +312,19 @@ static void expect_load_error(const char *path, ti_status s, const char *part1,
 
 START_TEST(test_unsupported_files)
 {
-    expect_load_error(FIX "onnx_bad_unknown_op.onnx", TI_ERR_UNSUPPORTED, "node 'soft'",
+    assert_load_error(FIX "onnx_bad_unknown_op.onnx", TI_ERR_UNSUPPORTED, "node 'soft'",
                       "unknown or unsupported operator 'Softsign'");
-    expect_load_error(FIX "onnx_bad_dilation.onnx", TI_ERR_UNSUPPORTED, "node 'conv0' (Conv)",
+    assert_load_error(FIX "onnx_bad_dilation.onnx", TI_ERR_UNSUPPORTED, "node 'conv0' (Conv)",
                       "dilations=[2, 2]");
-    expect_load_error(FIX "onnx_bad_attr.onnx", TI_ERR_UNSUPPORTED, "node 'conv0' (Conv)",
+    assert_load_error(FIX "onnx_bad_attr.onnx", TI_ERR_UNSUPPORTED, "node 'conv0' (Conv)",
                       "unsupported attribute 'fancy_option'");
-    expect_load_error(FIX "onnx_bad_shape.onnx", TI_ERR_SHAPE, "node 'fc' (Gemm)", "C=32");
-    expect_load_error(FIX "onnx_bad_opset.onnx", TI_ERR_UNSUPPORTED, "opset 18", "9 to 17");
-    expect_load_error(FIX "onnx_bad_missing.onnx", TI_ERR_FORMAT, "node 'flat'",
+    assert_load_error(FIX "onnx_bad_shape.onnx", TI_ERR_SHAPE, "node 'fc' (Gemm)", "C=32");
+    assert_load_error(FIX "onnx_bad_opset.onnx", TI_ERR_UNSUPPORTED, "opset 18", "9 to 17");
+    assert_load_error(FIX "onnx_bad_missing.onnx", TI_ERR_FORMAT, "node 'flat'",
                       "'nowhere' is not produced");
-    expect_load_error(FIX "no_such_file.onnx", TI_ERR_IO, "no_such_file.onnx", NULL);
+    assert_load_error(FIX "no_such_file.onnx", TI_ERR_IO, "no_such_file.onnx", NULL);
     /* a safetensors file is not an ONNX model */
-    expect_load_error(FIX "onnx_resnet_ref.safetensors", TI_ERR_FORMAT, "not a valid ONNX file",
+    assert_load_error(FIX "onnx_resnet_ref.safetensors", TI_ERR_FORMAT, "not a valid ONNX file",
                       NULL);
 }
 END_TEST
