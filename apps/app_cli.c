@@ -70,6 +70,22 @@ int app_parse_long(const char *flag, const char *s, long lo, long hi, long *out)
     return 0;
 }
 
+int app_getopt_error(int c, char **argv)
+{
+    if (c == ':')
+        return app_usage_error("option %s needs a value", argv[optind - 1]);
+    return app_usage_error("unknown option '%s'", argv[optind - 1]);
+}
+
+int app_parse_done(int bad, int argc, char **argv)
+{
+    if (bad)
+        return APP_EXIT_USAGE;
+    if (optind < argc)
+        return app_usage_error("unexpected argument '%s'", argv[optind]);
+    return -1;
+}
+
 int app_parse_int(const char *flag, const char *s, long lo, long hi, int *out)
 {
     long v;

@@ -25,6 +25,13 @@ void app_print_version(void);
 /* "prog: <msg>\nTry '<prog> --help'." on stderr; returns APP_EXIT_USAGE. */
 int app_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* The shared ends of every app's getopt_long loop (optstring starting with ':'):
+ * app_getopt_error turns ':' (missing value) and anything unknown into a usage error;
+ * app_parse_done, after the loop, returns APP_EXIT_USAGE if a value was bad (bad != 0; the
+ * parser already said why) or an argument is left over, else -1 to go on. */
+int app_getopt_error(int c, char **argv);
+int app_parse_done(int bad, int argc, char **argv);
+
 /* Strict number parsing for option `flag`: the whole string must be a number inside
  * [lo, hi] (no trailing characters, no overflow, finite). On failure prints
  * "prog: --flag: 'text' is not ..." and returns -1; 0 on success. */

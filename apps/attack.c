@@ -166,14 +166,12 @@ static int parse(int argc, char **argv, opts *o)
         case O_NOPROG: o->progress = 0; break;
         case O_HELP: usage(); return APP_EXIT_OK;
         case O_VERSION: app_print_version(); return APP_EXIT_OK;
-        case ':': return app_usage_error("option %s needs a value", argv[optind - 1]);
-        default: return app_usage_error("unknown option '%s'", argv[optind - 1]);
+        default: return app_getopt_error(c, argv);
         }
     }
-    if (bad)
-        return APP_EXIT_USAGE;
-    if (optind < argc)
-        return app_usage_error("unexpected argument '%s'", argv[optind]);
+    int rc = app_parse_done(bad, argc, argv);
+    if (rc >= 0)
+        return rc;
     o->onnx = ti_onnx_is_spec(o->model);
     if (o->onnx) {
         if (o->weights)

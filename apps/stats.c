@@ -116,14 +116,13 @@ static int parse_args(int argc, char **argv, opts *o)
         case O_QUIET: o->quiet = 1; break;
         case 'h': usage(); exit(APP_EXIT_OK);
         case O_VERSION: app_print_version(); exit(APP_EXIT_OK);
-        case ':':
-            return app_usage_error("option '%s' needs a value", argv[optind - 1]);
         default:
-            return app_usage_error("unknown option '%s'", argv[optind - 1]);
+            return app_getopt_error(c, argv);
         }
     }
-    if (optind < argc)
-        return app_usage_error("unexpected argument '%s'", argv[optind]);
+    int rc = app_parse_done(0, argc, argv);
+    if (rc >= 0)
+        return rc;
     if (!o->csv)
         return app_usage_error("--csv FILE is required");
     int by_group = o->value || o->group || o->groups, by_cols = o->col_a || o->col_b;

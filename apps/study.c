@@ -66,13 +66,10 @@ static int parse(int argc, char **argv, opts *o)
         case O_NOPROG: o->progress = 0; break;
         case O_HELP: usage(); return APP_EXIT_OK;
         case O_VERSION: app_print_version(); return APP_EXIT_OK;
-        case ':': return app_usage_error("option %s needs a value", argv[optind - 1]);
-        default: return app_usage_error("unknown option %s", argv[optind - 1]);
+        default: return app_getopt_error(c, argv);
         }
     }
-    if (optind < argc)
-        return app_usage_error("unexpected argument '%s'", argv[optind]);
-    return -1;
+    return app_parse_done(0, argc, argv);
 }
 
 /* The models of one network: dense first, then every (method, sparsity). */
