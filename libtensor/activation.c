@@ -4,13 +4,35 @@
 #include "thinice/ops.h"
 #include "internal.h"
 
+/* Both passes over a range of elements, for the pool: y = max(x, 0), or gx += dy where
+ * y > 0 (x may be y, in place). */
+typedef struct relu_job {
+    float *y;
+    const float *x;
+    float *gx;
+    const float *gy;
+} relu_job;
+
+static void fwd_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const relu_job *j = arg;
+    for (size_t i = lo; i < hi; i++)
+        j->y[i] = j->x[i] > 0.0f ? j->x[i] : 0.0f;
+}
+
+static void bwd_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const relu_job *j = arg;
+    for (size_t i = lo; i < hi; i++)
+        j->gx[i] += j->y[i] > 0.0f ? j->gy[i] : 0.0f;
+}
+
 static void relu_backward(ti_tape *tape, ti_node *n)
 {
-    (void)tape;
-    const float *y = n->out->data, *gy = n->out->grad;
-    float *gx = n->in[0]->grad;
-    for (size_t i = 0; i < n->out->size; i++)
-        gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
+    relu_job j = {.y = n->out->data, .gx = n->in[0]->grad, .gy = n->out->grad};
+    ti__parallel_for(ti_tape_ctx(tape), n->out->size, TI_GRAIN_ELEMS, bwd_range, &j);
 }
 
 static const ti_op_def op_relu = {"relu", relu_backward};
@@ -22,8 +44,8 @@ ti_tensor *ti_relu(ti_tape *tape, ti_tensor *x)
     ti_tensor *y = ti__tape_like(tape, x);
     if (!y)
         return NULL;
-    for (size_t i = 0; i < x->size; i++)
-        y->data[i] = x->data[i] > 0.0f ? x->data[i] : 0.0f;
+    relu_job j = {.y = y->data, .x = x->data};
+    ti__parallel_for(ti_tape_ctx(tape), x->size, TI_GRAIN_ELEMS, fwd_range, &j);
     ti__tape_record(tape, &op_relu, y, 1, &x);
     return y;
 }
@@ -36,8 +58,8 @@ ti_tensor *ti__relu_inplace(ti_tape *tape, ti_tensor *x)
     if (!y)
         return NULL;
     ti_tensor_view(y, x->data, NULL, x->ndim, x->shape);
-    for (size_t i = 0; i < x->size; i++)
-        y->data[i] = y->data[i] > 0.0f ? y->data[i] : 0.0f;
+    relu_job j = {.y = y->data, .x = y->data};
+    ti__parallel_for(ti_tape_ctx(tape), x->size, TI_GRAIN_ELEMS, fwd_range, &j);
     /* the backward reads y only, so x's values are not needed any more */
     ti__tape_record(tape, &op_relu, y, 1, &x);
     return y;

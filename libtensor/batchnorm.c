@@ -97,25 +97,29 @@ static void plane_grad_sums(const float *dy, const float *x, int n, double m, do
  *   dbeta = sum dy,  dgamma = sum dy xhat,
  *   training: dx = gamma invstd (dy - sum(dy)/M - xhat sum(dy xhat)/M)
  *   evaluation (mean, invstd are constants): dx = gamma invstd dy. */
-static void bn_backward(ti_tape *tape, ti_node *n)
-{
-    (void)tape;
-    const bn_saved *s = n->saved;
-    int N = s->N, C = s->C, HW = s->HW;
-    ti_tensor *x = n->in[0];
-    ti_tensor *gamma = s->gi >= 0 ? n->in[s->gi] : NULL;
-    ti_tensor *beta = s->bi >= 0 ? n->in[s->bi] : NULL;
-    const float *gy = n->out->grad;
-    const float *yr = s->relu ? n->out->data : NULL; /* ReLU mask, if fused */
-    int want_g = gamma && gamma->requires_grad, want_b = beta && beta->requires_grad;
-    int need_sums = want_g || want_b || (s->training && x->requires_grad);
-    double M = (double)N * HW;
+typedef struct bwd_job {
+    const bn_saved *s;
+    ti_tensor *x, *gamma, *beta;
+    const float *gy, *yr; /* output gradient; the output if a ReLU is fused, else NULL */
+    int want_g, want_b, need_sums;
+} bwd_job;
 
-    for (int c = 0; c < C; c++) {
+/* The backward of channels [lo, hi): each channel's sums and dx are its own, so the pool
+ * splits the channels. */
+static void bwd_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const bwd_job *j = arg;
+    const bn_saved *s = j->s;
+    int N = s->N, C = s->C, HW = s->HW;
+    ti_tensor *x = j->x, *gamma = j->gamma, *beta = j->beta;
+    const float *gy = j->gy, *yr = j->yr;
+    double M = (double)N * HW;
+    for (size_t c = lo; c < hi; c++) {
         double mean = s->mean[c], invstd = s->invstd[c];
         double g = gamma ? gamma->data[c] : 1.0;
         double sdy = 0, sdyx = 0; /* sum dy, sum dy (x - mean) */
-        if (need_sums)
+        if (j->need_sums)
             for (int i = 0; i < N; i++) {
                 size_t off = ((size_t)i * C + c) * HW;
                 if (yr)
@@ -124,9 +128,9 @@ static void bn_backward(ti_tape *tape, ti_node *n)
                 else
                     plane_grad_sums(gy + off, x->data + off, HW, mean, &sdy, &sdyx);
             }
-        if (want_g)
+        if (j->want_g)
             gamma->grad[c] += (float)(sdyx * invstd);
-        if (want_b)
+        if (j->want_b)
             beta->grad[c] += (float)sdy;
         if (!x->requires_grad)
             continue;
@@ -143,17 +147,95 @@ static void bn_backward(ti_tape *tape, ti_node *n)
             float *dx = x->grad + off;
             if (yr) {
                 const float *ys = yr + off;
-                for (int j = 0; j < HW; j++)
-                    dx[j] += a * (ys[j] > 0.0f ? dy[j] : 0.0f) + k * (xs[j] - m) + d;
+                for (int q = 0; q < HW; q++)
+                    dx[q] += a * (ys[q] > 0.0f ? dy[q] : 0.0f) + k * (xs[q] - m) + d;
             } else {
-                for (int j = 0; j < HW; j++)
-                    dx[j] += a * dy[j] + k * (xs[j] - m) + d;
+                for (int q = 0; q < HW; q++)
+                    dx[q] += a * dy[q] + k * (xs[q] - m) + d;
             }
         }
     }
 }
 
+/* With xhat = (x - mean) invstd and y = gamma xhat + beta (M = N H W values per channel):
+ *   dbeta = sum dy,  dgamma = sum dy xhat,
+ *   training: dx = gamma invstd (dy - sum(dy)/M - xhat sum(dy xhat)/M)
+ *   evaluation (mean, invstd are constants): dx = gamma invstd dy. */
+static void bn_backward(ti_tape *tape, ti_node *n)
+{
+    const bn_saved *s = n->saved;
+    bwd_job j = {.s = s, .x = n->in[0], .gamma = s->gi >= 0 ? n->in[s->gi] : NULL,
+                 .beta = s->bi >= 0 ? n->in[s->bi] : NULL, .gy = n->out->grad,
+                 .yr = s->relu ? n->out->data : NULL};
+    j.want_g = j.gamma && j.gamma->requires_grad;
+    j.want_b = j.beta && j.beta->requires_grad;
+    j.need_sums = j.want_g || j.want_b || (s->training && j.x->requires_grad);
+    ti__parallel_for(ti_tape_ctx(tape), (size_t)s->C, 1, bwd_range, &j);
+}
+
 static const ti_op_def op_batchnorm = {"batchnorm2d", bn_backward};
+
+typedef struct fwd_job {
+    bn_saved *s;
+    const ti_tensor *x;
+    ti_tensor *y, *gamma, *beta, *running_mean, *running_var;
+    int training;
+    float momentum, eps;
+    int relu;
+} fwd_job;
+
+/* The forward of channels [lo, hi): statistics (training) or the running ones, then
+ * y = (x - mean) scale + beta (and the ReLU if fused). */
+static void fwd_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    fwd_job *j = arg;
+    bn_saved *s = j->s;
+    int N = s->N, C = s->C, HW = s->HW;
+    size_t M = (size_t)N * HW;
+    const ti_tensor *x = j->x, *gamma = j->gamma, *beta = j->beta;
+    for (size_t c = lo; c < hi; c++) {
+        double mean, var;
+        if (j->training) {
+            double sum = 0, ss = 0;
+            for (int i = 0; i < N; i++)
+                sum += plane_sum(x->data + ((size_t)i * C + c) * HW, HW);
+            mean = sum / (double)M;
+            for (int i = 0; i < N; i++)
+                ss += plane_sumsq_dev(x->data + ((size_t)i * C + c) * HW, HW, mean);
+            var = ss / (double)M; /* biased: what the batch is normalised with */
+            if (j->running_mean)
+                j->running_mean->data[c] =
+                    (float)((1.0 - j->momentum) * j->running_mean->data[c] + j->momentum * mean);
+            if (j->running_var) /* unbiased, as PyTorch keeps it */
+                j->running_var->data[c] = (float)((1.0 - j->momentum) * j->running_var->data[c] +
+                                                  j->momentum * ss / (double)(M - 1));
+        } else {
+            mean = j->running_mean->data[c];
+            var = j->running_var->data[c]; /* var + eps > 0: bn_forward checked */
+        }
+        double invstd = 1.0 / sqrt(var + j->eps);
+        s->mean[c] = (float)mean;
+        s->invstd[c] = (float)invstd;
+        /* y = (x - mean) scale + beta with scale = gamma invstd (mean subtracted first: with
+         * |mean| >> std, x scale - mean scale would cancel catastrophically in float) */
+        float m = s->mean[c], scale = (float)((gamma ? gamma->data[c] : 1.0) * invstd);
+        float b = beta ? beta->data[c] : 0.0f;
+        for (int i = 0; i < N; i++) {
+            size_t off = ((size_t)i * C + c) * HW;
+            const float *xs = x->data + off;
+            float *ys = j->y->data + off;
+            if (j->relu)
+                for (int q = 0; q < HW; q++) {
+                    float v = (xs[q] - m) * scale + b;
+                    ys[q] = v > 0.0f ? v : 0.0f;
+                }
+            else
+                for (int q = 0; q < HW; q++)
+                    ys[q] = (xs[q] - m) * scale + b;
+        }
+    }
+}
 
 /* NULL, or a 1-D tensor of C values; else a message naming which. */
 static int bad_param(ti_tape *tape, const ti_tensor *t, const char *what, int C,
@@ -211,52 +293,14 @@ static ti_tensor *bn_forward(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_t
     s->mean = stats;
     s->invstd = stats + C;
 
-    for (int c = 0; c < C; c++) {
-        double mean, var;
-        if (training) {
-            double sum = 0, ss = 0;
-            for (int i = 0; i < N; i++)
-                sum += plane_sum(x->data + ((size_t)i * C + c) * HW, HW);
-            mean = sum / (double)M;
-            for (int i = 0; i < N; i++)
-                ss += plane_sumsq_dev(x->data + ((size_t)i * C + c) * HW, HW, mean);
-            var = ss / (double)M; /* biased: what the batch is normalised with */
-            if (running_mean)
-                running_mean->data[c] =
-                    (float)((1.0 - momentum) * running_mean->data[c] + momentum * mean);
-            if (running_var) /* unbiased, as PyTorch keeps it */
-                running_var->data[c] = (float)((1.0 - momentum) * running_var->data[c] +
-                                               momentum * ss / (double)(M - 1));
-        } else {
-            mean = running_mean->data[c];
-            var = running_var->data[c];
-            if (!(var + eps > 0.0))
-                return ti__tape_fail(tape, TI_ERR_NAN,
-                                     "batchnorm2d: channel %d has running_var %g and eps %g: "
-                                     "var + eps must be positive",
-                                     c, var, (double)eps);
-        }
-        double invstd = 1.0 / sqrt(var + eps);
-        s->mean[c] = (float)mean;
-        s->invstd[c] = (float)invstd;
-        /* y = (x - mean) scale + beta with scale = gamma invstd (mean subtracted first: with
-         * |mean| >> std, x scale - mean scale would cancel catastrophically in float) */
-        float m = s->mean[c], scale = (float)((gamma ? gamma->data[c] : 1.0) * invstd);
-        float b = beta ? beta->data[c] : 0.0f;
-        for (int i = 0; i < N; i++) {
-            size_t off = ((size_t)i * C + c) * HW;
-            const float *xs = x->data + off;
-            float *ys = y->data + off;
-            if (relu)
-                for (int j = 0; j < HW; j++) {
-                    float v = (xs[j] - m) * scale + b;
-                    ys[j] = v > 0.0f ? v : 0.0f;
-                }
-            else
-                for (int j = 0; j < HW; j++)
-                    ys[j] = (xs[j] - m) * scale + b;
-        }
-    }
+    for (int c = 0; !training && c < C; c++)
+        if (!((double)running_var->data[c] + eps > 0.0))
+            return ti__tape_fail(tape, TI_ERR_NAN,
+                                 "batchnorm2d: channel %d has running_var %g and eps %g: "
+                                 "var + eps must be positive",
+                                 c, running_var->data[c], (double)eps);
+    fwd_job j = {s, x, y, gamma, beta, running_mean, running_var, training, momentum, eps, relu};
+    ti__parallel_for(ti_tape_ctx(tape), (size_t)C, 1, fwd_range, &j);
 
     ti_tensor *in[3] = {x, NULL, NULL};
     int nin = 1;

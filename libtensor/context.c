@@ -21,6 +21,7 @@ struct ti_ctx {
     void *log_user;
     ti_progress_fn progress_fn;
     void *progress_user;
+    ti__pool *pool; /* threads - 1 workers, started on the first parallel kernel */
 };
 
 static const char *const status_names[TI_STATUS_COUNT] = {
@@ -85,6 +86,7 @@ void ti_ctx_free(ti_ctx *ctx)
 {
     if (!ctx)
         return;
+    ti__pool_free(ctx->pool);
     ti_free(ctx->work);
     free(ctx);
 }
@@ -110,8 +112,32 @@ void ti_ctx_set_threads(ti_ctx *ctx, int threads)
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)n : 1;
     }
-    ctx->threads = threads;
-    ti__blas_set_threads(threads);
+    if (ctx->pool && threads == ctx->threads)
+        return;
+    ti__pool *p = ti__pool_new(threads);
+    if (!p && !ctx->pool)
+        threads = 1; /* out of memory: run serially */
+    if (p) {
+        ti__pool_free(ctx->pool);
+        ctx->pool = p;
+    }
+    ctx->threads = ti__pool_threads(ctx->pool);
+    ti__blas_init();
+}
+
+ti__pool *ti__ctx_pool(ti_ctx *ctx)
+{
+    return ctx ? ctx->pool : NULL;
+}
+
+int ti__ctx_pool_threads(ti_ctx *ctx)
+{
+    return ctx ? ti__pool_threads(ctx->pool) : 1;
+}
+
+int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void *arg)
+{
+    return ti__pool_run(ti__ctx_pool(ctx), n, grain, fn, arg);
 }
 
 const char *ti_ctx_errmsg(const ti_ctx *ctx)

@@ -1,8 +1,10 @@
 /* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (Lavin & Gray, "Fast Algorithms for
  * Convolutional Neural Networks", 2016): each 2x2 output tile is A^T [(G g G^T) . (B^T d B)] A
  * over a 4x4 input tile d, 16 multiplications instead of 36; over channels that is 16 GEMMs.
- * conv.c uses it for the forward and (with the flipped, transposed weight) the input gradient. */
-#include <cblas.h>
+ * conv.c uses it for the forward and (with the flipped, transposed weight) the input gradient.
+ * The images are split over the context's pool: each worker transforms its own tiles, runs
+ * the 16 GEMMs single-threaded and transforms them back, so the transforms are as parallel
+ * as the GEMMs. */
 #include <string.h>
 
 #include "internal.h"
@@ -15,28 +17,39 @@
  * A few floats between them avoid that. */
 #define WINO_SKEW 48
 
-static int wino_group(int N, int TH, int TW)
+/* Images per group: WINO_TILES tiles, at most a worker's share of the batch. */
+static int wino_group(int N, int TH, int TW, int threads)
 {
     int per = TH * TW;
     int g = (WINO_TILES + per - 1) / per;
-    return g > N ? N : g;
+    int share = (N + threads - 1) / threads;
+    return g > share ? share : g;
 }
 
-size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad)
+/* One worker's scratch: V (16, C, T) and M (16, K, T) with their skews, one padded plane and
+ * two output rows. */
+static size_t worker_floats(int C, int K, int TH, int TW, size_t T)
 {
-    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-    int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
-    size_t T = (size_t)wino_group(N, TH, TW) * TH * TW;
-    return 16 * ((size_t)K * C + (size_t)C * T + (size_t)K * T + 2 * WINO_SKEW) +
+    return 16 * ((size_t)C * T + (size_t)K * T + 2 * WINO_SKEW) +
            (size_t)(2 * TH + 2) * (2 * TW + 2) + 4 * (size_t)TW;
 }
 
-/* U (16, K, C) = G g G^T for every (k, c), with G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
+size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad, int threads)
+{
+    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+    int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    threads = threads < 1 ? 1 : threads;
+    size_t T = (size_t)wino_group(N, TH, TW, threads) * TH * TW;
+    return 16 * (size_t)K * C + (size_t)threads * worker_floats(C, K, TH, TW, T);
+}
+
+/* U (16, K, C) = G g G^T for every (k, c) with k in [k0, k1), with
+ * G = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1].
  * flip: g(k, c) = w[c][k] rotated by 180 degrees, for the input gradient. */
-static void weight_transform(float *U, const float *w, int K, int C, int flip)
+static void weight_transform(float *U, const float *w, int K, int C, int flip, int k0, int k1)
 {
     size_t KC = (size_t)K * C;
-    for (int k = 0; k < K; k++)
+    for (int k = k0; k < k1; k++)
         for (int c = 0; c < C; c++) {
             float g[9];
             if (!flip)
@@ -145,27 +158,61 @@ static void output_transform(float *restrict y, int accumulate, const float *res
         }
 }
 
-void ti__conv3x3_winograd(float *y, int accumulate, float *ws, const float *x, const float *w,
-                          int flip, const float *b, int N, int C, int H, int W, int K, int pad)
+/* Everything the workers of one convolution share. */
+typedef struct wino_job {
+    ti_ctx *ctx;
+    float *y;
+    int accumulate, flip;
+    const float *x, *w, *b;
+    int N, C, H, W, K, pad, OH, OW, TH, TW, G;
+    float *U;     /* (16, K, C), shared */
+    float *ws;    /* worker t's scratch at ws + t * slice */
+    size_t slice;
+} wino_job;
+
+static void weight_range(void *arg, size_t lo, size_t hi, int t)
 {
-    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
-    int TH = (OH + 1) / 2, TW = (OW + 1) / 2, G = wino_group(N, TH, TW);
-    size_t Tmax = (size_t)G * TH * TW;
-    float *U = ws;                          /* (16, K, C) */
-    float *V = U + 16 * (size_t)K * C;      /* (16, C, T) */
-    float *M = V + 16 * ((size_t)C * Tmax + WINO_SKEW);   /* (16, K, T) */
-    float *pad_buf = M + 16 * ((size_t)K * Tmax + WINO_SKEW); /* one padded plane (2 TH + 2, 2 TW + 2) */
+    (void)t;
+    const wino_job *j = arg;
+    weight_transform(j->U, j->w, j->K, j->C, j->flip, (int)lo, (int)hi);
+}
+
+/* Images [lo, hi), a group of G at a time: transform, 16 GEMMs, transform back. */
+static void image_range(void *arg, size_t lo, size_t hi, int t)
+{
+    const wino_job *j = arg;
+    const int C = j->C, K = j->K, TH = j->TH, TW = j->TW;
+    const size_t Tmax = (size_t)j->G * TH * TW;
+    float *V = j->ws + (size_t)t * j->slice;                /* (16, C, T) */
+    float *M = V + 16 * ((size_t)C * Tmax + WINO_SKEW);     /* (16, K, T) */
+    float *pad_buf = M + 16 * ((size_t)K * Tmax + WINO_SKEW); /* (2 TH + 2, 2 TW + 2) */
     float *rows = pad_buf + (size_t)(2 * TH + 2) * (2 * TW + 2); /* (2, 2 TW) */
-    weight_transform(U, w, K, C, flip);
-    for (int n0 = 0; n0 < N; n0 += G) {
-        int g = N - n0 < G ? N - n0 : G;
+    for (size_t n0 = lo; n0 < hi; n0 += (size_t)j->G) {
+        int g = hi - n0 < (size_t)j->G ? (int)(hi - n0) : j->G;
         size_t T = (size_t)g * TH * TW;
-        input_transform(V, pad_buf, x + (size_t)n0 * C * H * W, g, C, H, W, pad, TH, TW, T);
+        input_transform(V, pad_buf, j->x + n0 * C * j->H * j->W, g, C, j->H, j->W, j->pad, TH,
+                        TW, T);
         for (int e = 0; e < 16; e++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, K, (int)T, C, 1.0f,
-                        U + (size_t)e * K * C, C, V + (size_t)e * ((size_t)C * T + WINO_SKEW),
-                        (int)T, 0.0f, M + (size_t)e * ((size_t)K * T + WINO_SKEW), (int)T);
-        output_transform(y + (size_t)n0 * K * OH * OW, accumulate, M, rows, b, g, K, OH, OW, TH,
-                         TW, T);
+            ti__sgemm(j->ctx, CblasNoTrans, CblasNoTrans, K, (int)T, C, 1.0f,
+                      j->U + (size_t)e * K * C, C, V + (size_t)e * ((size_t)C * T + WINO_SKEW),
+                      (int)T, 0.0f, M + (size_t)e * ((size_t)K * T + WINO_SKEW), (int)T);
+        output_transform(j->y + n0 * K * j->OH * j->OW, j->accumulate, M, rows, j->b, g, K,
+                         j->OH, j->OW, TH, TW, T);
     }
+}
+
+void ti__conv3x3_winograd(ti_ctx *ctx, float *y, int accumulate, float *ws, const float *x,
+                          const float *w, int flip, const float *b, int N, int C, int H, int W,
+                          int K, int pad)
+{
+    int threads = ti__ctx_pool_threads(ctx);
+    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    int G = wino_group(N, TH, TW, threads);
+    wino_job j = {.ctx = ctx, .y = y, .accumulate = accumulate, .flip = flip, .x = x, .w = w,
+                  .b = b, .N = N, .C = C, .H = H, .W = W, .K = K, .pad = pad, .OH = OH,
+                  .OW = OW, .TH = TH, .TW = TW, .G = G, .U = ws,
+                  .ws = ws + 16 * (size_t)K * C,
+                  .slice = worker_floats(C, K, TH, TW, (size_t)G * TH * TW)};
+    ti__parallel_for(ctx, (size_t)K, 8, weight_range, &j);
+    ti__parallel_for(ctx, (size_t)N, 1, image_range, &j);
 }

@@ -17,19 +17,42 @@ static ti_tensor *binary_out(ti_tape *tape, const char *op, ti_tensor *a, ti_ten
     return ti__tape_like(tape, a);
 }
 
+/* The passes of add, sub and add_relu over a range of elements, for the pool. */
+typedef struct ew_job {
+    float *y, *ga, *gb;
+    const float *a, *b, *g;
+    float s;
+} ew_job;
+
+/* y = a + s b */
+static void addsub_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const ew_job *j = arg;
+    for (size_t i = lo; i < hi; i++)
+        j->y[i] = j->a[i] + j->s * j->b[i];
+}
+
+/* ga += g and gb += s g, for the inputs that want them */
+static void addsub_bwd_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const ew_job *j = arg;
+    if (j->ga)
+        for (size_t i = lo; i < hi; i++)
+            j->ga[i] += j->g[i];
+    if (j->gb)
+        for (size_t i = lo; i < hi; i++)
+            j->gb[i] += j->s * j->g[i];
+}
+
 /* d(a + s b) = da + s db: add and sub share a backward, with s in fp[0]. */
 static void addsub_backward(ti_tape *tape, ti_node *n)
 {
-    (void)tape;
-    const float *g = n->out->grad;
-    float s = n->fp[0];
     ti_tensor *a = n->in[0], *b = n->in[1];
-    if (a->requires_grad)
-        for (size_t i = 0; i < a->size; i++)
-            a->grad[i] += g[i];
-    if (b->requires_grad)
-        for (size_t i = 0; i < b->size; i++)
-            b->grad[i] += s * g[i];
+    ew_job j = {.ga = a->requires_grad ? a->grad : NULL, .gb = b->requires_grad ? b->grad : NULL,
+                .g = n->out->grad, .s = n->fp[0]};
+    ti__parallel_for(ti_tape_ctx(tape), n->out->size, TI_GRAIN_ELEMS, addsub_bwd_range, &j);
 }
 
 static const ti_op_def op_addsub = {"add", addsub_backward};
@@ -39,8 +62,8 @@ static ti_tensor *addsub(ti_tape *tape, const char *name, ti_tensor *a, ti_tenso
     ti_tensor *y = binary_out(tape, name, a, b);
     if (!y)
         return NULL;
-    for (size_t i = 0; i < y->size; i++)
-        y->data[i] = a->data[i] + s * b->data[i];
+    ew_job j = {.y = y->data, .a = a->data, .b = b->data, .s = s};
+    ti__parallel_for(ti_tape_ctx(tape), y->size, TI_GRAIN_ELEMS, addsub_range, &j);
     ti_tensor *in[2] = {a, b};
     ti_node *n = ti__tape_record(tape, &op_addsub, y, 2, in);
     if (n)
@@ -58,17 +81,27 @@ ti_tensor *ti_sub(ti_tape *tape, ti_tensor *a, ti_tensor *b)
     return addsub(tape, "sub", a, b, -1.0f);
 }
 
-/* y = max(a + b, 0), written over a's data (ti__add_relu, the residual join of ResNet):
- * one pass instead of two and one activation instead of two. dy is masked by y > 0 and added
- * to both inputs' gradients. */
-static void add_relu_backward(ti_tape *tape, ti_node *n)
+/* y = max(y + b, 0) in place over a's data */
+static void add_relu_range(void *arg, size_t lo, size_t hi, int t)
 {
-    (void)tape;
-    const float *g = n->out->grad, *y = n->out->data;
-    ti_tensor *a = n->in[0], *b = n->in[1];
-    float *ga = a->requires_grad ? a->grad : NULL, *gb = b->requires_grad ? b->grad : NULL;
-    if (ga && gb && ga != gb) { /* the usual case: one pass over y and dy for both */
-        for (size_t i = 0; i < a->size; i++) {
+    (void)t;
+    const ew_job *j = arg;
+    for (size_t i = lo; i < hi; i++) {
+        float v = j->y[i] + j->b[i];
+        j->y[i] = v > 0.0f ? v : 0.0f;
+    }
+}
+
+/* dy masked by y > 0, added to both inputs' gradients (one pass over y and dy for both in
+ * the usual case of two distinct buffers) */
+static void add_relu_bwd_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const ew_job *j = arg;
+    const float *y = j->a, *g = j->g;
+    float *ga = j->ga, *gb = j->gb;
+    if (ga && gb && ga != gb) {
+        for (size_t i = lo; i < hi; i++) {
             float v = y[i] > 0.0f ? g[i] : 0.0f;
             ga[i] += v;
             gb[i] += v;
@@ -76,11 +109,22 @@ static void add_relu_backward(ti_tape *tape, ti_node *n)
         return;
     }
     if (ga)
-        for (size_t i = 0; i < a->size; i++)
+        for (size_t i = lo; i < hi; i++)
             ga[i] += y[i] > 0.0f ? g[i] : 0.0f;
     if (gb)
-        for (size_t i = 0; i < b->size; i++)
+        for (size_t i = lo; i < hi; i++)
             gb[i] += y[i] > 0.0f ? g[i] : 0.0f;
+}
+
+/* y = max(a + b, 0), written over a's data (ti__add_relu, the residual join of ResNet):
+ * one pass instead of two and one activation instead of two. dy is masked by y > 0 and added
+ * to both inputs' gradients. */
+static void add_relu_backward(ti_tape *tape, ti_node *n)
+{
+    ti_tensor *a = n->in[0], *b = n->in[1];
+    ew_job j = {.a = n->out->data, .g = n->out->grad,
+                .ga = a->requires_grad ? a->grad : NULL, .gb = b->requires_grad ? b->grad : NULL};
+    ti__parallel_for(ti_tape_ctx(tape), n->out->size, TI_GRAIN_ELEMS, add_relu_bwd_range, &j);
 }
 
 static const ti_op_def op_add_relu = {"add_relu", add_relu_backward};
@@ -99,12 +143,8 @@ ti_tensor *ti__add_relu(ti_tape *tape, ti_tensor *a, ti_tensor *b)
     if (!y)
         return NULL;
     ti_tensor_view(y, a->data, NULL, a->ndim, a->shape);
-    float *yd = y->data;
-    const float *bd = b->data;
-    for (size_t i = 0; i < y->size; i++) {
-        float v = yd[i] + bd[i];
-        yd[i] = v > 0.0f ? v : 0.0f;
-    }
+    ew_job j = {.y = y->data, .b = b->data};
+    ti__parallel_for(ti_tape_ctx(tape), y->size, TI_GRAIN_ELEMS, add_relu_range, &j);
     ti__tape_record(tape, &op_add_relu, y, 2, in);
     return y;
 }

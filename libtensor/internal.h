@@ -3,6 +3,7 @@
 #ifndef THINICE_TENSOR_INTERNAL_H
 #define THINICE_TENSOR_INTERNAL_H
 
+#include <cblas.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -60,8 +61,36 @@ ti_tensor *ti__batchnorm2d_relu(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, t
 ti_tensor *ti__relu_inplace(ti_tape *tape, ti_tensor *x);
 ti_tensor *ti__add_relu(ti_tape *tape, ti_tensor *a, ti_tensor *b);
 
-/* OpenBLAS thread count (context.c calls it; kernels never change it behind the context). */
-void ti__blas_set_threads(int threads);
+/* parallel.c: the context's fork-join pool (see there for why thinice threads its kernels
+ * itself and keeps OpenBLAS single-threaded). A job is [0, n) split into contiguous ranges,
+ * at least `grain` items each; range t runs on worker t (0 is the caller) as
+ * fn(arg, lo, hi, t), and the call returns when all have finished, with the number of
+ * ranges used. Inside a range, a nested job runs serially on the calling worker. */
+typedef struct ti__pool ti__pool;
+typedef void (*ti__range_fn)(void *arg, size_t lo, size_t hi, int worker);
+ti__pool *ti__pool_new(int threads);
+void ti__pool_free(ti__pool *p);
+int ti__pool_threads(const ti__pool *p);
+int ti__pool_run(ti__pool *p, size_t n, size_t grain, ti__range_fn fn, void *arg);
+/* Is the calling thread inside a job's range? */
+int ti__in_parallel(void);
+/* Elements of an element-wise pass below which handing half of it to another thread costs
+ * more than it saves (a hand-off is a few microseconds; this is about ten). */
+#define TI_GRAIN_ELEMS ((size_t)32768)
+/* context.c: the context's pool and its size (workers + the caller). */
+ti__pool *ti__ctx_pool(ti_ctx *ctx);
+int ti__ctx_pool_threads(ti_ctx *ctx);
+int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void *arg);
+/* parallel.c: p[0 .. n) = 0 over the pool (zeroing a large gradient is a pass like any other) */
+void ti__parallel_zero(ti_ctx *ctx, float *p, size_t n);
+
+/* blas.c: OpenBLAS runs single-threaded (ti__blas_init); ti__sgemm is cblas_sgemm in
+ * row-major order that, called outside a job, splits a large product over the context's
+ * pool by columns or rows of C (inside a job, or when small, it is one plain call). */
+void ti__blas_init(void);
+void ti__sgemm(ti_ctx *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
+               float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+               float *C, int ldc);
 
 /* conv.c's naive 7-loop convolution (y (N, K, OH, OW) from x, w, b or NULL), for tests. */
 void ti__conv2d_naive(float *y, const float *x, const float *w, const float *b, int N, int C,
@@ -69,9 +98,11 @@ void ti__conv2d_naive(float *y, const float *x, const float *w, const float *b, 
 /* conv_winograd.c: 3x3 stride-1 convolution by Winograd F(2x2, 3x3), y (N, K, OH, OW) set
  * (or, with accumulate, added to) from x (N, C, H, W) and w (K, C, 3, 3), or with flip from
  * w (C, K, 3, 3) rotated by 180 degrees (the input gradient); ws holds
- * ti__winograd_floats(...) floats. */
-size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad);
-void ti__conv3x3_winograd(float *y, int accumulate, float *ws, const float *x, const float *w,
-                          int flip, const float *b, int N, int C, int H, int W, int K, int pad);
+ * ti__winograd_floats(..., threads) floats for a pool of `threads`. Split over ctx's pool by
+ * images. */
+size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad, int threads);
+void ti__conv3x3_winograd(ti_ctx *ctx, float *y, int accumulate, float *ws, const float *x,
+                          const float *w, int flip, const float *b, int N, int C, int H, int W,
+                          int K, int pad);
 
 #endif

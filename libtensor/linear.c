@@ -2,26 +2,24 @@
  * nn.Linear. Backward: dx = dy w, dw = dy^T x, db = sum_n dy (see docs/batchnorm.md for the
  * conventions); each is computed only for an input that asks for it, so an attack (frozen
  * weights) pays for dx alone. */
-#include <cblas.h>
-
 #include "thinice/ops.h"
 #include "internal.h"
 
 /* in[0] = x viewed as (N, C), in[1] = w (K, C), in[2] = b (K) if any; ip[0..2] = N, C, K */
 static void linear_backward(ti_tape *tape, ti_node *n)
 {
-    (void)tape;
+    ti_ctx *ctx = ti_tape_ctx(tape);
     int N = n->ip[0], C = n->ip[1], K = n->ip[2];
     const float *gy = n->out->grad; /* (N, K) */
     ti_tensor *x = n->in[0], *w = n->in[1];
     if (N == 0 || C == 0 || K == 0)
         return; /* nothing to add (and BLAS dislikes zero leading dimensions) */
     if (x->requires_grad) /* dx (N, C) += dy (N, K) w (K, C) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, K, 1.0f, gy, K, w->data,
-                    C, 1.0f, x->grad, C);
+        ti__sgemm(ctx, CblasNoTrans, CblasNoTrans, N, C, K, 1.0f, gy, K, w->data, C, 1.0f,
+                  x->grad, C);
     if (w->requires_grad) /* dw (K, C) += dy^T (K, N) x (N, C) */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, K, C, N, 1.0f, gy, K, x->data, C,
-                    1.0f, w->grad, C);
+        ti__sgemm(ctx, CblasTrans, CblasNoTrans, K, C, N, 1.0f, gy, K, x->data, C, 1.0f,
+                  w->grad, C);
     if (n->nin == 3 && n->in[2]->requires_grad) {
         float *gb = n->in[2]->grad; /* (K) */
         for (int i = 0; i < N; i++)
@@ -65,8 +63,8 @@ ti_tensor *ti_linear(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b)
         for (int k = 0; k < K; k++)
             y->data[(size_t)i * K + k] = b ? b->data[k] : 0.0f;
     if (N > 0 && K > 0 && C > 0)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, K, (int)C, 1.0f, x->data,
-                    (int)C, w->data, (int)C, 1.0f, y->data, K);
+        ti__sgemm(ti_tape_ctx(tape), CblasNoTrans, CblasTrans, N, K, (int)C, 1.0f, x->data,
+                  (int)C, w->data, (int)C, 1.0f, y->data, K);
 
     ti_node *n = ti__tape_record(tape, &op_linear, y, b ? 3 : 2, in);
     if (n) {

@@ -66,20 +66,45 @@ static void k_maxpool_fwd(float *y, int32_t *arg, const float *x, size_t planes,
     }
 }
 
-static void maxpool_backward(ti_tape *tape, ti_node *n)
+/* Max pooling over a range of planes, for the pool. */
+typedef struct maxpool_job {
+    float *y, *gx;
+    int32_t *arg;
+    const float *x, *gy;
+    int H, W, k, s, OH, OW;
+} maxpool_job;
+
+static void maxpool_fwd_range(void *job, size_t lo, size_t hi, int t)
 {
-    (void)tape;
-    const ti_tensor *x = n->in[0], *y = n->out;
-    const int32_t *arg = n->saved;
-    size_t planes = (size_t)x->shape[0] * x->shape[1];
-    size_t HW = (size_t)x->shape[2] * x->shape[3], P = (size_t)y->shape[2] * y->shape[3];
-    for (size_t pl = 0; pl < planes; pl++) {
-        float *gx = x->grad + pl * HW;
-        const float *gy = y->grad + pl * P;
-        const int32_t *a = arg + pl * P;
+    (void)t;
+    const maxpool_job *j = job;
+    size_t HW = (size_t)j->H * j->W, P = (size_t)j->OH * j->OW;
+    k_maxpool_fwd(j->y + lo * P, j->arg ? j->arg + lo * P : NULL, j->x + lo * HW, hi - lo, j->H,
+                  j->W, j->k, j->s, j->OH, j->OW);
+}
+
+static void maxpool_bwd_range(void *job, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const maxpool_job *j = job;
+    size_t HW = (size_t)j->H * j->W, P = (size_t)j->OH * j->OW;
+    for (size_t pl = lo; pl < hi; pl++) {
+        float *gx = j->gx + pl * HW;
+        const float *gy = j->gy + pl * P;
+        const int32_t *a = j->arg + pl * P;
         for (size_t p = 0; p < P; p++)
             gx[a[p]] += gy[p];
     }
+}
+
+static void maxpool_backward(ti_tape *tape, ti_node *n)
+{
+    const ti_tensor *x = n->in[0], *y = n->out;
+    maxpool_job j = {.gx = x->grad, .gy = y->grad, .arg = n->saved, .H = x->shape[2],
+                     .W = x->shape[3], .OH = y->shape[2], .OW = y->shape[3]};
+    size_t planes = (size_t)x->shape[0] * x->shape[1];
+    ti__parallel_for(ti_tape_ctx(tape), planes, TI_GRAIN_ELEMS / (j.H * j.W) + 1,
+                     maxpool_bwd_range, &j);
 }
 
 static const ti_op_def op_maxpool = {"maxpool2d", maxpool_backward};
@@ -102,7 +127,10 @@ ti_tensor *ti_maxpool2d(ti_tape *tape, ti_tensor *x, int k, int s)
             return NULL;
         n->saved = arg;
     }
-    k_maxpool_fwd(y->data, arg, x->data, (size_t)N * C, H, W, k, s, OH, OW);
+    maxpool_job j = {.y = y->data, .arg = arg, .x = x->data, .H = H, .W = W, .k = k, .s = s,
+                     .OH = OH, .OW = OW};
+    ti__parallel_for(ti_tape_ctx(tape), (size_t)N * C, TI_GRAIN_ELEMS / (H * W) + 1,
+                     maxpool_fwd_range, &j);
     return y;
 }
 

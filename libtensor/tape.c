@@ -275,7 +275,7 @@ static float *grad_acquire(ti_tape *tape, const ti_tensor *t)
         if (!g)
             return NULL;
     }
-    memset(g, 0, t->size * sizeof(float));
+    ti__parallel_zero(tape->ctx, g, t->size);
     return g;
 }
 

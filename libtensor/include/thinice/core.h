@@ -62,9 +62,11 @@ typedef void (*ti_log_fn)(void *user, int level, const char *msg);
  * Return non-zero to cancel (the running call then returns TI_ERR_CANCELLED). */
 typedef int (*ti_progress_fn)(void *user, const char *label, long done, long total);
 
-/* Creates a context. threads <= 0 means "all cores". It also sets flush-to-zero and
- * denormals-are-zero on the calling thread (denormals make training up to 25x slower).
- * Returns NULL only if memory is exhausted. */
+/* Creates a context. threads <= 0 means "all cores": the kernels run on a pool of that many
+ * threads (the caller and threads - 1 workers, started on first use), and OpenBLAS is set
+ * to one thread for the whole process (its own threads would fight the pool). It also sets
+ * flush-to-zero and denormals-are-zero on the calling thread and the workers (denormals make
+ * training up to 25x slower). Returns NULL only if memory is exhausted. */
 ti_ctx *ti_ctx_new(uint64_t seed, int threads);
 void ti_ctx_free(ti_ctx *ctx);
 
