@@ -4,7 +4,7 @@
 PREFIX ?= /usr/local
 BUILD ?= build
 CC ?= cc
-OPT ?= -O2 -march=native
+OPT ?= -O3 -march=native
 PKGS := openblas zlib
 
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS))

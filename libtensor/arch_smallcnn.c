@@ -39,8 +39,12 @@ static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training
 {
     (void)training; /* no batch norm */
     const smallcnn *n = m->net;
-    x = ti_maxpool2d(tape, ti_relu(tape, mi_conv_fwd(m, tape, &n->conv1, x)), 2, 2);
-    x = ti_maxpool2d(tape, ti_relu(tape, mi_conv_fwd(m, tape, &n->conv2, x)), 2, 2);
+    /* PyTorch's SmallCNN pools ReLU(conv); max-pooling commutes with ReLU (both are
+     * monotone, and the first maximum of a window is the same before and after), so the
+     * ReLU runs on the pooled map, a quarter of the values, in place (the pool's backward
+     * reads only its argmax). Same values, same gradients. */
+    x = ti__relu_inplace(tape, ti_maxpool2d(tape, mi_conv_fwd(m, tape, &n->conv1, x), 2, 2));
+    x = ti__relu_inplace(tape, ti_maxpool2d(tape, mi_conv_fwd(m, tape, &n->conv2, x), 2, 2));
     x = ti_relu(tape, mi_linear_fwd(m, tape, &n->fc1, ti_flatten(tape, x)));
     return mi_linear_fwd(m, tape, &n->fc2, x);
 }

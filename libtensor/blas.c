@@ -6,8 +6,6 @@
  * the same bits. */
 #include "internal.h"
 
-void openblas_set_num_threads(int num_threads);
-
 /* Below this many multiply-adds a GEMM is not worth a hand-off (about 20 microseconds). */
 #define SPLIT_MIN_MACS ((size_t)1 << 20)
 /* Blocks are whole multiples of this many columns or rows (the micro-kernel's tiles). */

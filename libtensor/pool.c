@@ -40,9 +40,43 @@ static bool window_ok(ti_tape *tape, const char *op, ti_tensor *x, int k, int s)
 
 /* y (N C, OH, OW) = window maxima of x (N C, H, W); arg, if not NULL, receives the offset
  * ih * W + iw of each maximum within its plane (the first one on ties). */
+/* The 2x2, stride-2 case of every CNN here, without the generic window loops: the four
+ * candidates are compared with selects (same first-maximum rule), so it vectorizes. */
+static void k_maxpool2x2_fwd(float *y, int32_t *arg, const float *x, size_t planes, int H,
+                             int W, int OH, int OW)
+{
+    for (size_t pl = 0; pl < planes; pl++) {
+        const float *xp = x + pl * (size_t)H * W;
+        for (int oh = 0; oh < OH; oh++) {
+            const float *r0 = xp + (size_t)(2 * oh) * W, *r1 = r0 + W;
+            float *yr = y + (pl * OH + oh) * (size_t)OW;
+            int32_t *ar = arg ? arg + (pl * OH + oh) * (size_t)OW : NULL;
+            int base = 2 * oh * W;
+            for (int ow = 0; ow < OW; ow++) {
+                float m = r0[2 * ow];
+                int32_t at = base + 2 * ow;
+                float b = r0[2 * ow + 1], c = r1[2 * ow], d = r1[2 * ow + 1];
+                at = b > m ? base + 2 * ow + 1 : at;
+                m = b > m ? b : m;
+                at = c > m ? base + W + 2 * ow : at;
+                m = c > m ? c : m;
+                at = d > m ? base + W + 2 * ow + 1 : at;
+                m = d > m ? d : m;
+                yr[ow] = m;
+                if (ar)
+                    ar[ow] = at;
+            }
+        }
+    }
+}
+
 static void k_maxpool_fwd(float *y, int32_t *arg, const float *x, size_t planes, int H, int W,
                           int k, int s, int OH, int OW)
 {
+    if (k == 2 && s == 2) {
+        k_maxpool2x2_fwd(y, arg, x, planes, H, W, OH, OW);
+        return;
+    }
     for (size_t pl = 0; pl < planes; pl++) {
         const float *xp = x + pl * (size_t)H * W;
         float *yp = y + pl * (size_t)OH * OW;

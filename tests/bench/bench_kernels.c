@@ -99,7 +99,7 @@ int main(int argc, char **argv)
         return 1;
     /* sgemm is measured before and after the convolutions and the best kept: on a shared
      * machine one measurement may fall into a busy moment */
-    double gemm = bu_sgemm_gflops(1024, 7);
+    double gemm = bu_sgemm_gflops(1024, 7, ti_ctx_threads(ctx));
 
     /* the first layer is the headline (ResNet-18 layer1); the others show the grouping on
      * deep layers with tiny maps and on a 1x1 projection */
@@ -120,7 +120,7 @@ int main(int argc, char **argv)
             return 1;
         }
     }
-    double again = bu_sgemm_gflops(1024, 7);
+    double again = bu_sgemm_gflops(1024, 7, ti_ctx_threads(ctx));
     if (again > gemm)
         gemm = again;
     printf("sgemm 1024^3, 2 threads: %.1f GFLOP/s (best of before and after)\n", gemm);

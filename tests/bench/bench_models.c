@@ -208,7 +208,7 @@ int main(int argc, char **argv)
         if (pid == 0) {
             close(fd[0]);
             ti_ctx *ctx = ti_ctx_new(1, threads);
-            double g = ctx ? bu_sgemm_gflops(1024, 7) : 0;
+            double g = ctx ? bu_sgemm_gflops(1024, 7, threads) : 0;
             ssize_t n = write(fd[1], &g, sizeof g);
             _exit(n == (ssize_t)sizeof g ? 0 : 1);
         }

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
     ti_ctx *ctx = ti_ctx_new(1, threads);
     if (!ctx)
         return 1;
-    double gemm = bu_sgemm_gflops(1024, 7);
+    double gemm = bu_sgemm_gflops(1024, 7, ti_ctx_threads(ctx));
     printf("sgemm 1024^3, %d threads: %.1f GFLOP/s\n", ti_ctx_threads(ctx), gemm);
 
     ti_model *m = NULL;

@@ -12,8 +12,9 @@ double bu_now(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-double bu_sgemm_gflops(int n, uint64_t seed)
+double bu_sgemm_gflops(int n, uint64_t seed, int threads)
 {
+    openblas_set_num_threads(threads);
     size_t nn = (size_t)n * n;
     float *a = ti_alloc(nn * sizeof(float)), *b = ti_alloc(nn * sizeof(float));
     float *c = ti_alloc(nn * sizeof(float));
@@ -37,5 +38,6 @@ double bu_sgemm_gflops(int n, uint64_t seed)
     ti_free(a);
     ti_free(b);
     ti_free(c);
+    openblas_set_num_threads(1);
     return best < 1e30 ? 2.0 * n * n * (double)n / best * 1e-9 : 0.0;
 }

@@ -7,8 +7,10 @@
 
 /* Monotonic seconds. */
 double bu_now(void);
-/* GFLOP/s of an n x n x n cblas_sgemm: the best of 5 timed runs after one warm-up run (which
- * starts OpenBLAS's thread pool); 0 if memory ran out. Inputs uniform in [-1, 1) from seed. */
-double bu_sgemm_gflops(int n, uint64_t seed);
+/* GFLOP/s of an n x n x n cblas_sgemm on OpenBLAS's own `threads` threads (the machine's
+ * reference): the best of 5 timed runs after one warm-up run; 0 if memory ran out. Inputs
+ * uniform in [-1, 1) from seed. OpenBLAS is put back to one thread afterwards, as thinice
+ * runs it. */
+double bu_sgemm_gflops(int n, uint64_t seed, int threads);
 
 #endif
