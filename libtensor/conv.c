@@ -403,6 +403,19 @@ static void conv2d_backward(ti_tape *tape, ti_node *n)
                              s.OW, s.C, 2 - s.pad);
         j.dx = NULL;
     }
+    if (j.dw && s.wino) {
+        size_t bytes =
+            ti__winograd_dw_floats(s.N, s.C, s.H, s.W, s.K, s.pad, s.T) * sizeof(float);
+        float *ws = ti_ctx_workspace(ctx, bytes);
+        if (!ws) {
+            ti__tape_fail(tape, TI_ERR_NOMEM,
+                          "conv2d backward: out of memory for a %zu-byte workspace", bytes);
+            return;
+        }
+        ti__conv3x3_winograd_dw(ctx, j.dw, ws, x->data, n->out->grad, s.N, s.C, s.H, s.W, s.K,
+                                s.pad);
+        j.dw = NULL;
+    }
     if (j.dx || j.dw)
         backward_gemm(tape, &j);
 }

@@ -1,7 +1,10 @@
 /* Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions (Lavin & Gray, "Fast Algorithms for
  * Convolutional Neural Networks", 2016): each 2x2 output tile is A^T [(G g G^T) . (B^T d B)] A
  * over a 4x4 input tile d, 16 multiplications instead of 36; over channels that is 16 GEMMs.
- * conv.c uses it for the forward and (with the flipped, transposed weight) the input gradient.
+ * conv.c uses it for the forward, (with the flipped, transposed weight) the input gradient,
+ * and the weight gradient, which is the same algorithm run backwards: with dM = A dY A^T per
+ * output tile (the adjoint of the output transform), dU = sum over tiles of dM . V, again 16
+ * GEMMs, and dg = G^T dU G (the adjoint of the weight transform).
  * The images are split over the context's pool: each worker transforms its own tiles, runs
  * the 16 GEMMs single-threaded and transforms them back, so the transforms are as parallel
  * as the GEMMs. */
@@ -215,4 +218,133 @@ void ti__conv3x3_winograd(ti_ctx *ctx, float *y, int accumulate, float *ws, cons
                   .slice = worker_floats(C, K, TH, TW, (size_t)G * TH * TW)};
     ti__parallel_for(ctx, (size_t)K, 8, weight_range, &j);
     ti__parallel_for(ctx, (size_t)N, 1, image_range, &j);
+}
+
+/* ---- the weight gradient ------------------------------------------------------------------ */
+
+/* dM (16, K, T) = A dY A^T for every (k, tile) of g images, A = [1 0; 1 1; 1 -1; 0 -1]: the
+ * adjoint of output_transform. Outputs outside OH x OW (odd sizes) count as zero. Each row
+ * of tiles reads two output rows zero-padded to 2 TW into `rows`, so the loop over tiles
+ * has no edge cases. */
+static void output_adjoint(float *restrict dM, float *restrict rows, const float *restrict dy,
+                           int g, int K, int OH, int OW, int TH, int TW, size_t T)
+{
+    const size_t KT = (size_t)K * T + WINO_SKEW;
+    float *restrict y0 = rows, *restrict y1 = rows + 2 * TW;
+    memset(rows, 0, 4 * (size_t)TW * sizeof(float));
+    for (int i = 0; i < g; i++)
+        for (int k = 0; k < K; k++) {
+            const float *yk = dy + ((size_t)i * K + k) * OH * OW;
+            for (int th = 0; th < TH; th++) {
+                memcpy(y0, yk + (size_t)(2 * th) * OW, (size_t)OW * sizeof(float));
+                if (2 * th + 1 < OH)
+                    memcpy(y1, yk + (size_t)(2 * th + 1) * OW, (size_t)OW * sizeof(float));
+                else
+                    memset(y1, 0, (size_t)OW * sizeof(float));
+                float *restrict m = dM + (size_t)k * T + ((size_t)i * TH + th) * TW;
+                for (int tw = 0; tw < TW; tw++) {
+                    float d00 = y0[2 * tw], d01 = y0[2 * tw + 1];
+                    float d10 = y1[2 * tw], d11 = y1[2 * tw + 1];
+                    float q[4][2] = {{d00, d01}, /* A dY */
+                                     {d00 + d10, d01 + d11},
+                                     {d00 - d10, d01 - d11},
+                                     {-d10, -d11}};
+                    for (int a = 0; a < 4; a++) { /* (A dY) A^T */
+                        m[(size_t)(a * 4 + 0) * KT + tw] = q[a][0];
+                        m[(size_t)(a * 4 + 1) * KT + tw] = q[a][0] + q[a][1];
+                        m[(size_t)(a * 4 + 2) * KT + tw] = q[a][0] - q[a][1];
+                        m[(size_t)(a * 4 + 3) * KT + tw] = -q[a][1];
+                    }
+                }
+            }
+        }
+}
+
+/* Everything the workers of one weight gradient share. */
+typedef struct wino_dw_job {
+    ti_ctx *ctx;
+    float *dw;
+    const float *x, *dy;
+    int N, C, H, W, K, pad, OH, OW, TH, TW, G, parts;
+    float *ws;    /* worker t's scratch at ws + t * slice: dU (16, K, C) first */
+    size_t slice;
+} wino_dw_job;
+
+/* Images [lo, hi), a group at a time: V from x, dM from dY, dU_t += dM V^T (16 GEMMs). */
+static void dw_image_range(void *arg, size_t lo, size_t hi, int t)
+{
+    const wino_dw_job *j = arg;
+    const int C = j->C, K = j->K, TH = j->TH, TW = j->TW;
+    const size_t Tmax = (size_t)j->G * TH * TW;
+    float *dU = j->ws + (size_t)t * j->slice;               /* (16, K, C) */
+    float *V = dU + 16 * (size_t)K * C;                       /* (16, C, T) */
+    float *dM = V + 16 * ((size_t)C * Tmax + WINO_SKEW);      /* (16, K, T) */
+    float *pad_buf = dM + 16 * ((size_t)K * Tmax + WINO_SKEW);
+    memset(dU, 0, 16 * (size_t)K * C * sizeof(float));
+    for (size_t n0 = lo; n0 < hi; n0 += (size_t)j->G) {
+        int g = hi - n0 < (size_t)j->G ? (int)(hi - n0) : j->G;
+        size_t T = (size_t)g * TH * TW;
+        input_transform(V, pad_buf, j->x + n0 * C * j->H * j->W, g, C, j->H, j->W, j->pad, TH,
+                        TW, T);
+        output_adjoint(dM, pad_buf, j->dy + n0 * K * j->OH * j->OW, g, K, j->OH, j->OW, TH, TW,
+                       T);
+        for (int e = 0; e < 16; e++)
+            ti__sgemm(j->ctx, CblasNoTrans, CblasTrans, K, C, (int)T, 1.0f,
+                      dM + (size_t)e * ((size_t)K * T + WINO_SKEW), (int)T,
+                      V + (size_t)e * ((size_t)C * T + WINO_SKEW), (int)T, 1.0f,
+                      dU + (size_t)e * K * C, C);
+    }
+}
+
+/* dw[k][c] += G^T (sum over the workers' dU[k][c]) G for output channels [lo, hi). */
+static void dw_weight_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    const wino_dw_job *j = arg;
+    const int K = j->K, C = j->C;
+    const size_t KC = (size_t)K * C;
+    for (size_t k = lo; k < hi; k++)
+        for (int c = 0; c < C; c++) {
+            float u[4][4] = {{0}};
+            for (int p = 0; p < j->parts; p++) {
+                const float *dU = j->ws + (size_t)p * j->slice + k * C + c;
+                for (int e = 0; e < 16; e++)
+                    u[e / 4][e % 4] += dU[(size_t)e * KC];
+            }
+            float r[3][4]; /* G^T dU */
+            for (int b = 0; b < 4; b++) {
+                r[0][b] = u[0][b] + 0.5f * (u[1][b] + u[2][b]);
+                r[1][b] = 0.5f * (u[1][b] - u[2][b]);
+                r[2][b] = 0.5f * (u[1][b] + u[2][b]) + u[3][b];
+            }
+            float *g = j->dw + (k * C + c) * 9;
+            for (int i = 0; i < 3; i++) { /* (G^T dU) G */
+                g[3 * i + 0] += r[i][0] + 0.5f * (r[i][1] + r[i][2]);
+                g[3 * i + 1] += 0.5f * (r[i][1] - r[i][2]);
+                g[3 * i + 2] += 0.5f * (r[i][1] + r[i][2]) + r[i][3];
+            }
+        }
+}
+
+size_t ti__winograd_dw_floats(int N, int C, int H, int W, int K, int pad, int threads)
+{
+    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2;
+    int TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    threads = threads < 1 ? 1 : threads;
+    size_t T = (size_t)wino_group(N, TH, TW, threads) * TH * TW;
+    return (size_t)threads * (16 * (size_t)K * C + worker_floats(C, K, TH, TW, T));
+}
+
+void ti__conv3x3_winograd_dw(ti_ctx *ctx, float *dw, float *ws, const float *x, const float *dy,
+                             int N, int C, int H, int W, int K, int pad)
+{
+    int threads = ti__ctx_pool_threads(ctx);
+    int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
+    int G = wino_group(N, TH, TW, threads);
+    wino_dw_job j = {.ctx = ctx, .dw = dw, .x = x, .dy = dy, .N = N, .C = C, .H = H, .W = W,
+                     .K = K, .pad = pad, .OH = OH, .OW = OW, .TH = TH, .TW = TW, .G = G,
+                     .ws = ws,
+                     .slice = 16 * (size_t)K * C + worker_floats(C, K, TH, TW, (size_t)G * TH * TW)};
+    j.parts = ti__parallel_for(ctx, (size_t)N, 1, dw_image_range, &j);
+    ti__parallel_for(ctx, (size_t)K, 8, dw_weight_range, &j);
 }

@@ -104,5 +104,10 @@ size_t ti__winograd_floats(int N, int C, int H, int W, int K, int pad, int threa
 void ti__conv3x3_winograd(ti_ctx *ctx, float *y, int accumulate, float *ws, const float *x,
                           const float *w, int flip, const float *b, int N, int C, int H, int W,
                           int K, int pad);
+/* The weight gradient of that convolution (not flipped): dw (K, C, 3, 3) += the gradient of
+ * y = conv(x, w) given dy (N, K, OH, OW); ws holds ti__winograd_dw_floats(...) floats. */
+size_t ti__winograd_dw_floats(int N, int C, int H, int W, int K, int pad, int threads);
+void ti__conv3x3_winograd_dw(ti_ctx *ctx, float *dw, float *ws, const float *x, const float *dy,
+                             int N, int C, int H, int W, int K, int pad);
 
 #endif

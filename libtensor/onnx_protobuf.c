@@ -639,7 +639,7 @@ static int decode_shape(dec *d, span s, ox_vinfo *v)
 
 static int decode_vinfo(dec *d, span s, ox_vinfo *v)
 {
-    field f, g, h;
+    field f = {0}, g = {0}, h = {0};
     int r, r2, r3;
     v->name = "";
     v->ndim = -1;
