@@ -13,18 +13,15 @@
 #include "thinice/ops.h"
 #include "conv_internal.h"
 
-/* A group's GEMM should have at least this many columns (images x output pixels): OpenBLAS
- * runs at a third of its speed on the 16- or 64-column products of deep layers taken one
- * image at a time. The column buffer is capped so that it does not grow without bound on
- * wide layers; the cap never forces fewer columns than GROUP_MIN_COLS. */
-#define GROUP_COLS 4096
+/* The column buffer is capped so that it does not grow without bound on wide layers; the
+ * cap never forces fewer columns than GROUP_MIN_COLS. */
 #define GROUP_MIN_COLS 1024
 #define GROUP_MAX_BYTES ((size_t)24 << 20)
-/* Winograd F(2x2, 3x3) (conv_winograd.c) pays from 64 channels in and out: below that its
- * 16 GEMMs of inner dimension C are too thin and the transforms dominate (measured: 1.2x
- * faster than the row-shift GEMMs at 64 channels on 32x32, 1.4-1.8x at 128-512 channels,
- * slower at 16 and 32). */
-#define WINO_MIN_CHANNELS 64
+/* Winograd F(2x2, 3x3) (conv_winograd.c) pays from 32 channels in and out: below that its
+ * 16 GEMMs of inner dimension C are too thin and the transforms dominate (measured with the
+ * pool, interleaved in one process: 1.2x faster than the GEMM path at 32 -> 64 channels on
+ * 14x14 and at 32 -> 32 on 32x32, 0.94x at 16 channels). */
+#define WINO_MIN_CHANNELS 32
 
 /* Images per group: enough for GROUP_COLS columns, at most a worker's share of the batch,
  * and the column buffer under GROUP_MAX_BYTES unless that would leave fewer than

@@ -12,9 +12,6 @@
 
 #include "conv_internal.h"
 
-/* Columns a group's GEMM should have (as conv.c's groups). */
-#define GROUP_COLS 4096
-
 /* Is the row-shift variant worth it? Stride 1, a kernel taller than one row, at most 1/8
  * of wasted output rows. */
 int conv__use_rowshift(const conv_shape *s)
