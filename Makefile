@@ -15,7 +15,7 @@ CHECK_LIBS := $(shell pkg-config --libs check)
 LIBS := tensor stats attack prune
 INCS := $(foreach l,$(LIBS),-Ilib$(l)/include)
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=fast -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
 LDFLAGS_ALL := $(LDFLAGS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
