@@ -62,10 +62,11 @@ ti_tensor *ti__relu_inplace(ti_tape *tape, ti_tensor *x);
 ti_tensor *ti__add_relu(ti_tape *tape, ti_tensor *a, ti_tensor *b);
 
 /* parallel.c: the context's fork-join pool (see there for why thinice threads its kernels
- * itself and keeps OpenBLAS single-threaded). A job is [0, n) split into contiguous ranges,
- * at least `grain` items each; range t runs on worker t (0 is the caller) as
- * fn(arg, lo, hi, t), and the call returns when all have finished, with the number of
- * ranges used. Inside a range, a nested job runs serially on the calling worker. */
+ * itself and keeps OpenBLAS single-threaded). A job is [0, n) split into as many equal
+ * contiguous ranges as there are threads, but none shorter than `grain` items (at least
+ * one range); range t runs on worker t (0 is the caller) as fn(arg, lo, hi, t), and the
+ * call returns when all have finished, with the number of ranges used. Inside a range, a
+ * nested job runs as one range on the calling worker. */
 typedef struct ti__pool ti__pool;
 typedef void (*ti__range_fn)(void *arg, size_t lo, size_t hi, int worker);
 ti__pool *ti__pool_new(int threads);

@@ -18,9 +18,11 @@
 
 #include "internal.h"
 
-/* How long a worker polls for the next job before it sleeps (pause instructions): a few
- * tens of microseconds, the gap between two kernels of a network's pass. */
-#define SPIN_ROUNDS 20000
+/* How long a worker polls for the next job before it sleeps, in pause instructions (40 to
+ * 140 cycles each, by CPU): some 50 microseconds, longer than the gap between two kernels
+ * of a network's pass, short enough not to burn a core through the serial parts of an
+ * attack. */
+#define SPIN_ROUNDS 2000
 
 struct ti__pool {
     int nthreads;       /* workers + the caller */
@@ -173,8 +175,8 @@ int ti__pool_run(ti__pool *p, size_t n, size_t grain, ti__range_fn fn, void *arg
     if (grain < 1)
         grain = 1;
     size_t parts = p && !tl_in_range ? (size_t)p->nthreads : 1;
-    if (parts > (n + grain - 1) / grain)
-        parts = (n + grain - 1) / grain;
+    if (parts > n / grain)
+        parts = n / grain;
     if (parts > 1 && !p->tid) {
         pool_start(p);
         if (parts > (size_t)p->nthreads)

@@ -1,0 +1,260 @@
+/* Tests of the context's fork-join pool (parallel.c) and the split sgemm (blas.c): ranges
+ * cover a job exactly once, range t on worker t; nested jobs run inline; thousands of jobs in
+ * a row neither deadlock nor lose work, with more threads than cores; ti__sgemm against plain
+ * loops for every transpose and both split directions; a network's forward and input
+ * gradient agree across thread counts and are bit-identical for the same count. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "testutil.h"
+#include "thinice/model.h"
+#include "../libtensor/internal.h"
+
+#define MAXP 8
+
+/* What each worker saw: its range and its thread. */
+typedef struct seen {
+    size_t lo[MAXP], hi[MAXP];
+    pthread_t tid[MAXP];
+    int calls[MAXP];
+    int *hits; /* per item: how many ranges covered it */
+} seen;
+
+static void record(void *arg, size_t lo, size_t hi, int t)
+{
+    seen *s = arg;
+    s->lo[t] = lo;
+    s->hi[t] = hi;
+    s->tid[t] = pthread_self();
+    s->calls[t]++;
+    for (size_t i = lo; i < hi; i++)
+        s->hits[i]++;
+}
+
+/* With T threads, n items and a grain: every item once, min(T, n / grain) ranges (at least
+ * one), contiguous and in worker order, worker 0 the caller and the others distinct
+ * threads. */
+START_TEST(test_ranges_cover_once)
+{
+    static const size_t ns[] = {1, 2, 3, 7, 100, 1001};
+    static const size_t grains[] = {1, 5, 1000};
+    for (int T = 1; T <= 4; T++) {
+        ti_ctx *ctx = ti_ctx_new(1, T);
+        ck_assert_int_eq(ti_ctx_threads(ctx), T);
+        for (size_t a = 0; a < sizeof ns / sizeof ns[0]; a++)
+            for (size_t b = 0; b < sizeof grains / sizeof grains[0]; b++) {
+                size_t n = ns[a], grain = grains[b];
+                seen s = {0};
+                s.hits = calloc(n, sizeof(int));
+                int parts = ti__parallel_for(ctx, n, grain, record, &s);
+                size_t want = n / grain < 1 ? 1 : n / grain;
+                ck_assert_int_eq(parts, want < (size_t)T ? (int)want : T);
+                for (size_t i = 0; i < n; i++)
+                    ck_assert_msg(s.hits[i] == 1, "T %d n %zu grain %zu: item %zu hit %d times",
+                                  T, n, grain, i, s.hits[i]);
+                ck_assert(pthread_equal(s.tid[0], pthread_self()));
+                for (int t = 0; t < parts; t++) {
+                    ck_assert_int_eq(s.calls[t], 1);
+                    ck_assert_uint_eq(s.lo[t], t == 0 ? 0 : s.hi[t - 1]);
+                    for (int u = 0; u < t; u++)
+                        ck_assert(!pthread_equal(s.tid[t], s.tid[u]));
+                }
+                ck_assert_uint_eq(s.hi[parts - 1], n);
+                for (int t = parts; t < MAXP; t++)
+                    ck_assert_int_eq(s.calls[t], 0);
+                free(s.hits);
+            }
+        ck_assert_int_eq(ti__parallel_for(ctx, 0, 1, record, NULL), 0);
+        ti_ctx_free(ctx);
+    }
+}
+END_TEST
+
+typedef struct nest {
+    ti_ctx *ctx;
+    int inner_parts[MAXP];
+    int inline_ok[MAXP];
+    int in_parallel[MAXP];
+} nest;
+
+typedef struct nest_inner {
+    pthread_t outer;
+    int same;
+} nest_inner;
+
+static void inner(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)lo;
+    (void)hi;
+    nest_inner *ni = arg;
+    ni->same = t == 0 && pthread_equal(ni->outer, pthread_self());
+}
+
+static void outer(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)lo;
+    (void)hi;
+    nest *n = arg;
+    nest_inner ni = {pthread_self(), 0};
+    n->in_parallel[t] = ti__in_parallel();
+    n->inner_parts[t] = ti__parallel_for(n->ctx, 100, 1, inner, &ni);
+    n->inline_ok[t] = ni.same;
+}
+
+/* A job inside a job runs as one range on the calling worker (no deadlock). */
+START_TEST(test_nested_runs_inline)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 3);
+    nest n = {ctx, {0}, {0}, {0}};
+    ck_assert_int_eq(ti__parallel_for(ctx, 3, 1, outer, &n), 3);
+    for (int t = 0; t < 3; t++) {
+        ck_assert_int_eq(n.in_parallel[t], 1);
+        ck_assert_int_eq(n.inner_parts[t], 1);
+        ck_assert_int_eq(n.inline_ok[t], 1);
+    }
+    ck_assert_int_eq(ti__in_parallel(), 0);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
+static void add_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)t;
+    long *a = arg;
+    for (size_t i = lo; i < hi; i++)
+        a[i] += 1;
+}
+
+/* 20000 back-to-back jobs of every size, 6 threads on however many cores: each adds 1 to
+ * every item, so each item must end at exactly the number of jobs. */
+START_TEST(test_many_jobs)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 6);
+    long a[64] = {0};
+    for (int j = 0; j < 20000; j++)
+        ti__parallel_for(ctx, 1 + (size_t)(j % 64), 1, add_range, a);
+    for (int i = 0; i < 64; i++) {
+        long want = 0;
+        for (int j = 0; j < 20000; j++)
+            want += i < 1 + j % 64;
+        ck_assert_int_eq(a[i], want);
+    }
+    /* a new thread count replaces the pool; freeing it joins the workers */
+    ti_ctx_set_threads(ctx, 2);
+    ck_assert_int_eq(ti_ctx_threads(ctx), 2);
+    ti__parallel_for(ctx, 64, 1, add_range, a);
+    ck_assert_int_eq(a[63], 20000 / 64 + 1);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
+/* C = alpha op(A) op(B) + beta C by plain loops, row-major, in double. */
+static void ref_gemm(int ta, int tb, int M, int N, int K, float alpha, const float *A,
+                     const float *B, float beta, float *C)
+{
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * M + i] : A[(size_t)i * K + k];
+                double b = tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j];
+                s += a * b;
+            }
+            C[(size_t)i * N + j] = (float)(alpha * s + beta * C[(size_t)i * N + j]);
+        }
+}
+
+/* Large enough to be split (by columns when N >= M, else by rows), with every transpose,
+ * sizes not multiples of the split unit, and beta 0 and 1. */
+START_TEST(test_sgemm_split)
+{
+    static const int shapes[][3] = {{37, 301, 130}, {301, 37, 130}, {64, 1000, 40}};
+    ti_ctx *ctx = ti_ctx_new(1, 3);
+    ti_rng r;
+    ti_rng_seed(&r, 5);
+    for (size_t sh = 0; sh < sizeof shapes / sizeof shapes[0]; sh++)
+        for (int tr = 0; tr < 4; tr++)
+            for (int bi = 0; bi < 2; bi++) {
+                int M = shapes[sh][0], N = shapes[sh][1], K = shapes[sh][2];
+                int ta = tr & 1, tb = tr >> 1;
+                float beta = (float)bi;
+                float *A = malloc((size_t)M * K * sizeof(float));
+                float *B = malloc((size_t)K * N * sizeof(float));
+                float *C = malloc((size_t)M * N * sizeof(float));
+                float *R = malloc((size_t)M * N * sizeof(float));
+                tu_fill(&r, A, (size_t)M * K, -1, 1);
+                tu_fill(&r, B, (size_t)K * N, -1, 1);
+                tu_fill(&r, C, (size_t)M * N, -1, 1);
+                memcpy(R, C, (size_t)M * N * sizeof(float));
+                ti__sgemm(ctx, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans,
+                          M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, beta, C, N);
+                ref_gemm(ta, tb, M, N, K, 0.5f, A, B, beta, R);
+                double e = tu_reldiff(C, R, (size_t)M * N);
+                ck_assert_msg(e < 1e-5, "shape %zu ta %d tb %d beta %g: error %g", sh, ta, tb,
+                              (double)beta, e);
+                free(A);
+                free(B);
+                free(C);
+                free(R);
+            }
+    ti_ctx_free(ctx);
+}
+END_TEST
+
+/* Logits and input gradient of a small ResNet-18 batch with T threads. */
+static void resnet_pass(int T, const float *x, int N, float *z, float *dx)
+{
+    ti_ctx *ctx = ti_ctx_new(3, T);
+    ti_model_config cfg = {.C = 3, .H = 16, .W = 16, .M = 10};
+    ti_model *m = NULL;
+    ck_assert_int_eq(ti_model_new(ctx, "resnet18", &cfg, &m), TI_OK);
+    ti_classifier f;
+    ck_assert_int_eq(ti_model_classifier(m, N, &f), TI_OK);
+    float *dz = malloc((size_t)N * 10 * sizeof(float));
+    for (int i = 0; i < N * 10; i++)
+        dz[i] = (float)(i % 7) - 3.0f;
+    ck_assert_int_eq(f.vjp(f.self, x, N, dz, z, dx), TI_OK);
+    free(dz);
+    ti_model_free(m);
+    ti_ctx_free(ctx);
+}
+
+/* The same network and batch with 1, 2 and 3 threads: the images are split differently, so
+ * the bits may differ, but not by more than rounding; the same count twice: the same bits. */
+START_TEST(test_threads_agree)
+{
+    enum { N = 5, D = 3 * 16 * 16 };
+    ti_rng r;
+    ti_rng_seed(&r, 9);
+    float *x = malloc(N * D * sizeof(float));
+    tu_fill(&r, x, N * D, 0, 1);
+    float z[3][N * 10], dx[3][N * D], z2[N * 10], dx2[N * D];
+    for (int T = 1; T <= 3; T++)
+        resnet_pass(T, x, N, z[T - 1], dx[T - 1]);
+    for (int T = 2; T <= 3; T++) {
+        ck_assert_msg(tu_reldiff(z[T - 1], z[0], N * 10) < 1e-4, "logits, %d threads", T);
+        ck_assert_msg(tu_reldiff(dx[T - 1], dx[0], N * D) < 1e-3, "input gradient, %d threads",
+                      T);
+    }
+    resnet_pass(2, x, N, z2, dx2);
+    ck_assert(memcmp(z2, z[1], sizeof z2) == 0);
+    ck_assert(memcmp(dx2, dx[1], sizeof dx2) == 0);
+    free(x);
+}
+END_TEST
+
+Suite *suite_parallel(void)
+{
+    Suite *s = suite_create("parallel");
+    TCase *tc = tcase_create("pool");
+    tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_ranges_cover_once);
+    tcase_add_test(tc, test_nested_runs_inline);
+    tcase_add_test(tc, test_many_jobs);
+    tcase_add_test(tc, test_sgemm_split);
+    tcase_add_test(tc, test_threads_agree);
+    suite_add_tcase(s, tc);
+    return s;
+}
