@@ -69,7 +69,7 @@ static void usage(void)
            "                        apgd-t, fab, fab-t, square, pgd, fgsm, fmn, or a\n"
            "                        comma-separated list of the AutoAttack ones\n"
            "  --norm linf|l2|l1|l0  threat model (default linf; AutoAttack, PGD and FGSM:\n"
-           "                        linf or l2; FMN: all four)\n"
+           "                        linf or l2; the APGD attacks also l1; FMN: all four)\n"
            "  --eps X               radius, e.g. 0.1 or 8/255 (required, except for fmn where\n"
            "                        it only sets the success radius)\n"
            "  --seed N              random seed (default 0)\n"
@@ -203,8 +203,18 @@ static int parse(int argc, char **argv, opts *o)
                                    "comma-separated list of the AutoAttack ones", o->attack);
         }
     }
-    if (o->mode != MODE_FMN && o->norm != TI_NORM_LINF && o->norm != TI_NORM_L2)
-        return app_usage_error("--norm %s: %s supports linf and l2 only (fmn supports all four)",
+    int apgd_only = o->mode == MODE_AA; /* L1-APGD: the APGD attacks also take l1 */
+    if (apgd_only) {
+        ti_aa_params ap;
+        ti_aa_params_version(NULL, o->attack, TI_NORM_LINF, 0.1f, &ap);
+        for (int a = 0; a < ap.n_attacks; a++)
+            apgd_only &= ap.attacks[a] == TI_AA_APGD_CE || ap.attacks[a] == TI_AA_APGD_DLR ||
+                         ap.attacks[a] == TI_AA_APGD_T;
+    }
+    if (o->mode != MODE_FMN && o->norm != TI_NORM_LINF && o->norm != TI_NORM_L2 &&
+        !(o->norm == TI_NORM_L1 && apgd_only))
+        return app_usage_error("--norm %s: %s supports linf and l2 only (l1: apgd-ce, apgd-dlr, "
+                               "apgd-t and lists of them; fmn supports all four)",
                                ti_norm_name(o->norm), o->attack);
     if (o->mode != MODE_FMN && !o->eps_given)
         return app_usage_error("--eps is required for --attack %s (e.g. 0.1 for "

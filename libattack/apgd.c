@@ -2,14 +2,18 @@
  * ensemble of diverse parameter-free attacks", ICML 2020, Algorithm 1): PGD with momentum
  * 0.75 and a per-sample step size that halves at fixed checkpoints when the loss oscillates
  * or stalls, restarting from the best point. Reference quirks kept: shared/specs/attacks.md
- * §4.3, docs/attacks.md. This file: the single run, and the restarts that both APGD and
- * APGD-T (apgd_targeted.c) drive. */
+ * §4.3, docs/attacks.md. L1 (Croce & Hein, "Mind the box: l1-APGD for sparse adversarial
+ * attacks on image classifiers", ICML 2021): sparse steps, the exact projection onto the L1
+ * ball ∩ box, no momentum, and checkpoints that adapt the sparsity and the step instead.
+ * This file: the single run, and the restarts that both APGD and APGD-T (apgd_targeted.c)
+ * drive. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "thinice/apgd.h"
+#include "thinice/projection.h"
 
 ti_apgd_params ti_apgd_params_default(void)
 {
@@ -57,12 +61,14 @@ ti_status ti__apgd_ws_init(ti_ctx *ctx, ti__apgd_ws *w, int N, size_t D, int M, 
     for (size_t i = 0; i < sizeof small / sizeof *small; i++)
         ok &= (*small[i] = ti_alloc((size_t)N * sizeof(float))) != NULL;
     ok &= (w->hist = ti_alloc((size_t)N * n_iter * sizeof(float))) != NULL;
-    int **ints[] = {&w->pred, &w->map, &w->yr, &w->tr, &w->rows, &w->yg, &w->tg};
+    int **ints[] = {&w->pred, &w->map, &w->yr, &w->tr, &w->rows, &w->yg, &w->tg, &w->l1k,
+                    &w->l1sp};
     for (size_t i = 0; i < sizeof ints / sizeof *ints; i++)
         ok &= (*ints[i] = ti_alloc((size_t)N * sizeof(int))) != NULL;
     ok &= (w->fooled = ti_alloc((size_t)N)) != NULL;
     ok &= (w->reduced = ti_alloc((size_t)N)) != NULL;
     ok &= (w->robust = ti_alloc((size_t)N)) != NULL;
+    ok &= (w->l1work = ti_alloc(ti_proj_work_bytes(2 * D))) != NULL;
     w->n_ckpt = ti_apgd_checkpoints(n_iter, NULL, 0);
     ok &= (w->ckpt = ti_alloc((size_t)(w->n_ckpt + 1) * sizeof(int))) != NULL;
     if (!ok) {
@@ -79,7 +85,7 @@ void ti__apgd_ws_free(ti__apgd_ws *w)
     void *all[] = {w->xo, w->xc, w->xp, w->xb, w->xa, w->g, w->gb, w->xin, w->gin,
                    w->logits, w->dl, w->lossv, w->eta, w->lbest, w->lckpt, w->hist,
                    w->pred, w->map, w->yr, w->tr, w->rows, w->yg, w->tg, w->fooled, w->reduced,
-                   w->robust, w->ckpt};
+                   w->robust, w->ckpt, w->l1k, w->l1sp, w->l1work};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++)
         ti_free(all[i]);
     memset(w, 0, sizeof *w);
@@ -87,9 +93,9 @@ void ti__apgd_ws_free(ti__apgd_ws *w)
 
 ti_status ti__apgd_check(ti_ctx *ctx, const char *who, const ti_apgd_params *p)
 {
-    if (p->norm == TI_NORM_L1 || p->norm == TI_NORM_L0)
+    if (p->norm == TI_NORM_L0)
         return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED,
-                            "%s: norm %s is not implemented (linf or l2)", who,
+                            "%s: norm %s is not implemented (linf, l2 or l1)", who,
                             ti_norm_name(p->norm));
     if (p->n_iter < 1 || p->n_restarts < 1)
         return ti_ctx_error(ctx, TI_ERR_ARG, "%s: need n_iter >= 1 and n_restarts >= 1 (got %d, %d)",
@@ -124,10 +130,17 @@ static ti_status eval_active(ti_ctx *ctx, const ti_classifier *f, ti_loss loss, 
 }
 
 /* The random start: L-inf a uniform direction scaled so that max |delta_i| = eps, L2 a
- * Gaussian direction of norm eps; then clipped to the box. */
-static void apgd_start(ti_rng *rng, ti_norm norm, const float *x, float eps, size_t D, float *xc)
+ * Gaussian direction of norm eps; then clipped to the box. L1: x plus a standard Gaussian
+ * (far outside the ball), projected onto ball ∩ box, as the reference: a point on the
+ * sphere whose support is the coordinates the noise pushed furthest. work: l1work. */
+static void apgd_start(ti_rng *rng, ti_norm norm, const float *x, float eps, size_t D, float *xc,
+                       void *work)
 {
-    if (norm == TI_NORM_LINF) {
+    if (norm == TI_NORM_L1) {
+        for (size_t i = 0; i < D; i++)
+            xc[i] = x[i] + ti_rng_normal(rng);
+        ti_proj_l1_box(xc, x, D, eps, work);
+    } else if (norm == TI_NORM_LINF) {
         float mx = 0.0f;
         for (size_t i = 0; i < D; i++) {
             xc[i] = ti_rng_uniform(rng, -1.0f, 1.0f);
@@ -166,6 +179,110 @@ static void apgd_move(ti_norm norm, float *xc, float *xp, const float *g, const 
     memcpy(xc, z, D * sizeof *z);
 }
 
+/* The L1 iteration (Croce & Hein 2021, §3): the steepest ascent direction over an L1 ball
+ * moves one coordinate only, which makes slow progress and which the box often blocks; so
+ * the step moves the k coordinates of largest |g| by eta / k each, with the sign of g (L1 norm
+ * eta), then projects exactly onto ball ∩ box. Coordinates already at the face of the box
+ * that g points through cannot move: they are skipped, so that the budget goes to
+ * coordinates that can. Ties at the k-th largest |g| are all moved, as the reference does.
+ * No momentum: both reference implementations use none at L1 (a momentum mix would undo the
+ * sparsity of the step). xc becomes the new iterate; z is scratch (D). */
+static void apgd_move_l1(float *xc, const float *g, const float *x, float eta, float eps,
+                         int k, float *z, void *work, size_t D)
+{
+    uint32_t *scratch = work; /* the radix sort's 4 (D + 1) words, then keys and indices */
+    float *key = (float *)(scratch + 4 * (D + 1));
+    uint32_t *idx = (uint32_t *)(key + D);
+    size_t m = 0;
+    for (size_t i = 0; i < D; i++) {
+        int blocked = (g[i] > 0.0f && xc[i] >= 1.0f) || (g[i] < 0.0f && xc[i] <= 0.0f);
+        if (g[i] != 0.0f && !blocked) {
+            key[m] = fabsf(g[i]);
+            idx[m++] = (uint32_t)i;
+        }
+    }
+    memcpy(z, xc, D * sizeof *z);
+    if (m > 0) {
+        ti_proj_sort_pairs(key, idx, m, scratch); /* ascending */
+        size_t lo = m - ((size_t)k < m ? (size_t)k : m);
+        while (lo > 0 && key[lo - 1] >= key[lo]) /* ties with the k-th largest */
+            lo--;
+        float s = eta / (float)(m - lo);
+        for (size_t j = lo; j < m; j++) {
+            size_t i = idx[j];
+            z[i] = xc[i] + s * ti__signf(g[i]);
+        }
+    }
+    ti_proj_l1_box(z, x, D, eps, work);
+    memcpy(xc, z, D * sizeof *z);
+}
+
+/* How many coordinates of xb differ from x: the sparsity of the best point. */
+static int count_moved(const float *xb, const float *x, size_t D)
+{
+    int c = 0;
+    for (size_t i = 0; i < D; i++)
+        c += xb[i] != x[i];
+    return c;
+}
+
+/* The L-inf/L2 checkpoint with period kper ending at iteration it (0-based), for the active
+ * rows: over the last kper iterations, did the loss rise often enough, and did the best loss
+ * move since the last checkpoint? If not, halve the step and go back to the best point. */
+static void apgd_checkpoint(const ti_apgd_params *p, ti__apgd_ws *w, int n, int it, int kper)
+{
+    size_t D = w->D;
+    int n_iter = w->n_iter;
+    for (int k = 0; k < n; k++) {
+        int r = w->rows[k];
+        const float *h = w->hist + (size_t)r * n_iter;
+        int cnt = 0;
+        for (int c = 0; c < kper; c++) {
+            /* Python-style negative indices: at the first checkpoint the oldest
+             * predecessor wraps to the unfilled last slot (0), as the reference */
+            int j1 = ((it - c) % n_iter + n_iter) % n_iter;
+            int j0 = ((it - c - 1) % n_iter + n_iter) % n_iter;
+            cnt += h[j1] > h[j0];
+        }
+        int osc = (double)cnt <= (double)kper * p->rho;
+        int stall = !w->reduced[r] && w->lckpt[r] >= w->lbest[r];
+        int red = osc || stall;
+        w->reduced[r] = (unsigned char)red;
+        w->lckpt[r] = w->lbest[r];
+        if (red) { /* x_prev is NOT reset: the next momentum uses x_best - x_prev */
+            w->eta[r] /= 2.0f;
+            memcpy(w->xc + r * D, w->xb + r * D, D * sizeof(float));
+            memcpy(w->g + r * D, w->gb + r * D, D * sizeof(float));
+        }
+    }
+}
+
+/* The L1 checkpoint (every 4% of the run, Croce & Hein 2021 §3.3 and the reference): the
+ * sparsity of the best point sets how many coordinates the next steps move
+ * (k = ceil(||x_best - x||_0 / 1.5), at least 1), so that steps get sparser as the attack
+ * finds which pixels matter. If that sparsity fell by more than 5% since the last
+ * checkpoint, the search is still reshaping its support: the step goes back to eps and the
+ * iterate to the best point; otherwise the step shrinks by 1.5. The step stays in
+ * [eps/10, eps]. (rho and the loss history play no part at L1.) */
+static void apgd_checkpoint_l1(ti__apgd_ws *w, int n, float eps)
+{
+    size_t D = w->D;
+    for (int k = 0; k < n; k++) {
+        int r = w->rows[k];
+        int sp = count_moved(w->xb + r * D, w->xo + r * D, D);
+        int reset = (double)sp < 0.95 * (double)w->l1sp[r];
+        int kk = (int)ceil((double)sp / 1.5);
+        w->l1k[r] = kk < 1 ? 1 : kk;
+        w->l1sp[r] = sp;
+        float eta = reset ? eps : w->eta[r] / 1.5f;
+        w->eta[r] = ti__clampf(eta, eps / 10.0f, eps);
+        if (reset) {
+            memcpy(w->xc + r * D, w->xb + r * D, D * sizeof(float));
+            memcpy(w->g + r * D, w->gb + r * D, D * sizeof(float));
+        }
+    }
+}
+
 ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
                        ti_loss loss, ti__apgd_ws *w, int m, uint64_t salt,
                        const ti__atk_io *io, ti_atk_stats *st, int trace)
@@ -179,7 +296,7 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
     for (int r = 0; r < m; r++) {
         ti_rng rng;
         ti__atk_stream(&rng, p->seed, ti__atk_id(io, w->map[r]), salt);
-        apgd_start(&rng, p->norm, w->xo + r * D, eps, D, w->xc + r * D);
+        apgd_start(&rng, p->norm, w->xo + r * D, eps, D, w->xc + r * D, w->l1work);
         w->rows[r] = r;
     }
     int n = m; /* active rows: w->rows[0..n) */
@@ -198,8 +315,12 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
         memcpy(w->xp + r * D, xc, D * sizeof *xc);
         memcpy(w->gb + r * D, w->g + r * D, D * sizeof *xc);
         w->lbest[r] = w->lckpt[r] = w->lossv[r];
-        w->eta[r] = 2.0f * eps;
+        w->eta[r] = (p->norm == TI_NORM_L1 ? 1.0f : 2.0f) * eps; /* spec §4.1 */
         w->reduced[r] = 1; /* so the no-progress test cannot fire at the first checkpoint */
+        /* L1: the first steps move 20% of the coordinates; the first checkpoint compares
+         * the best point's sparsity with D */
+        w->l1k[r] = (int)ceil(0.2 * (double)D);
+        w->l1sp[r] = (int)D;
         memset(w->hist + (size_t)r * n_iter, 0, (size_t)n_iter * sizeof(float));
         int nz = 0;
         for (size_t i = 0; i < D && !nz; i++)
@@ -213,6 +334,7 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
         p->trace_best[0] = w->lbest[0];
 
     int next_ckpt = 0, prev_ckpt = 0;
+    int l1_period = imax((int)(0.04 * n_iter), 1);
     for (int it = 0; it < n_iter; it++) {
         if (p->stop_on_success) { /* fooled rows leave the batch; their x_adv is final */
             int k2 = 0;
@@ -229,8 +351,12 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
             int r = w->rows[k];
             if (trace && r == 0 && p->trace_eta)
                 p->trace_eta[it] = w->eta[0];
-            apgd_move(p->norm, w->xc + r * D, w->xp + r * D, w->g + r * D, w->xo + r * D,
-                      w->eta[r], eps, a, w->gin + k * D, D);
+            if (p->norm == TI_NORM_L1)
+                apgd_move_l1(w->xc + r * D, w->g + r * D, w->xo + r * D, w->eta[r], eps,
+                             w->l1k[r], w->gin + k * D, w->l1work, D);
+            else
+                apgd_move(p->norm, w->xc + r * D, w->xp + r * D, w->g + r * D, w->xo + r * D,
+                          w->eta[r], eps, a, w->gin + k * D, D);
         }
         s = eval_active(ctx, f, loss, w, m, n);
         if (s != TI_OK)
@@ -256,33 +382,11 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
                     p->trace_loss[it] = l;
             }
         }
-        if (next_ckpt < w->n_ckpt && it + 1 == w->ckpt[next_ckpt]) {
-            /* checkpoint: over the last k iterations, did the loss rise often enough, and
-             * did the best loss move since the last checkpoint? If not, halve the step and
-             * go back to the best point. */
-            int kper = w->ckpt[next_ckpt] - prev_ckpt;
-            for (int k = 0; k < n; k++) {
-                int r = w->rows[k];
-                const float *h = w->hist + (size_t)r * n_iter;
-                int cnt = 0;
-                for (int c = 0; c < kper; c++) {
-                    /* Python-style negative indices: at the first checkpoint the oldest
-                     * predecessor wraps to the unfilled last slot (0), as the reference */
-                    int j1 = ((it - c) % n_iter + n_iter) % n_iter;
-                    int j0 = ((it - c - 1) % n_iter + n_iter) % n_iter;
-                    cnt += h[j1] > h[j0];
-                }
-                int osc = (double)cnt <= (double)kper * p->rho;
-                int stall = !w->reduced[r] && w->lckpt[r] >= w->lbest[r];
-                int red = osc || stall;
-                w->reduced[r] = (unsigned char)red;
-                w->lckpt[r] = w->lbest[r];
-                if (red) { /* x_prev is NOT reset: the next momentum uses x_best - x_prev */
-                    w->eta[r] /= 2.0f;
-                    memcpy(w->xc + r * D, w->xb + r * D, D * sizeof(float));
-                    memcpy(w->g + r * D, w->gb + r * D, D * sizeof(float));
-                }
-            }
+        if (p->norm == TI_NORM_L1) {
+            if ((it + 1) % l1_period == 0)
+                apgd_checkpoint_l1(w, n, eps);
+        } else if (next_ckpt < w->n_ckpt && it + 1 == w->ckpt[next_ckpt]) {
+            apgd_checkpoint(p, w, n, it, w->ckpt[next_ckpt] - prev_ckpt);
             prev_ckpt = w->ckpt[next_ckpt++];
         }
     }

@@ -176,7 +176,18 @@ static ti_status aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_param
     if (p->n_attacks < 1 || p->n_attacks > TI_AA_MAX_ATTACKS)
         return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: %d attacks (1..%d)", p->n_attacks,
                             TI_AA_MAX_ATTACKS);
-    if (p->norm != TI_NORM_LINF && p->norm != TI_NORM_L2)
+    if (p->norm == TI_NORM_L1) {
+        /* L1: only the APGD attacks have an L1 version (L1-APGD); AutoAttack's L1 "standard"
+         * (with its 3eps-2eps-eps schedule, L1 FAB-T and Square) is not implemented */
+        for (int a = 0; a < p->n_attacks; a++) {
+            ti_aa_attack k = p->attacks[a];
+            if (k != TI_AA_APGD_CE && k != TI_AA_APGD_DLR && k != TI_AA_APGD_T)
+                return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED,
+                                    "autoattack: %s has no l1 version; at l1 only lists of "
+                                    "apgd-ce, apgd-dlr and apgd-t run (AutoAttack's l1 "
+                                    "'standard' is not implemented)", ti_aa_attack_name(k));
+        }
+    } else if (p->norm != TI_NORM_LINF && p->norm != TI_NORM_L2)
         return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED, "autoattack: norm %s not supported (linf, l2)",
                             ti_norm_name(p->norm));
     int M = f->M;

@@ -103,6 +103,10 @@ typedef struct ti__apgd_ws {
     int *pred, *map, *yr, *tr, *rows, *yg, *tg; /* (N); yg, tg: gathered labels */
     unsigned char *fooled, *reduced, *robust; /* (N) */
     int *ckpt, n_ckpt;             /* checkpoint iterations (1-based) */
+    /* L1 only (Croce & Hein 2021): per row, the coordinates a step moves and the sparsity of
+     * the best point at the last checkpoint; scratch of the sparse step and the projection */
+    int *l1k, *l1sp;               /* (N) */
+    void *l1work;                  /* ti_proj_work_bytes(2 D) */
 } ti__apgd_ws;
 
 ti_status ti__apgd_ws_init(ti_ctx *ctx, ti__apgd_ws *w, int N, size_t D, int M, int n_iter);

@@ -1,5 +1,7 @@
-/* Projections onto norm balls at 0 (L-inf, L2, L1 by Duchi et al. ICML 2008, L0 by top-k)
- * and the O(n) radix sort of non-negative float keys that they and FAB's projection share.
+/* Projections onto norm balls at 0 (L-inf, L2, L1 by Duchi et al. ICML 2008, L0 by top-k),
+ * the exact projection onto the L1 ball intersected with the box [0,1]^n (Croce & Hein,
+ * "Mind the box", ICML 2021, for L1-APGD; derivation in docs/attacks.md) and the O(n) radix
+ * sort of non-negative float keys that they and FAB's projection share.
  * Spec: shared/specs/attacks.md §8.5. */
 #include <assert.h>
 #include <math.h>
@@ -142,4 +144,173 @@ void ti_proj_ball(ti_norm p, float *delta, size_t n, float eps, void *work)
     case TI_NORM_L0: proj_l0(delta, n, eps, work); break;
     default: assert(!"ti_proj_ball: unknown norm");
     }
+}
+
+/* ---- the L1 ball ∩ box ------------------------------------------------------------------ */
+
+/* The room of the box from x in the direction of y: how far coordinate i can move. */
+static double box_room(float x, double y)
+{
+    double r = y > 0 ? 1.0 - (double)x : (double)x;
+    return r > 0 ? r : 0;
+}
+
+/* The soft-threshold level lambda > 0 at which G(lambda) = sum_i min(max(a_i - lambda, 0), r_i)
+ * equals eps, given G(0) > eps (a_i = |xa_i - x_i|, r_i = box_room). G is continuous,
+ * piecewise linear and non-increasing; walking lambda down from max a_i, coordinate i starts
+ * to move at lambda = a_i (the slope steepens by 1) and reaches its face at lambda = a_i - r_i
+ * (the slope flattens by 1). The breakpoints are sorted once (radix sort, O(n)); the segment
+ * where G crosses eps gives lambda by linear interpolation. */
+static double l1box_level(const float *xa, const float *x, size_t n, double eps, void *work)
+{
+    size_t n2 = 2 * n;
+    uint32_t *scratch = work; /* the radix sort's own 4 (n2 + 1) words come first */
+    float *key = (float *)(scratch + 4 * (n2 + 1));
+    uint32_t *code = (uint32_t *)(key + n2); /* i: starts to move; n + i: reaches its face */
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double y = (double)xa[i] - x[i], a = fabs(y), sat = a - box_room(x[i], y);
+        if (!(a > 0)) /* also skips NaN: such a coordinate stays at x */
+            continue;
+        key[m] = (float)a;
+        code[m++] = (uint32_t)i;
+        if (sat > 0) {
+            key[m] = (float)sat;
+            code[m++] = (uint32_t)(n + i);
+        }
+    }
+    if (m == 0)
+        return 0;
+    ti_proj_sort_pairs(key, code, m, scratch); /* ascending: walk it from the end */
+    double g = 0, lam = key[m - 1];
+    long act = 0; /* coordinates strictly between 0 and their face on the current segment */
+    for (size_t j = m; j-- > 0;) {
+        double next = key[j], gn = g + (double)act * (lam - next);
+        if (gn >= eps) /* g < eps <= gn: act > 0, the crossing is on this segment */
+            return lam - (eps - g) / (double)act;
+        g = gn;
+        lam = next;
+        act += code[j] < n ? 1 : -1;
+    }
+    /* the last segment, down to lambda = 0, where G(0) > eps (up to the rounding of the keys
+     * to float, which l1box_refine corrects) */
+    double l = act > 0 ? lam - (eps - g) / (double)act : 0;
+    return l > 0 ? l : 0;
+}
+
+/* G and its slope at lam, in double: lam moves by the error over the slope (G is linear
+ * between breakpoints). The sweep's level comes from breakpoints rounded to float; two such
+ * steps make it exact in double, so the result sits on the sphere to rounding (one ulp per
+ * coordinate) instead of a few 1e-7 of eps inside. A step that makes |G - eps| worse (a
+ * breakpoint crossed) is not taken. */
+static double l1box_refine(const float *xa, const float *x, size_t n, double eps, double lam)
+{
+    double err_best = INFINITY, lam_best = lam;
+    for (int pass = 0; pass < 3; pass++) {
+        double g = 0;
+        long act = 0;
+        for (size_t i = 0; i < n; i++) {
+            double y = (double)xa[i] - x[i], d = fabs(y) - lam, r = box_room(x[i], y);
+            if (!(d > 0))
+                continue;
+            if (d >= r) {
+                g += r;
+            } else {
+                g += d;
+                act++;
+            }
+        }
+        if (fabs(g - eps) >= err_best)
+            break;
+        err_best = fabs(g - eps);
+        lam_best = lam;
+        if (act == 0)
+            break;
+        double next = lam + (g - eps) / (double)act;
+        lam = next > 0 ? next : 0;
+    }
+    return lam_best;
+}
+
+static float clip01(float v)
+{
+    return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+}
+
+/* x + (y shrunk to magnitude a >= 0), rounded towards x so that |z - x| <= a exactly, in the
+ * box because a never exceeds the room. */
+static float toward(float x, double y, double a)
+{
+    float z = (float)((double)x + (y > 0 ? a : -a));
+    if (fabs((double)z - x) > a)
+        z = nextafterf(z, x);
+    return clip01(z);
+}
+
+/* Makes sum_i |z_i - x_i| (in double, in index order, as ti_norm_dist) at most eps: float
+ * rounding can leave it a few ulps above; the excess comes off the largest move. Rarely runs
+ * more than its first measuring pass. */
+static void l1box_fit(float *z, const float *x, size_t n, double eps)
+{
+    for (int pass = 0; pass < 16; pass++) {
+        double s = 0, big = -1;
+        size_t ib = 0;
+        for (size_t i = 0; i < n; i++) {
+            double d = fabs((double)z[i] - x[i]);
+            s += d;
+            if (d > big) {
+                big = d;
+                ib = i;
+            }
+        }
+        if (s <= eps)
+            return;
+        double want = big - (s - eps);
+        z[ib] = toward(x[ib], (double)z[ib] - x[ib], want > 0 ? want : 0);
+    }
+}
+
+void ti_proj_l1_box(float *xa, const float *x, size_t n, float eps, void *work)
+{
+    if (!(eps > 0)) {
+        memcpy(xa, x, n * sizeof *xa);
+        return;
+    }
+    /* lambda = 0 (only the box acts) if that already lands in the ball */
+    double g0 = 0;
+    for (size_t i = 0; i < n; i++) {
+        double y = (double)xa[i] - x[i], a = fabs(y), r = box_room(x[i], y);
+        if (a > 0) /* NaN coordinates go back to x, here and below */
+            g0 += a < r ? a : r;
+    }
+    if (!(g0 > eps)) { /* clip to the box: exact, in the ball */
+        for (size_t i = 0; i < n; i++)
+            xa[i] = isnan(xa[i]) ? x[i] : clip01(xa[i]);
+        return;
+    }
+    double lam = l1box_refine(xa, x, n, eps, l1box_level(xa, x, n, eps, work));
+    float *v = work; /* the sort is done: keep the input there */
+    memcpy(v, xa, n * sizeof *v);
+    for (int pass = 0; pass < 3; pass++) {
+        /* nearest floats; when their rounding errors add up above eps (they can all fall the
+         * same way on a grid of pixel values), raise lam by the excess over the moving
+         * coordinates and round again, so that no single coordinate takes the correction */
+        double sum = 0;
+        long act = 0;
+        for (size_t i = 0; i < n; i++) {
+            double y = (double)v[i] - x[i], a = fabs(y) - lam, r = box_room(x[i], y);
+            float z = x[i];
+            if (a > 0 && r > 0) {
+                act += a < r;
+                double d = a < r ? a : r;
+                z = clip01((float)((double)x[i] + (y > 0 ? d : -d)));
+            }
+            xa[i] = z;
+            sum += fabs((double)z - x[i]);
+        }
+        if (sum <= eps || act == 0)
+            break;
+        lam += (sum - eps) / (double)act;
+    }
+    l1box_fit(xa, x, n, eps); /* what rounding still left above eps comes off */
 }

@@ -659,7 +659,7 @@ START_TEST(test_attack_errors)
     ck_assert_int_eq(ti_atk_apgd(ctx, &lc.base, &p, x, y, 1, xa, NULL), TI_ERR_ARG);
     ck_assert(strstr(ti_ctx_errmsg(ctx), "3 classes"));
     lc.base.M = 3;
-    p.norm = TI_NORM_L1;
+    p.norm = TI_NORM_L0;
     ck_assert_int_eq(ti_atk_apgd(ctx, &lc.base, &p, x, y, 1, xa, NULL), TI_ERR_UNSUPPORTED);
     ck_assert(ti_ctx_errmsg(ctx)[0] != '\0');
     p = ti_apgd_params_default();
@@ -674,7 +674,7 @@ START_TEST(test_attack_errors)
     p.eps = -1;
     ck_assert_int_eq(ti_atk_apgd(ctx, &lc.base, &p, x, y, 1, xa, NULL), TI_ERR_ARG);
     ti_square_params sq = ti_square_params_default();
-    sq.norm = TI_NORM_L2;
+    sq.norm = TI_NORM_L1;
     ck_assert_int_eq(ti_atk_square(ctx, &lc.base, &sq, x, y, 1, xa, NULL), TI_ERR_UNSUPPORTED);
     sq = ti_square_params_default();
     sq.p_init = 0;

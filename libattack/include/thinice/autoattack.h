@@ -40,7 +40,8 @@ const char *ti_aa_attack_name(ti_aa_attack a); /* the names above; "?" if out of
 ti_status ti_aa_attack_parse(const char *name, ti_aa_attack *out);
 
 typedef struct ti_aa_params {
-    ti_norm norm;     /* TI_NORM_LINF or TI_NORM_L2 */
+    ti_norm norm;     /* TI_NORM_LINF or TI_NORM_L2; TI_NORM_L1 for lists of APGD attacks
+                       * only (L1-APGD; no L1 "standard" version) */
     float eps;
     uint64_t seed;
     int batch_size;   /* samples per slice in ti_aa_run (250, the reference's default) */
