@@ -147,6 +147,30 @@ int app_parse_float(const char *flag, const char *s, double lo, double hi, float
     return 0;
 }
 
+int app_parse_fraction(const char *flag, const char *s, double hi, float *out)
+{
+    const char *slash = strchr(s, '/');
+    if (!slash)
+        return app_parse_float(flag, s, 0, hi, out);
+    char num[64];
+    size_t n = (size_t)(slash - s);
+    double a, b;
+    if (n == 0 || n >= sizeof num) {
+        app_error("%s: '%s' is not a number or a fraction like 8/255", flag, s);
+        return -1;
+    }
+    memcpy(num, s, n);
+    num[n] = '\0';
+    if (app_parse_double(flag, num, 0, 1e6, &a) || app_parse_double(flag, slash + 1, 1e-6, 1e6, &b))
+        return -1;
+    if (a / b > hi) {
+        app_error("%s: '%s' is %g, above %g", flag, s, a / b, hi);
+        return -1;
+    }
+    *out = (float)(a / b);
+    return 0;
+}
+
 void app_log(void *user, int level, const char *msg)
 {
     (void)user;

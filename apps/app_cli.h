@@ -40,6 +40,9 @@ int app_parse_long(const char *flag, const char *s, long lo, long hi, long *out)
 int app_parse_u64(const char *flag, const char *s, uint64_t *out);
 int app_parse_float(const char *flag, const char *s, double lo, double hi, float *out);
 int app_parse_double(const char *flag, const char *s, double lo, double hi, double *out);
+/* A radius or step in [0, hi], as a number ("0.1") or a fraction ("8/255"); same failure
+ * behaviour. */
+int app_parse_fraction(const char *flag, const char *s, double hi, float *out);
 
 /* The log callback for ti_ctx_set_log: "prog: [warning: ]msg" on stderr. user is unused. */
 void app_log(void *user, int level, const char *msg);

@@ -90,27 +90,6 @@ static void usage(void)
            app_prog, app_prog, app_model_names(), TI_DATA_DEFAULT_DIR);
 }
 
-/* "0.1", "8/255": a finite radius >= 0. */
-static int parse_eps(const char *s, float *out)
-{
-    const char *slash = strchr(s, '/');
-    if (!slash)
-        return app_parse_float("--eps", s, 0, 1e6, out);
-    char num[64];
-    size_t n = (size_t)(slash - s);
-    float a, b;
-    if (n == 0 || n >= sizeof num) {
-        app_error("--eps: '%s' is not a number or a fraction like 8/255", s);
-        return -1;
-    }
-    memcpy(num, s, n);
-    num[n] = '\0';
-    if (app_parse_float("--eps", num, 0, 1e6, &a) || app_parse_float("--eps", slash + 1, 1e-6, 1e6, &b))
-        return -1;
-    *out = a / b;
-    return 0;
-}
-
 enum { O_MODEL = 256, O_WEIGHTS, O_DATA, O_TEST, O_TRAIN, O_OFFSET, O_COUNT, O_ATTACK, O_NORM,
        O_EPS, O_SEED, O_THREADS, O_BATCH, O_FMN_STEPS, O_PGD_STEPS, O_CSV, O_JSON, O_RESUME,
        O_QUIET, O_NOPROG, O_HELP, O_VERSION };
@@ -149,7 +128,7 @@ static int parse(int argc, char **argv, opts *o)
                 bad = 1;
             }
             break;
-        case O_EPS: bad |= parse_eps(optarg, &o->eps); o->eps_given = 1; break;
+        case O_EPS: bad |= app_parse_fraction("--eps", optarg, 1e6, &o->eps); o->eps_given = 1; break;
         case O_SEED: bad |= app_parse_u64("--seed", optarg, &o->seed); break;
         case O_THREADS: bad |= app_parse_int("--threads", optarg, 0, 1024, &o->threads); break;
         case O_BATCH: bad |= app_parse_int("--batch-size", optarg, 1, 65536, &o->batch); break;

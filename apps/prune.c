@@ -123,8 +123,8 @@ static int parse(int argc, char **argv, opts *o)
         case O_LRF:
             bad |= app_parse_float("--lr-finetune", optarg, 0, 1e3, &o->lr_finetune);
             break;
-        case O_EPS: bad |= app_parse_float("--eps", optarg, 0, 1, &o->eps); break;
-        case O_STEP: bad |= app_parse_float("--step", optarg, 0, 1, &o->step); break;
+        case O_EPS: bad |= app_parse_fraction("--eps", optarg, 1, &o->eps); break;
+        case O_STEP: bad |= app_parse_fraction("--step", optarg, 1, &o->step); break;
         case O_STEPS: bad |= app_parse_int("--steps", optarg, 0, 10000, &o->steps); break;
         case O_ESTEPS:
             bad |= app_parse_int("--eval-steps", optarg, 0, 10000, &o->eval_steps);

@@ -40,7 +40,8 @@ static void usage(void)
            "  --schedule NAME       cosine (default), step (x0.1 at 50%% and 75%%) or constant\n"
            "  --adv KIND            natural (default), pgd (Madry PGD-AT), trades (beta 6) or\n"
            "                        mixed (1/2 clean + 1/2 PGD cross-entropy)\n"
-           "  --eps X --step X --steps N  the training adversary (default 8/255, 2/255, 10)\n"
+           "  --eps X --step X --steps N  the training adversary (default 8/255, 2/255, 10;\n"
+           "                        numbers or fractions such as 8/255)\n"
            "  --seed N              random seed (default 0)\n"
            "  --threads N           threads, 0 = all cores (default 0)\n"
            "  -o, --output FILE     write the trained weights (safetensors, atomically)\n"
@@ -107,8 +108,8 @@ static int parse(int argc, char **argv, opts *o)
         case O_QUIET: o->quiet = 1; break;
         case O_NOPROG: o->progress = 0; break;
         case O_ADV: o->adv = optarg; break;
-        case O_EPS: bad |= app_parse_float("--eps", optarg, 0, 1, &o->eps); break;
-        case O_STEP: bad |= app_parse_float("--step", optarg, 0, 1, &o->step); break;
+        case O_EPS: bad |= app_parse_fraction("--eps", optarg, 1, &o->eps); break;
+        case O_STEP: bad |= app_parse_fraction("--step", optarg, 1, &o->step); break;
         case O_STEPS: bad |= app_parse_int("--steps", optarg, 0, 10000, &o->steps); break;
         case O_HELP: usage(); return APP_EXIT_OK;
         case O_VERSION: app_print_version(); return APP_EXIT_OK;
