@@ -107,6 +107,7 @@ static ti_status train_model(ti_ctx *ctx, ti_model *m, const ti_dataset *all, in
 
 int main(int argc, char **argv)
 {
+    bu_args(argc, argv, 1, "[out.json]   (default <build>/bench_attack.json)");
     int threads = env_int("THINICE_THREADS", 2), N = env_int("THINICE_BENCH_N", 200);
     const char *data = getenv("THINICE_DATA") ? getenv("THINICE_DATA") : TI_DATA_DEFAULT_DIR;
     char bindir[4096], model_path[4096], json_path[4096];

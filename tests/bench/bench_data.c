@@ -67,6 +67,7 @@ static void check_common(const ti_dataset *d, int n, int c, int hw, int per)
 
 int main(int argc, char **argv)
 {
+    bu_args(argc, argv, 2, "[FASHION_MNIST_DIR [CIFAR10_DIR]]");
     const char *fashion = TI_DATA_DEFAULT_DIR, *cifar = "../shared/data/cifar10";
     if (argc > 1)
         fashion = argv[1];

@@ -93,6 +93,7 @@ typedef struct layer {
 
 int main(int argc, char **argv)
 {
+    bu_args(argc, argv, 1, "[out.json]   (default build/bench_kernels.json)");
     const char *out = argc > 1 ? argv[1] : "build/bench_kernels.json";
     ti_ctx *ctx = ti_ctx_new(1, 2);
     if (!ctx)

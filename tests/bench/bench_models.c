@@ -181,6 +181,7 @@ static void run_child(const char *arch, int w, int N, int threads, int reps, res
 
 int main(int argc, char **argv)
 {
+    bu_args(argc, argv, 1, "[out.json]   (default build/bench_models.json)");
     const char *out = argc > 1 ? argv[1] : "build/bench_models.json";
     int threads = env_int("THINICE_THREADS", 2), reps = env_int("THINICE_BENCH_REPS", 3);
     int N = env_int("THINICE_BENCH_BATCH", 128);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "thinice/onnx.h"
+#include "util.h"
 
 static double clock_s(clockid_t id)
 {
@@ -192,6 +193,7 @@ static buf make_model(void)
 
 int main(int argc, char **argv)
 {
+    bu_args(argc, argv, 1, "[out.json]");
     buf m = make_model();
     char path[] = "/tmp/thinice_bench_onnx_XXXXXX";
     int fd = mkstemp(path);

@@ -50,6 +50,7 @@ static int fail(ti_ctx *ctx, const char *what)
 
 int main(int argc, char **argv)
 {
+    bu_args(argc, argv, 1, "[out.json]   (default build/bench_train.json)");
     const char *out = argc > 1 ? argv[1] : "build/bench_train.json";
     const char *env = getenv("THINICE_THREADS");
     int threads = env ? atoi(env) : 2;

@@ -1,5 +1,8 @@
-/* The clock and the sgemm reference shared by the benchmarks (util.h). */
+/* The clock, the sgemm reference and the argument check shared by the benchmarks (util.h). */
 #include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "thinice/core.h"
@@ -40,4 +43,19 @@ double bu_sgemm_gflops(int n, uint64_t seed, int threads)
     ti_free(c);
     openblas_set_num_threads(1);
     return best < 1e30 ? 2.0 * n * n * (double)n / best * 1e-9 : 0.0;
+}
+
+void bu_args(int argc, char **argv, int max_positional, const char *usage)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("Usage: %s %s\n", argv[0], usage);
+            exit(0);
+        }
+    for (int i = 1; i < argc; i++)
+        if (argv[i][0] == '-' || i > max_positional) {
+            fprintf(stderr, "%s: unexpected argument '%s'\nUsage: %s %s\n", argv[0], argv[i],
+                    argv[0], usage);
+            exit(2);
+        }
 }

@@ -1,5 +1,6 @@
-/* What every benchmark shares: a monotonic clock and the sgemm figure each bench prints beside
- * its own, so that ratios can be read from one run on a noisy machine. */
+/* What every benchmark shares: a monotonic clock, the sgemm figure each bench prints beside
+ * its own (so that ratios can be read from one run on a noisy machine) and the check of its
+ * command line. */
 #ifndef THINICE_BENCH_UTIL_H
 #define THINICE_BENCH_UTIL_H
 
@@ -12,5 +13,10 @@ double bu_now(void);
  * uniform in [-1, 1) from seed. OpenBLAS is put back to one thread afterwards, as thinice
  * runs it. */
 double bu_sgemm_gflops(int n, uint64_t seed, int threads);
+
+/* Checks a benchmark's command line: --help prints usage and exits 0; an option or more than
+ * max_positional arguments prints usage and exits 2 (so that a mistyped flag is never taken
+ * for the output file's name). */
+void bu_args(int argc, char **argv, int max_positional, const char *usage);
 
 #endif
