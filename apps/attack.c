@@ -182,16 +182,15 @@ static int parse(int argc, char **argv, opts *o)
                                    "comma-separated list of the AutoAttack ones", o->attack);
         }
     }
-    int apgd_only = o->mode == MODE_AA; /* L1-APGD: the APGD attacks also take l1 */
-    if (apgd_only) {
+    int l1_ok = o->mode == MODE_AA; /* L1-APGD: lists of the APGD attacks also take l1 */
+    if (l1_ok) {
         ti_aa_params ap;
         ti_aa_params_version(NULL, o->attack, TI_NORM_LINF, 0.1f, &ap);
         for (int a = 0; a < ap.n_attacks; a++)
-            apgd_only &= ap.attacks[a] == TI_AA_APGD_CE || ap.attacks[a] == TI_AA_APGD_DLR ||
-                         ap.attacks[a] == TI_AA_APGD_T;
+            l1_ok &= ti_aa_attack_has_norm(ap.attacks[a], TI_NORM_L1);
     }
     if (o->mode != MODE_FMN && o->norm != TI_NORM_LINF && o->norm != TI_NORM_L2 &&
-        !(o->norm == TI_NORM_L1 && apgd_only))
+        !(o->norm == TI_NORM_L1 && l1_ok))
         return app_usage_error("--norm %s: %s supports linf and l2 only (l1: apgd-ce, apgd-dlr, "
                                "apgd-t and lists of them; fmn supports all four)",
                                ti_norm_name(o->norm), o->attack);

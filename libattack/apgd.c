@@ -217,15 +217,6 @@ static void apgd_move_l1(float *xc, const float *g, const float *x, float eta, f
     memcpy(xc, z, D * sizeof *z);
 }
 
-/* How many coordinates of xb differ from x: the sparsity of the best point. */
-static int count_moved(const float *xb, const float *x, size_t D)
-{
-    int c = 0;
-    for (size_t i = 0; i < D; i++)
-        c += xb[i] != x[i];
-    return c;
-}
-
 /* The L-inf/L2 checkpoint with period kper ending at iteration it (0-based), for the active
  * rows: over the last kper iterations, did the loss rise often enough, and did the best loss
  * move since the last checkpoint? If not, halve the step and go back to the best point. */
@@ -269,7 +260,7 @@ static void apgd_checkpoint_l1(ti__apgd_ws *w, int n, float eps)
     size_t D = w->D;
     for (int k = 0; k < n; k++) {
         int r = w->rows[k];
-        int sp = count_moved(w->xb + r * D, w->xo + r * D, D);
+        int sp = (int)ti_norm_dist(TI_NORM_L0, w->xb + r * D, w->xo + r * D, D);
         int reset = (double)sp < 0.95 * (double)w->l1sp[r];
         int kk = (int)ceil((double)sp / 1.5);
         w->l1k[r] = kk < 1 ? 1 : kk;

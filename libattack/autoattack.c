@@ -19,6 +19,15 @@ const char *ti_aa_attack_name(ti_aa_attack a)
     return (unsigned)a < TI_AA_ATTACK_COUNT ? aa_names[a] : "?";
 }
 
+int ti_aa_attack_has_norm(ti_aa_attack a, ti_norm norm)
+{
+    if ((unsigned)a >= TI_AA_ATTACK_COUNT)
+        return 0;
+    if (norm == TI_NORM_L1)
+        return a == TI_AA_APGD_CE || a == TI_AA_APGD_DLR || a == TI_AA_APGD_T;
+    return norm == TI_NORM_LINF || norm == TI_NORM_L2;
+}
+
 ti_status ti_aa_attack_parse(const char *name, ti_aa_attack *out)
 {
     for (int i = 0; i < TI_AA_ATTACK_COUNT; i++)
@@ -176,18 +185,7 @@ static ti_status aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_param
     if (p->n_attacks < 1 || p->n_attacks > TI_AA_MAX_ATTACKS)
         return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: %d attacks (1..%d)", p->n_attacks,
                             TI_AA_MAX_ATTACKS);
-    if (p->norm == TI_NORM_L1) {
-        /* L1: only the APGD attacks have an L1 version (L1-APGD); AutoAttack's L1 "standard"
-         * (with its 3eps-2eps-eps schedule, L1 FAB-T and Square) is not implemented */
-        for (int a = 0; a < p->n_attacks; a++) {
-            ti_aa_attack k = p->attacks[a];
-            if (k != TI_AA_APGD_CE && k != TI_AA_APGD_DLR && k != TI_AA_APGD_T)
-                return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED,
-                                    "autoattack: %s has no l1 version; at l1 only lists of "
-                                    "apgd-ce, apgd-dlr and apgd-t run (AutoAttack's l1 "
-                                    "'standard' is not implemented)", ti_aa_attack_name(k));
-        }
-    } else if (p->norm != TI_NORM_LINF && p->norm != TI_NORM_L2)
+    if (p->norm != TI_NORM_LINF && p->norm != TI_NORM_L2 && p->norm != TI_NORM_L1)
         return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED, "autoattack: norm %s not supported (linf, l2)",
                             ti_norm_name(p->norm));
     int M = f->M;
@@ -195,6 +193,12 @@ static ti_status aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_param
         ti_aa_attack k = p->attacks[a];
         if ((unsigned)k >= TI_AA_ATTACK_COUNT)
             return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: unknown attack %d", (int)k);
+        /* L1: only L1-APGD; AutoAttack's own L1 "standard" version (its 3eps-2eps-eps
+         * schedule, L1 FAB-T and Square) is left out */
+        if (!ti_aa_attack_has_norm(k, p->norm))
+            return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED,
+                                "autoattack: %s has no l1 version; at l1 only lists of "
+                                "apgd-ce, apgd-dlr and apgd-t run", ti_aa_attack_name(k));
         if (k == TI_AA_APGD_DLR && M < 3)
             return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: apgd-dlr needs at least 3 classes "
                                 "(the model has %d); drop it from the list", M);

@@ -38,6 +38,9 @@ typedef enum ti_aa_attack {
 
 const char *ti_aa_attack_name(ti_aa_attack a); /* the names above; "?" if out of range */
 ti_status ti_aa_attack_parse(const char *name, ti_aa_attack *out);
+/* 1 if attack a runs at this norm: every attack at L-inf and L2, the APGD attacks (apgd-ce,
+ * apgd-dlr, apgd-t: L1-APGD) at L1; FAB, FAB-T and Square have no L1 version here. */
+int ti_aa_attack_has_norm(ti_aa_attack a, ti_norm norm);
 
 typedef struct ti_aa_params {
     ti_norm norm;     /* TI_NORM_LINF or TI_NORM_L2; TI_NORM_L1 for lists of APGD attacks
