@@ -36,7 +36,7 @@ TEST_BIN := $(BUILD)/bin/check_thinice
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(BENCH_SRC))
 
-.PHONY: all test san bench check-data install clean
+.PHONY: all test san bench check-data check-symbols install clean
 all: $(ARCHIVES) $(BUILD)/lib/libthinice.a $(APPS)
 
 $(BUILD)/obj/%.o: %.c
@@ -76,8 +76,15 @@ $(TEST_BIN): $(call obj,$(TEST_SRC) $(TEST_SUPPORT)) $(BUILD)/lib/libthinice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(CHECK_LIBS) $(DEP_LIBS)
 
-test: all $(TEST_BIN)
+test: all $(TEST_BIN) check-symbols
 	$(TEST_BIN)
+
+# A library others link must not take their names: every global symbol libthinice.a
+# defines starts with ti_ (internals shared between files with ti__).
+check-symbols: $(BUILD)/lib/libthinice.a
+	@bad=$$(nm -g --defined-only $< | awk 'NF == 3 && $$3 !~ /^ti_/ {print $$3}' | sort -u); \
+	if [ -n "$$bad" ]; then echo "check-symbols: global symbols without the ti_ prefix:" $$bad; exit 1; fi; \
+	echo "check-symbols: every global symbol of $< starts with ti_"
 
 # The same suite built with AddressSanitizer and UndefinedBehaviorSanitizer.
 san:

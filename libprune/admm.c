@@ -17,7 +17,7 @@ float ti_prune_admm_lr(float lr0, int epoch, int period)
 }
 
 typedef struct admm {
-    tp_run *r;
+    ti__tp_run *r;
     ti_sgd *opt;
     int nl;
     ti_param *w[TP_MAX_LAYERS];
@@ -76,10 +76,10 @@ static ti_status admm_after_backward(void *user, ti_train_batch *b)
     return TI_OK;
 }
 
-static ti_status admm_phase(tp_run *r, double *loss)
+static ti_status admm_phase(ti__tp_run *r, double *loss)
 {
     admm a = {.r = r, .rho = r->p.admm_rho};
-    a.nl = tp_weights(r, a.w, TP_MAX_LAYERS);
+    a.nl = ti__tp_weights(r, a.w, TP_MAX_LAYERS);
     ti_status s = TI_OK;
     for (int l = 0; l < a.nl && s == TI_OK; l++) {
         a.Z[l] = malloc(a.w[l]->t.size * sizeof(float));
@@ -94,11 +94,11 @@ static ti_status admm_phase(tp_run *r, double *loss)
                                 a.Z[l]);
     }
     if (s == TI_OK)
-        s = tp_sgd(r, r->p.lr_prune, &a.opt);
+        s = ti__tp_sgd(r, r->p.lr_prune, &a.opt);
     ti_train_hooks hooks = {.user = &a, .inputs = admm_inputs, .loss = admm_loss,
                             .after_backward = admm_after_backward};
     if (s == TI_OK)
-        s = tp_train(r, a.opt, NULL, &hooks, r->p.epochs_prune, loss);
+        s = ti__tp_train(r, a.opt, NULL, &hooks, r->p.epochs_prune, loss);
     ti_sgd_free(a.opt);
     for (int l = 0; l < a.nl; l++) {
         free(a.Z[l]);
@@ -107,27 +107,27 @@ static ti_status admm_phase(tp_run *r, double *loss)
     return s;
 }
 
-ti_status tp_admm(tp_run *r)
+ti_status ti__tp_admm(ti__tp_run *r)
 {
     int resumed;
     double loss = 0;
-    ti_status s = tp_phase_begin(r, "admm", r->p.epochs_prune, &resumed);
+    ti_status s = ti__tp_phase_begin(r, "admm", r->p.epochs_prune, &resumed);
     if (s == TI_OK && !resumed) {
         s = admm_phase(r, &loss);
         if (s == TI_OK)
-            s = tp_phase_end(r, loss);
+            s = ti__tp_phase_end(r, loss);
     }
     if (s == TI_OK)
-        s = tp_phase_begin(r, "admm-retrain", r->p.epochs_finetune, &resumed);
+        s = ti__tp_phase_begin(r, "admm-retrain", r->p.epochs_finetune, &resumed);
     if (s != TI_OK || resumed)
         return s;
     /* hard pruning: the weights themselves (not Z) projected, the support becomes the mask */
-    s = tp_mask_by_magnitude(r, r->p.sparsity, 0);
+    s = ti__tp_mask_by_magnitude(r, r->p.sparsity, 0);
     ti_schedule sched;
     static const double at[2] = {0.4, 0.75};
     if (s == TI_OK)
-        s = tp_schedule_step(r, &sched, r->p.lr_finetune, r->p.epochs_finetune, 2, at);
+        s = ti__tp_schedule_step(r, &sched, r->p.lr_finetune, r->p.epochs_finetune, 2, at);
     if (s == TI_OK)
-        s = tp_finetune(r, &sched, &loss);
-    return s == TI_OK ? tp_phase_end(r, loss) : s;
+        s = ti__tp_finetune(r, &sched, &loss);
+    return s == TI_OK ? ti__tp_phase_end(r, loss) : s;
 }

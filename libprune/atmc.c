@@ -9,7 +9,7 @@
 #include "internal.h"
 
 typedef struct atmc {
-    tp_run *r;
+    ti__tp_run *r;
     int nl;
     ti_param *w[TP_MAX_LAYERS];
     const float *v[TP_MAX_LAYERS];
@@ -45,14 +45,14 @@ static ti_status atmc_loss(void *user, ti_train_batch *b, ti_tensor **loss, ti_t
     return ti_adv_trainer_loss(((atmc *)user)->r->adv, b, loss, lg);
 }
 
-ti_status tp_atmc(tp_run *r)
+ti_status ti__tp_atmc(ti__tp_run *r)
 {
     int resumed;
-    ti_status s = tp_phase_begin(r, "atmc", r->p.epochs_prune, &resumed);
+    ti_status s = ti__tp_phase_begin(r, "atmc", r->p.epochs_prune, &resumed);
     if (s != TI_OK || resumed)
         return s;
     atmc a = {.r = r};
-    a.nl = tp_weights(r, a.w, TP_MAX_LAYERS);
+    a.nl = ti__tp_weights(r, a.w, TP_MAX_LAYERS);
     size_t total = 0;
     for (int l = 0; l < a.nl && s == TI_OK; l++) {
         a.v[l] = a.w[l]->t.data;
@@ -71,13 +71,13 @@ ti_status tp_atmc(tp_run *r)
     if (s == TI_OK)
         s = project(&a); /* up front, so that no batch sees the dense weights */
     if (s == TI_OK)
-        s = tp_sgd(r, r->p.lr_prune, &opt);
+        s = ti__tp_sgd(r, r->p.lr_prune, &opt);
     if (s == TI_OK)
-        s = tp_schedule_step(r, &sched, r->p.lr_prune, r->p.epochs_prune, 4, at);
+        s = ti__tp_schedule_step(r, &sched, r->p.lr_prune, r->p.epochs_prune, 4, at);
     ti_train_hooks hooks = {.user = &a, .inputs = atmc_inputs, .loss = atmc_loss};
     double loss = 0;
     if (s == TI_OK)
-        s = tp_train(r, opt, &sched, &hooks, r->p.epochs_prune, &loss);
+        s = ti__tp_train(r, opt, &sched, &hooks, r->p.epochs_prune, &loss);
     if (s == TI_OK)
         s = project(&a);
     for (int l = 0; l < a.nl && s == TI_OK; l++)
@@ -86,5 +86,5 @@ ti_status tp_atmc(tp_run *r)
     for (int l = 0; l < a.nl; l++)
         free(a.mask[l]);
     free(a.scratch);
-    return s == TI_OK ? tp_phase_end(r, loss) : s;
+    return s == TI_OK ? ti__tp_phase_end(r, loss) : s;
 }

@@ -21,7 +21,7 @@ void ti_prune_hydra_scaled_init(const float *W, size_t n, size_t fan_in, float *
 }
 
 typedef struct hydra {
-    tp_run *r;
+    ti__tp_run *r;
     int nl;
     ti_param *w[TP_MAX_LAYERS];
     ti_tensor *score[TP_MAX_LAYERS]; /* leaves with gradients, trained by SGD */
@@ -76,10 +76,10 @@ static void hydra_free(hydra *h)
     free(h->scratch);
 }
 
-static ti_status hydra_setup(tp_run *r, hydra *h)
+static ti_status hydra_setup(ti__tp_run *r, hydra *h)
 {
     h->r = r;
-    h->nl = tp_weights(r, h->w, TP_MAX_LAYERS);
+    h->nl = ti__tp_weights(r, h->w, TP_MAX_LAYERS);
     h->first = ti_model_param(r->m, 0);
     if (ti_model_nparams(r->m) > 1024)
         return ti_ctx_error(r->ctx, TI_ERR_UNSUPPORTED, "hydra: more than 1024 parameters");
@@ -105,10 +105,10 @@ static ti_status hydra_setup(tp_run *r, hydra *h)
 }
 
 /* Prune phase: SGD on the scores (and batch norm), weights and biases frozen. */
-static ti_status prune_phase(tp_run *r, hydra *h, double *loss)
+static ti_status prune_phase(ti__tp_run *r, hydra *h, double *loss)
 {
     ti_sgd *opt = NULL;
-    ti_status s = tp_sgd(r, r->p.lr_prune, &opt);
+    ti_status s = ti__tp_sgd(r, r->p.lr_prune, &opt);
     for (int l = 0; l < h->nl && s == TI_OK; l++)
         s = ti_sgd_add(opt, h->score[l], NULL, r->p.weight_decay, TI_SGD_GROUP_USER);
     if (s == TI_OK) {
@@ -117,11 +117,11 @@ static ti_status prune_phase(tp_run *r, hydra *h, double *loss)
     }
     ti_schedule sched;
     if (s == TI_OK)
-        s = tp_schedule_cosine(r, &sched, r->p.lr_prune, r->p.epochs_prune);
+        s = ti__tp_schedule_cosine(r, &sched, r->p.lr_prune, r->p.epochs_prune);
     ti_train_hooks hooks = {.user = h, .inputs = hydra_inputs, .loss = hydra_loss};
     ti_model_set_weight_fn(r->m, hydra_weight, h);
     if (s == TI_OK)
-        s = tp_train(r, opt, &sched, &hooks, r->p.epochs_prune, loss);
+        s = ti__tp_train(r, opt, &sched, &hooks, r->p.epochs_prune, loss);
     if (s == TI_OK)
         s = update_masks(h);
     ti_model_set_weight_fn(r->m, NULL, NULL);
@@ -132,11 +132,11 @@ static ti_status prune_phase(tp_run *r, hydra *h, double *loss)
     return s;
 }
 
-ti_status tp_hydra(tp_run *r)
+ti_status ti__tp_hydra(ti__tp_run *r)
 {
     int resumed;
     double loss = 0;
-    ti_status s = tp_phase_begin(r, "hydra-prune", r->p.epochs_prune, &resumed);
+    ti_status s = ti__tp_phase_begin(r, "hydra-prune", r->p.epochs_prune, &resumed);
     if (s == TI_OK && !resumed) {
         hydra h = {0};
         s = hydra_setup(r, &h);
@@ -144,17 +144,17 @@ ti_status tp_hydra(tp_run *r)
             s = prune_phase(r, &h, &loss);
         hydra_free(&h);
         if (s == TI_OK)
-            s = tp_phase_end(r, loss);
+            s = ti__tp_phase_end(r, loss);
     }
     if (s == TI_OK)
-        s = tp_phase_begin(r, "hydra-finetune", r->p.epochs_finetune, &resumed);
+        s = ti__tp_phase_begin(r, "hydra-finetune", r->p.epochs_finetune, &resumed);
     ti_schedule sched;
     if (s == TI_OK && !resumed)
-        s = tp_schedule_cosine(r, &sched, r->p.lr_finetune, r->p.epochs_finetune);
+        s = ti__tp_schedule_cosine(r, &sched, r->p.lr_finetune, r->p.epochs_finetune);
     if (s == TI_OK && !resumed) {
-        s = tp_finetune(r, &sched, &loss);
+        s = ti__tp_finetune(r, &sched, &loss);
         if (s == TI_OK)
-            s = tp_phase_end(r, loss);
+            s = ti__tp_phase_end(r, loss);
     }
     return s;
 }

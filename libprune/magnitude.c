@@ -3,18 +3,18 @@
  * adversarial loss and the mask fixed. */
 #include "internal.h"
 
-ti_status tp_magnitude(tp_run *r)
+ti_status ti__tp_magnitude(ti__tp_run *r)
 {
     int resumed;
-    ti_status s = tp_phase_begin(r, "magnitude-finetune", r->p.epochs_finetune, &resumed);
+    ti_status s = ti__tp_phase_begin(r, "magnitude-finetune", r->p.epochs_finetune, &resumed);
     if (s != TI_OK || resumed)
         return s;
-    s = tp_mask_by_magnitude(r, r->p.sparsity, r->p.global);
+    s = ti__tp_mask_by_magnitude(r, r->p.sparsity, r->p.global);
     ti_schedule sched;
     if (s == TI_OK)
-        s = tp_schedule_cosine(r, &sched, r->p.lr_finetune, r->p.epochs_finetune);
+        s = ti__tp_schedule_cosine(r, &sched, r->p.lr_finetune, r->p.epochs_finetune);
     double loss = 0;
     if (s == TI_OK)
-        s = tp_finetune(r, &sched, &loss);
-    return s == TI_OK ? tp_phase_end(r, loss) : s;
+        s = ti__tp_finetune(r, &sched, &loss);
+    return s == TI_OK ? ti__tp_phase_end(r, loss) : s;
 }

@@ -58,7 +58,7 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-int tp_weights(tp_run *r, ti_param **out, int cap)
+int ti__tp_weights(ti__tp_run *r, ti_param **out, int cap)
 {
     int n = 0;
     for (int i = 0; i < ti_model_nparams(r->m); i++) {
@@ -69,7 +69,7 @@ int tp_weights(tp_run *r, ti_param **out, int cap)
     return n;
 }
 
-ti_status tp_sgd(tp_run *r, float lr, ti_sgd **out)
+ti_status ti__tp_sgd(ti__tp_run *r, float lr, ti_sgd **out)
 {
     ti_sgd_params sp = ti_sgd_params_default();
     sp.lr = lr;
@@ -83,10 +83,10 @@ ti_status tp_sgd(tp_run *r, float lr, ti_sgd **out)
     return s;
 }
 
-ti_status tp_mask_by_magnitude(tp_run *r, double sp, int global)
+ti_status ti__tp_mask_by_magnitude(ti__tp_run *r, double sp, int global)
 {
     ti_param *w[TP_MAX_LAYERS];
-    int nl = tp_weights(r, w, TP_MAX_LAYERS);
+    int nl = ti__tp_weights(r, w, TP_MAX_LAYERS);
     const float *v[TP_MAX_LAYERS];
     size_t n[TP_MAX_LAYERS], total = 0;
     float *masks[TP_MAX_LAYERS] = {0};
@@ -110,14 +110,14 @@ ti_status tp_mask_by_magnitude(tp_run *r, double sp, int global)
     return s;
 }
 
-ti_status tp_schedule_cosine(tp_run *r, ti_schedule *s, float lr, int epochs)
+ti_status ti__tp_schedule_cosine(ti__tp_run *r, ti_schedule *s, float lr, int epochs)
 {
     if (epochs == 0)
         return ti_schedule_constant(r->ctx, s, lr);
     return ti_schedule_cosine(r->ctx, s, lr, epochs, 0, 0);
 }
 
-ti_status tp_schedule_step(tp_run *r, ti_schedule *s, float lr, int epochs, int n,
+ti_status ti__tp_schedule_step(ti__tp_run *r, ti_schedule *s, float lr, int epochs, int n,
                            const double *at)
 {
     double ms[TI_SCHED_MAX_POINTS];
@@ -128,7 +128,7 @@ ti_status tp_schedule_step(tp_run *r, ti_schedule *s, float lr, int epochs, int 
     return ti_schedule_step(r->ctx, s, lr, 0.1f, n, ms);
 }
 
-ti_status tp_train(tp_run *r, ti_sgd *opt, const ti_schedule *sched, const ti_train_hooks *h,
+ti_status ti__tp_train(ti__tp_run *r, ti_sgd *opt, const ti_schedule *sched, const ti_train_hooks *h,
                    int epochs, double *last_loss)
 {
     ti_train_setup setup = {.model = r->m, .tape = r->tape, .opt = opt,
@@ -149,20 +149,20 @@ ti_status tp_train(tp_run *r, ti_sgd *opt, const ti_schedule *sched, const ti_tr
     return s;
 }
 
-ti_status tp_finetune(tp_run *r, const ti_schedule *sched, double *loss)
+ti_status ti__tp_finetune(ti__tp_run *r, const ti_schedule *sched, double *loss)
 {
     ti_sgd *opt = NULL;
-    ti_status s = tp_sgd(r, sched->lr0, &opt);
+    ti_status s = ti__tp_sgd(r, sched->lr0, &opt);
     ti_train_hooks hooks = ti_adv_trainer_hooks(r->adv);
     if (s == TI_OK)
-        s = tp_train(r, opt, sched, &hooks, r->p.epochs_finetune, loss);
+        s = ti__tp_train(r, opt, sched, &hooks, r->p.epochs_finetune, loss);
     ti_sgd_free(opt);
     return s;
 }
 
 /* ---- checkpoints ------------------------------------------------------------------------ */
 
-static void phase_path(const tp_run *r, const char *name, const char *ext, char *buf, size_t n)
+static void phase_path(const ti__tp_run *r, const char *name, const char *ext, char *buf, size_t n)
 {
     snprintf(buf, n, "%s/%s.%s", r->dir, name, ext);
 }
@@ -192,7 +192,7 @@ void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph)
     ti_jw_bool(w, ph->resumed);
 }
 
-static ti_status write_phase_json(tp_run *r, const ti_prune_phase *ph)
+static ti_status write_phase_json(ti__tp_run *r, const ti_prune_phase *ph)
 {
     ti_jw *w = ti_jw_new();
     if (!w)
@@ -213,7 +213,7 @@ static ti_status write_phase_json(tp_run *r, const ti_prune_phase *ph)
 }
 
 /* Loads "<name>.json" into ph if it exists and was written with the same settings. */
-static ti_status read_phase_json(tp_run *r, const char *name, ti_prune_phase *ph, int *found)
+static ti_status read_phase_json(ti__tp_run *r, const char *name, ti_prune_phase *ph, int *found)
 {
     char path[4200];
     phase_path(r, name, "json", path, sizeof path);
@@ -247,7 +247,7 @@ static ti_status read_phase_json(tp_run *r, const char *name, ti_prune_phase *ph
     return s;
 }
 
-ti_status tp_phase_begin(tp_run *r, const char *name, int epochs, int *resumed)
+ti_status ti__tp_phase_begin(ti__tp_run *r, const char *name, int epochs, int *resumed)
 {
     *resumed = 0;
     if (r->rep->nphases >= TI_PRUNE_MAX_PHASES)
@@ -286,14 +286,14 @@ ti_status tp_phase_begin(tp_run *r, const char *name, int epochs, int *resumed)
     return TI_OK;
 }
 
-static ti_status evaluate(tp_run *r, ti_prune_phase *ph)
+static ti_status evaluate(ti__tp_run *r, ti_prune_phase *ph)
 {
     const ti_adv_params *a = &r->p.adv;
     return ti_adv_evaluate(r->ctx, &r->view, r->test, r->p.batch, a->eps, a->step,
                            r->p.eval_steps, r->p.seed ^ 0x5eed, &ph->clean_acc, &ph->pgd_acc);
 }
 
-ti_status tp_phase_end(tp_run *r, double last_loss)
+ti_status ti__tp_phase_end(ti__tp_run *r, double last_loss)
 {
     ti_prune_phase *ph = &r->rep->phases[r->rep->nphases];
     ph->seconds = now() - r->t0;
@@ -352,7 +352,7 @@ ti_status ti_prune_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
     if (s != TI_OK)
         return s;
     memset(rep, 0, sizeof *rep);
-    tp_run r = {.ctx = ctx, .m = m, .train = train, .p = *p, .dir = ckpt_dir, .rep = rep};
+    ti__tp_run r = {.ctx = ctx, .m = m, .train = train, .p = *p, .dir = ckpt_dir, .rep = rep};
     /* everything that changes what a phase computes, so that a checkpoint directory is only
      * resumed by the same run (same settings, same starting weights) */
     snprintf(r.config, sizeof r.config,
@@ -390,8 +390,8 @@ ti_status ti_prune_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
                        rep->start.sparsity);
     }
     if (s == TI_OK) {
-        static ti_status (*const run[TI_PRUNE_METHOD_COUNT])(tp_run *) = {
-            tp_magnitude, tp_hydra, tp_admm, tp_atmc};
+        static ti_status (*const run[TI_PRUNE_METHOD_COUNT])(ti__tp_run *) = {
+            ti__tp_magnitude, ti__tp_hydra, ti__tp_admm, ti__tp_atmc};
         s = run[p->method](&r);
     }
     ti_tape_free(r.tape);

@@ -6,8 +6,8 @@
 #include "model_internal.h"
 
 typedef struct smallcnn {
-    mi_conv conv1, conv2;
-    mi_linear fc1, fc2;
+    ti__mi_conv conv1, conv2;
+    ti__mi_linear fc1, fc2;
 } smallcnn;
 
 static ti_status build(ti_model *m)
@@ -19,18 +19,18 @@ static ti_status build(ti_model *m)
     const ti_model_config *c = &m->cfg;
     int H = c->H, W = c->W;
     ti_status s;
-    if ((s = mi_conv_add(m, &n->conv1, "conv1", c->C, 32, 3, 1, 1, 1, mi_init_torch(c->C * 9),
+    if ((s = ti__mi_conv_add(m, &n->conv1, "conv1", c->C, 32, 3, 1, 1, 1, ti__mi_init_torch(c->C * 9),
                          &H, &W)) != TI_OK ||
-        (s = mi_pool_check(m, "conv1", &H, &W)) != TI_OK ||
-        (s = mi_conv_add(m, &n->conv2, "conv2", 32, 64, 3, 1, 1, 1, mi_init_torch(32 * 9), &H,
+        (s = ti__mi_pool_check(m, "conv1", &H, &W)) != TI_OK ||
+        (s = ti__mi_conv_add(m, &n->conv2, "conv2", 32, 64, 3, 1, 1, 1, ti__mi_init_torch(32 * 9), &H,
                          &W)) != TI_OK ||
-        (s = mi_pool_check(m, "conv2", &H, &W)) != TI_OK)
+        (s = ti__mi_pool_check(m, "conv2", &H, &W)) != TI_OK)
         return s;
     int F = 64 * H * W;
-    if ((s = mi_linear_add(m, &n->fc1, "fc1", F, 128, mi_init_torch(F), mi_init_torch(F))) !=
+    if ((s = ti__mi_linear_add(m, &n->fc1, "fc1", F, 128, ti__mi_init_torch(F), ti__mi_init_torch(F))) !=
             TI_OK ||
-        (s = mi_linear_add(m, &n->fc2, "fc2", 128, c->M, mi_init_torch(128),
-                           mi_init_torch(128))) != TI_OK)
+        (s = ti__mi_linear_add(m, &n->fc2, "fc2", 128, c->M, ti__mi_init_torch(128),
+                           ti__mi_init_torch(128))) != TI_OK)
         return s;
     return TI_OK;
 }
@@ -43,10 +43,10 @@ static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training
      * monotone, and the first maximum of a window is the same before and after), so the
      * ReLU runs on the pooled map, a quarter of the values, in place (the pool's backward
      * reads only its argmax). Same values, same gradients. */
-    x = ti__relu_inplace(tape, ti_maxpool2d(tape, mi_conv_fwd(m, tape, &n->conv1, x), 2, 2));
-    x = ti__relu_inplace(tape, ti_maxpool2d(tape, mi_conv_fwd(m, tape, &n->conv2, x), 2, 2));
-    x = ti_relu(tape, mi_linear_fwd(m, tape, &n->fc1, ti_flatten(tape, x)));
-    return mi_linear_fwd(m, tape, &n->fc2, x);
+    x = ti__relu_inplace(tape, ti_maxpool2d(tape, ti__mi_conv_fwd(m, tape, &n->conv1, x), 2, 2));
+    x = ti__relu_inplace(tape, ti_maxpool2d(tape, ti__mi_conv_fwd(m, tape, &n->conv2, x), 2, 2));
+    x = ti_relu(tape, ti__mi_linear_fwd(m, tape, &n->fc1, ti_flatten(tape, x)));
+    return ti__mi_linear_fwd(m, tape, &n->fc2, x);
 }
 
-const mi_arch mi_arch_smallcnn = {"smallcnn", build, forward};
+const ti__mi_arch ti__mi_arch_smallcnn = {"smallcnn", build, forward};

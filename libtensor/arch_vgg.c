@@ -21,9 +21,9 @@ static const int cfg16[] = {64,  64,  POOL, 128, 128, POOL, 256, 256, 256, POOL,
 
 typedef struct vgg {
     int admm;                   /* 1: kuangliu/ADMM form, 0: HYDRA vgg16_bn */
-    mi_conv conv[13];
-    mi_bn bn[13];
-    mi_linear fc[3];            /* HYDRA: classifier.0/2/4; ADMM: classifier (fc[0]) */
+    ti__mi_conv conv[13];
+    ti__mi_bn bn[13];
+    ti__mi_linear fc[3];            /* HYDRA: classifier.0/2/4; ADMM: classifier (fc[0]) */
 } vgg;
 
 static ti_status build(ti_model *m, int admm)
@@ -35,7 +35,7 @@ static ti_status build(ti_model *m, int admm)
     n->admm = admm;
     int C = m->cfg.C, H = m->cfg.H, W = m->cfg.W;
     if (admm) { /* the input is padded to at least 32 (model.c) */
-        int pad = mi_vgg_admm_pad(H, W);
+        int pad = ti__mi_vgg_admm_pad(H, W);
         H += 2 * pad;
         W += 2 * pad;
     }
@@ -46,33 +46,33 @@ static ti_status build(ti_model *m, int admm)
     for (int i = 0; i < ncfg; i++) {
         if (cfg16[i] == POOL) {
             snprintf(name, sizeof name, "features.%d", idx - 3);
-            if ((s = mi_pool_check(m, name, &H, &W)) != TI_OK)
+            if ((s = ti__mi_pool_check(m, name, &H, &W)) != TI_OK)
                 return s;
             idx += 1;
             continue;
         }
         int K = cfg16[i];
         /* HYDRA: Kaiming normal, fan-out mode, ReLU gain: std sqrt(2 / (K 3 3)) */
-        mi_init wi = admm ? mi_init_torch(C * 9)
-                          : (mi_init){MI_INIT_NORMAL, (float)sqrt(2.0 / (K * 9.0))};
+        ti__mi_init wi = admm ? ti__mi_init_torch(C * 9)
+                          : (ti__mi_init){MI_INIT_NORMAL, (float)sqrt(2.0 / (K * 9.0))};
         snprintf(name, sizeof name, "features.%d", idx);
-        if ((s = mi_conv_add(m, &n->conv[j], name, C, K, 3, 1, 1, admm, wi, &H, &W)) != TI_OK)
+        if ((s = ti__mi_conv_add(m, &n->conv[j], name, C, K, 3, 1, 1, admm, wi, &H, &W)) != TI_OK)
             return s;
         snprintf(name, sizeof name, "features.%d", idx + 1);
-        if ((s = mi_bn_add(m, &n->bn[j], name, K)) != TI_OK)
+        if ((s = ti__mi_bn_add(m, &n->bn[j], name, K)) != TI_OK)
             return s;
         C = K;
         idx += 3;
         j++;
     }
     if (admm)
-        return mi_linear_add(m, &n->fc[0], "classifier", 512, m->cfg.M, mi_init_torch(512),
-                             mi_init_torch(512));
-    const mi_init wi = {MI_INIT_NORMAL, 0.01f}, bi = {MI_INIT_CONST, 0.0f};
+        return ti__mi_linear_add(m, &n->fc[0], "classifier", 512, m->cfg.M, ti__mi_init_torch(512),
+                             ti__mi_init_torch(512));
+    const ti__mi_init wi = {MI_INIT_NORMAL, 0.01f}, bi = {MI_INIT_CONST, 0.0f};
     const int in[3] = {512 * 2 * 2, 256, 256}, out[3] = {256, 256, m->cfg.M};
     for (int i = 0; i < 3; i++) {
         snprintf(name, sizeof name, "classifier.%d", 2 * i);
-        if ((s = mi_linear_add(m, &n->fc[i], name, in[i], out[i], wi, bi)) != TI_OK)
+        if ((s = ti__mi_linear_add(m, &n->fc[i], name, in[i], out[i], wi, bi)) != TI_OK)
             return s;
     }
     return TI_OK;
@@ -98,17 +98,17 @@ static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training
             continue;
         }
         /* folded into the conv in evaluation, BN + ReLU fused in training */
-        x = mi_conv_bn_fwd(m, tape, &n->conv[j], &n->bn[j], x, training, 1);
+        x = ti__mi_conv_bn_fwd(m, tape, &n->conv[j], &n->bn[j], x, training, 1);
         j++;
     }
     if (n->admm)
-        return mi_linear_fwd(m, tape, &n->fc[0],
+        return ti__mi_linear_fwd(m, tape, &n->fc[0],
                              ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 1, 1)));
     x = ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 2, 2));
-    x = ti__relu_inplace(tape, mi_linear_fwd(m, tape, &n->fc[0], x));
-    x = ti__relu_inplace(tape, mi_linear_fwd(m, tape, &n->fc[1], x));
-    return mi_linear_fwd(m, tape, &n->fc[2], x);
+    x = ti__relu_inplace(tape, ti__mi_linear_fwd(m, tape, &n->fc[0], x));
+    x = ti__relu_inplace(tape, ti__mi_linear_fwd(m, tape, &n->fc[1], x));
+    return ti__mi_linear_fwd(m, tape, &n->fc[2], x);
 }
 
-const mi_arch mi_arch_vgg16_bn = {"vgg16_bn", build_bn, forward};
-const mi_arch mi_arch_vgg16_admm = {"vgg16_admm", build_admm, forward};
+const ti__mi_arch ti__mi_arch_vgg16_bn = {"vgg16_bn", build_bn, forward};
+const ti__mi_arch ti__mi_arch_vgg16_admm = {"vgg16_admm", build_admm, forward};

@@ -13,21 +13,21 @@
 #define WRN_N 4 /* (28 - 4) / 6 blocks per group */
 
 typedef struct block {
-    mi_bn bn1, bn2;
-    mi_conv conv1, conv2, sc;
+    ti__mi_bn bn1, bn2;
+    ti__mi_conv conv1, conv2, sc;
     int equal; /* in == out: identity shortcut on the raw input */
 } block;
 
 typedef struct wrn {
-    mi_conv conv1;
+    ti__mi_conv conv1;
     block blocks[3 * WRN_N];
-    mi_bn bn1;
-    mi_linear fc;
+    ti__mi_bn bn1;
+    ti__mi_linear fc;
 } wrn;
 
-static mi_init conv_init(int K, int k)
+static ti__mi_init conv_init(int K, int k)
 {
-    return (mi_init){MI_INIT_NORMAL, (float)sqrt(2.0 / (k * k * K))};
+    return (ti__mi_init){MI_INIT_NORMAL, (float)sqrt(2.0 / (k * k * K))};
 }
 
 static ti_status build(ti_model *m, int widen)
@@ -38,7 +38,7 @@ static ti_status build(ti_model *m, int widen)
     m->net = n;
     int H = m->cfg.H, W = m->cfg.W, C = 16;
     ti_status s;
-    if ((s = mi_conv_add(m, &n->conv1, "conv1", m->cfg.C, 16, 3, 1, 1, 0, conv_init(16, 3), &H,
+    if ((s = ti__mi_conv_add(m, &n->conv1, "conv1", m->cfg.C, 16, 3, 1, 1, 0, conv_init(16, 3), &H,
                          &W)) != TI_OK)
         return s;
     char pre[64];
@@ -49,32 +49,32 @@ static ti_status build(ti_model *m, int widen)
             int stride = (g > 0 && i == 0) ? 2 : 1, h = H, w = W;
             b->equal = C == K;
             snprintf(pre, sizeof pre, "block%d.layer.%d.bn1", g + 1, i);
-            if ((s = mi_bn_add(m, &b->bn1, pre, C)) != TI_OK)
+            if ((s = ti__mi_bn_add(m, &b->bn1, pre, C)) != TI_OK)
                 return s;
             snprintf(pre, sizeof pre, "block%d.layer.%d.conv1", g + 1, i);
-            if ((s = mi_conv_add(m, &b->conv1, pre, C, K, 3, stride, 1, 0, conv_init(K, 3), &H,
+            if ((s = ti__mi_conv_add(m, &b->conv1, pre, C, K, 3, stride, 1, 0, conv_init(K, 3), &H,
                                  &W)) != TI_OK)
                 return s;
             snprintf(pre, sizeof pre, "block%d.layer.%d.bn2", g + 1, i);
-            if ((s = mi_bn_add(m, &b->bn2, pre, K)) != TI_OK)
+            if ((s = ti__mi_bn_add(m, &b->bn2, pre, K)) != TI_OK)
                 return s;
             snprintf(pre, sizeof pre, "block%d.layer.%d.conv2", g + 1, i);
-            if ((s = mi_conv_add(m, &b->conv2, pre, K, K, 3, 1, 1, 0, conv_init(K, 3), &H,
+            if ((s = ti__mi_conv_add(m, &b->conv2, pre, K, K, 3, 1, 1, 0, conv_init(K, 3), &H,
                                  &W)) != TI_OK)
                 return s;
             if (!b->equal) {
                 snprintf(pre, sizeof pre, "block%d.layer.%d.convShortcut", g + 1, i);
-                if ((s = mi_conv_add(m, &b->sc, pre, C, K, 1, stride, 0, 0, conv_init(K, 1), &h,
+                if ((s = ti__mi_conv_add(m, &b->sc, pre, C, K, 1, stride, 0, 0, conv_init(K, 1), &h,
                                      &w)) != TI_OK)
                     return s;
             }
             C = K;
         }
     }
-    if ((s = mi_bn_add(m, &n->bn1, "bn1", C)) != TI_OK)
+    if ((s = ti__mi_bn_add(m, &n->bn1, "bn1", C)) != TI_OK)
         return s;
-    return mi_linear_add(m, &n->fc, "fc", C, m->cfg.M, mi_init_torch(C),
-                         (mi_init){MI_INIT_CONST, 0.0f});
+    return ti__mi_linear_add(m, &n->fc, "fc", C, m->cfg.M, ti__mi_init_torch(C),
+                         (ti__mi_init){MI_INIT_CONST, 0.0f});
 }
 
 static ti_status build4(ti_model *m)
@@ -90,21 +90,21 @@ static ti_status build10(ti_model *m)
 static ti_tensor *forward(ti_model *m, ti_tape *tape, ti_tensor *x, int training)
 {
     const wrn *n = m->net;
-    x = mi_conv_fwd(m, tape, &n->conv1, x);
+    x = ti__mi_conv_fwd(m, tape, &n->conv1, x);
     for (int i = 0; i < 3 * WRN_N; i++) {
         const block *b = &n->blocks[i];
         /* pre-activation BN + ReLU fused in one pass (x itself stays: it may be the
          * shortcut); conv1 + bn2 + ReLU folded in evaluation */
-        ti_tensor *a = mi_bn_relu_fwd(m, tape, &b->bn1, x, training);
-        ti_tensor *o = mi_conv_bn_fwd(m, tape, &b->conv1, &b->bn2, a, training, 1);
-        o = mi_conv_fwd(m, tape, &b->conv2, o);
-        x = ti_add(tape, b->equal ? x : mi_conv_fwd(m, tape, &b->sc, a), o);
+        ti_tensor *a = ti__mi_bn_relu_fwd(m, tape, &b->bn1, x, training);
+        ti_tensor *o = ti__mi_conv_bn_fwd(m, tape, &b->conv1, &b->bn2, a, training, 1);
+        o = ti__mi_conv_fwd(m, tape, &b->conv2, o);
+        x = ti_add(tape, b->equal ? x : ti__mi_conv_fwd(m, tape, &b->sc, a), o);
     }
-    x = mi_bn_relu_fwd(m, tape, &n->bn1, x, training);
+    x = ti__mi_bn_relu_fwd(m, tape, &n->bn1, x, training);
     /* HYDRA's avg_pool2d(8) on the 8x8 map, written as a global average for any input */
     x = ti_flatten(tape, ti_adaptive_avgpool2d(tape, x, 1, 1));
-    return mi_linear_fwd(m, tape, &n->fc, x);
+    return ti__mi_linear_fwd(m, tape, &n->fc, x);
 }
 
-const mi_arch mi_arch_wrn_28_4 = {"wrn_28_4", build4, forward};
-const mi_arch mi_arch_wrn_28_10 = {"wrn_28_10", build10, forward};
+const ti__mi_arch ti__mi_arch_wrn_28_4 = {"wrn_28_4", build4, forward};
+const ti__mi_arch ti__mi_arch_wrn_28_10 = {"wrn_28_10", build10, forward};

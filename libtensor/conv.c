@@ -106,7 +106,7 @@ void ti__conv2d_naive(float *y, const float *x, const float *w, const float *b, 
  * P columns starting at `col`; consecutive rows are `ld` floats apart, so several images can
  * sit side by side in one matrix. */
 
-void conv__valid_range(int OW, int W, int stride, int pad, int kw, int *lo, int *hi)
+void ti__conv_valid_range(int OW, int W, int stride, int pad, int kw, int *lo, int *hi)
 {
     int a = pad - kw; /* iw >= 0  <=>  ow*stride >= a */
     *lo = a <= 0 ? 0 : (a + stride - 1) / stride;
@@ -126,7 +126,7 @@ static void k_im2col(float *col, size_t ld, const float *x, const conv_shape *s)
             for (int kw = 0; kw < s->KW; kw++) {
                 float *row = col + (((size_t)c * s->KH + kh) * s->KW + kw) * ld;
                 int lo, hi;
-                conv__valid_range(OW, s->W, st, s->pad, kw, &lo, &hi);
+                ti__conv_valid_range(OW, s->W, st, s->pad, kw, &lo, &hi);
                 for (int oh = 0; oh < s->OH; oh++) {
                     float *out = row + (size_t)oh * OW;
                     int ih = oh * st - s->pad + kh;
@@ -157,7 +157,7 @@ static void k_col2im(float *dx, const float *col, size_t ld, const conv_shape *s
             for (int kw = 0; kw < s->KW; kw++) {
                 const float *row = col + (((size_t)c * s->KH + kh) * s->KW + kw) * ld;
                 int lo, hi;
-                conv__valid_range(OW, s->W, st, s->pad, kw, &lo, &hi);
+                ti__conv_valid_range(OW, s->W, st, s->pad, kw, &lo, &hi);
                 for (int oh = 0; oh < s->OH; oh++) {
                     int ih = oh * st - s->pad + kh;
                     if (ih < 0 || ih >= s->H)
@@ -351,14 +351,14 @@ static float *job_workspace(ti_tape *tape, conv_job *j, size_t shared, size_t ex
 static void backward_gemm(ti_tape *tape, conv_job *j)
 {
     const conv_shape *s = j->s;
-    int rows = conv__use_rowshift(s);
+    int rows = ti__conv_use_rowshift(s);
     if (rows) {
-        j->slice = conv__rowshift_worker_floats(s, 1);
-        if (!job_workspace(tape, j, conv__rowshift_shared_floats(s, 1), 0, "conv2d backward"))
+        j->slice = ti__conv_rowshift_worker_floats(s, 1);
+        if (!job_workspace(tape, j, ti__conv_rowshift_shared_floats(s, 1), 0, "conv2d backward"))
             return;
-        conv__rowshift_prepare(j, 1);
-        int parts = ti__parallel_for(j->ctx, (size_t)s->N, 1, conv__rowshift_bwd_range, j);
-        conv__rowshift_bwd_finish(j, parts);
+        ti__conv_rowshift_prepare(j, 1);
+        int parts = ti__parallel_for(j->ctx, (size_t)s->N, 1, ti__conv_rowshift_bwd_range, j);
+        ti__conv_rowshift_bwd_finish(j, parts);
         return;
     }
     j->slice = worker_floats(s);
@@ -436,13 +436,13 @@ static void conv2d_forward(ti_tape *tape, ti_tensor *y, const ti_tensor *x, cons
     }
     conv_job j = {.s = s, .ctx = ctx, .y = y->data, .x = x->data, .w = w->data,
                   .b = b ? b->data : NULL};
-    int rows = conv__use_rowshift(s);
-    j.slice = rows ? conv__rowshift_worker_floats(s, 0) : worker_floats(s);
-    if (!job_workspace(tape, &j, rows ? conv__rowshift_shared_floats(s, 0) : 0, 0, "conv2d"))
+    int rows = ti__conv_use_rowshift(s);
+    j.slice = rows ? ti__conv_rowshift_worker_floats(s, 0) : worker_floats(s);
+    if (!job_workspace(tape, &j, rows ? ti__conv_rowshift_shared_floats(s, 0) : 0, 0, "conv2d"))
         return;
     if (rows)
-        conv__rowshift_prepare(&j, 0);
-    ti__parallel_for(ctx, (size_t)s->N, 1, rows ? conv__rowshift_fwd_range : fwd_range, &j);
+        ti__conv_rowshift_prepare(&j, 0);
+    ti__parallel_for(ctx, (size_t)s->N, 1, rows ? ti__conv_rowshift_fwd_range : fwd_range, &j);
 }
 
 static const ti_op_def op_conv2d = {"conv2d", conv2d_backward};

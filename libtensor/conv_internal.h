@@ -44,19 +44,19 @@ typedef struct conv_job {
 } conv_job;
 
 /* The range [lo, hi) of ow whose input column iw = ow*stride - pad + kw lies in [0, W). */
-void conv__valid_range(int OW, int W, int stride, int pad, int kw, int *lo, int *hi);
+void ti__conv_valid_range(int OW, int W, int stride, int pad, int kw, int *lo, int *hi);
 
 /* conv_rowshift.c: the row-shift forward and backward for stride-1 layers on large maps. */
-int conv__use_rowshift(const conv_shape *s);
+int ti__conv_use_rowshift(const conv_shape *s);
 /* Floats of the shared scratch (the weight split by kernel row, and for the backward its
  * gradient's sum) and of one worker's scratch. */
-size_t conv__rowshift_shared_floats(const conv_shape *s, int backward);
-size_t conv__rowshift_worker_floats(const conv_shape *s, int backward);
+size_t ti__conv_rowshift_shared_floats(const conv_shape *s, int backward);
+size_t ti__conv_rowshift_worker_floats(const conv_shape *s, int backward);
 /* Before the job: fills j->shared (the reordered weight; with backward, dx wanted). */
-void conv__rowshift_prepare(conv_job *j, int backward);
-void conv__rowshift_fwd_range(void *job, size_t lo, size_t hi, int t);
-void conv__rowshift_bwd_range(void *job, size_t lo, size_t hi, int t);
+void ti__conv_rowshift_prepare(conv_job *j, int backward);
+void ti__conv_rowshift_fwd_range(void *job, size_t lo, size_t hi, int t);
+void ti__conv_rowshift_bwd_range(void *job, size_t lo, size_t hi, int t);
 /* After a backward job that ran `parts` workers: adds their weight gradients into dw. */
-void conv__rowshift_bwd_finish(conv_job *j, int parts);
+void ti__conv_rowshift_bwd_finish(conv_job *j, int parts);
 
 #endif

@@ -14,7 +14,7 @@
 
 /* Is the row-shift variant worth it? Stride 1, a kernel taller than one row, at most 1/8
  * of wasted output rows. */
-int conv__use_rowshift(const conv_shape *s)
+int ti__conv_use_rowshift(const conv_shape *s)
 {
     int Hp = s->H + 2 * s->pad;
     return s->stride == 1 && s->KH > 1 && 8 * Hp <= 9 * s->OH;
@@ -32,7 +32,7 @@ static int rowshift_group(const conv_shape *s)
 }
 
 /* Shared: the weight split by kernel row, wr (KH, K, C KW). */
-size_t conv__rowshift_shared_floats(const conv_shape *s, int backward)
+size_t ti__conv_rowshift_shared_floats(const conv_shape *s, int backward)
 {
     (void)backward;
     return (size_t)s->K * s->CK;
@@ -41,7 +41,7 @@ size_t conv__rowshift_shared_floats(const conv_shape *s, int backward)
 /* Per worker: col3 with (KH - 1) OW columns of slack for the last image's shifted views, the
  * GEMM's result (or the gathered output gradient) and, backward, the weight gradient in wr's
  * layout. */
-size_t conv__rowshift_worker_floats(const conv_shape *s, int backward)
+size_t ti__conv_rowshift_worker_floats(const conv_shape *s, int backward)
 {
     size_t L = (size_t)rowshift_group(s) * (s->H + 2 * s->pad) * s->OW;
     size_t ld = L + (size_t)(s->KH - 1) * s->OW;
@@ -60,7 +60,7 @@ static void k_im2row(float *col3, size_t ld, const float *x, int g, const conv_s
         for (int kw = 0; kw < KW; kw++) {
             float *row = col3 + ((size_t)c * KW + kw) * ld;
             int lo, hi;
-            conv__valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
+            ti__conv_valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
             for (int i = 0; i < g; i++) {
                 const float *xc = x + (size_t)i * CHW + (size_t)c * H * W;
                 for (int ihp = 0; ihp < Hp; ihp++) {
@@ -91,7 +91,7 @@ static void k_row2im(float *dx, const float *col3, size_t ld, int g, const conv_
         for (int kw = 0; kw < KW; kw++) {
             const float *row = col3 + ((size_t)c * KW + kw) * ld;
             int lo, hi;
-            conv__valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
+            ti__conv_valid_range(OW, W, 1, s->pad, kw, &lo, &hi);
             for (int i = 0; i < g; i++)
                 for (int ih = 0; ih < H; ih++) {
                     const float *gr = row + i * per + (size_t)(ih + s->pad) * OW;
@@ -114,13 +114,13 @@ static void k_weight_rows(float *wr, const float *w, const conv_shape *s)
                         w[(((size_t)k * s->C + c) * s->KH + kh) * s->KW + kw];
 }
 
-void conv__rowshift_prepare(conv_job *j, int backward)
+void ti__conv_rowshift_prepare(conv_job *j, int backward)
 {
     if (!backward || j->dx)
         k_weight_rows(j->shared, j->w, j->s);
 }
 
-void conv__rowshift_fwd_range(void *job, size_t lo, size_t hi, int t)
+void ti__conv_rowshift_fwd_range(void *job, size_t lo, size_t hi, int t)
 {
     const conv_job *j = job;
     const conv_shape *s = j->s;
@@ -154,7 +154,7 @@ void conv__rowshift_fwd_range(void *job, size_t lo, size_t hi, int t)
  * send nothing back). Per kernel row kh, with V_kh the view of col3 kh OW columns on:
  *   dW_kh (K, C KW) += dYp V_kh^T          (summed per worker, scattered into dW at the end)
  *   dcol3 view kh   += W_kh^T dYp          (then dX += row2im(dcol3)) */
-void conv__rowshift_bwd_range(void *job, size_t lo, size_t hi, int t)
+void ti__conv_rowshift_bwd_range(void *job, size_t lo, size_t hi, int t)
 {
     const conv_job *j = job;
     const conv_shape *s = j->s;
@@ -221,7 +221,7 @@ static void scatter_range(void *arg, size_t lo, size_t hi, int t)
                 }
 }
 
-void conv__rowshift_bwd_finish(conv_job *j, int parts)
+void ti__conv_rowshift_bwd_finish(conv_job *j, int parts)
 {
     if (!j->dw)
         return;

@@ -8,10 +8,10 @@
 
 #include "model_internal.h"
 
-static const mi_arch *const archs[] = {&mi_arch_smallcnn, &mi_arch_vgg16_bn,
-                                       &mi_arch_vgg16_admm, &mi_arch_resnet18,
-                                       &mi_arch_resnet34, &mi_arch_wrn_28_4,
-                                       &mi_arch_wrn_28_10};
+static const ti__mi_arch *const archs[] = {&ti__mi_arch_smallcnn, &ti__mi_arch_vgg16_bn,
+                                       &ti__mi_arch_vgg16_admm, &ti__mi_arch_resnet18,
+                                       &ti__mi_arch_resnet34, &ti__mi_arch_wrn_28_4,
+                                       &ti__mi_arch_wrn_28_10};
 #define NARCH ((int)(sizeof archs / sizeof archs[0]))
 
 const char *const *ti_model_arch_names(void)
@@ -29,15 +29,15 @@ int ti_param_kind_trainable(ti_param_kind k)
 
 /* ---- registration ---------------------------------------------------------------------- */
 
-int mi_add(ti_model *m, const char *prefix, const char *suffix, ti_param_kind kind, int ndim,
-           const int *shape, mi_init init)
+int ti__mi_add(ti_model *m, const char *prefix, const char *suffix, ti_param_kind kind, int ndim,
+           const int *shape, ti__mi_init init)
 {
     if (m->np == m->cap) {
         int cap = m->cap ? 2 * m->cap : 64;
         ti_param *p = realloc(m->p, (size_t)cap * sizeof *p);
         if (p)
             m->p = p;
-        mi_pinfo *in = realloc(m->info, (size_t)cap * sizeof *in);
+        ti__mi_pinfo *in = realloc(m->info, (size_t)cap * sizeof *in);
         if (in)
             m->info = in;
         if (!p || !in) {
@@ -68,16 +68,16 @@ int mi_add(ti_model *m, const char *prefix, const char *suffix, ti_param_kind ki
     return m->np++;
 }
 
-mi_init mi_init_torch(int fan_in)
+ti__mi_init ti__mi_init_torch(int fan_in)
 {
     /* kaiming_uniform_(a = sqrt 5): gain sqrt(2 / (1 + 5)), bound gain sqrt(3 / fan_in) */
-    return (mi_init){MI_INIT_UNIFORM, (float)(1.0 / sqrt((double)fan_in))};
+    return (ti__mi_init){MI_INIT_UNIFORM, (float)(1.0 / sqrt((double)fan_in))};
 }
 
-static const mi_init init_zero = {MI_INIT_CONST, 0.0f}, init_one = {MI_INIT_CONST, 1.0f};
+static const ti__mi_init init_zero = {MI_INIT_CONST, 0.0f}, init_one = {MI_INIT_CONST, 1.0f};
 
-ti_status mi_conv_add(ti_model *m, mi_conv *c, const char *prefix, int C, int K, int k,
-                      int stride, int pad, int bias, mi_init winit, int *H, int *W)
+ti_status ti__mi_conv_add(ti_model *m, ti__mi_conv *c, const char *prefix, int C, int K, int k,
+                      int stride, int pad, int bias, ti__mi_init winit, int *H, int *W)
 {
     int OH = (*H + 2 * pad - k) / stride + 1, OW = (*W + 2 * pad - k) / stride + 1;
     if (*H + 2 * pad < k || *W + 2 * pad < k || OH < 1 || OW < 1)
@@ -86,12 +86,12 @@ ti_status mi_conv_add(ti_model *m, mi_conv *c, const char *prefix, int C, int K,
                             "(kernel %d, padding %d)",
                             m->arch->name, m->cfg.C, m->cfg.H, m->cfg.W, prefix, *H, *W, k, pad);
     int ws[4] = {K, C, k, k};
-    *c = (mi_conv){.C = C, .K = K, .k = k, .stride = stride, .pad = pad, .b = -1};
-    c->w = mi_add(m, prefix, "weight", TI_PARAM_WEIGHT, 4, ws, winit);
+    *c = (ti__mi_conv){.C = C, .K = K, .k = k, .stride = stride, .pad = pad, .b = -1};
+    c->w = ti__mi_add(m, prefix, "weight", TI_PARAM_WEIGHT, 4, ws, winit);
     if (c->w < 0)
         return TI_ERR_NOMEM;
     if (bias) {
-        c->b = mi_add(m, prefix, "bias", TI_PARAM_BIAS, 1, &K, mi_init_torch(C * k * k));
+        c->b = ti__mi_add(m, prefix, "bias", TI_PARAM_BIAS, 1, &K, ti__mi_init_torch(C * k * k));
         if (c->b < 0)
             return TI_ERR_NOMEM;
     }
@@ -101,33 +101,33 @@ ti_status mi_conv_add(ti_model *m, mi_conv *c, const char *prefix, int C, int K,
     return TI_OK;
 }
 
-ti_status mi_bn_add(ti_model *m, mi_bn *bn, const char *prefix, int C)
+ti_status ti__mi_bn_add(ti_model *m, ti__mi_bn *bn, const char *prefix, int C)
 {
     bn->C = C;
-    bn->w = mi_add(m, prefix, "weight", TI_PARAM_BN_WEIGHT, 1, &C, init_one);
-    bn->b = mi_add(m, prefix, "bias", TI_PARAM_BN_BIAS, 1, &C, init_zero);
-    bn->mean = mi_add(m, prefix, "running_mean", TI_PARAM_BN_MEAN, 1, &C, init_zero);
-    bn->var = mi_add(m, prefix, "running_var", TI_PARAM_BN_VAR, 1, &C, init_one);
-    bn->count = mi_add(m, prefix, "num_batches_tracked", TI_PARAM_BN_COUNT, 0, NULL, init_zero);
+    bn->w = ti__mi_add(m, prefix, "weight", TI_PARAM_BN_WEIGHT, 1, &C, init_one);
+    bn->b = ti__mi_add(m, prefix, "bias", TI_PARAM_BN_BIAS, 1, &C, init_zero);
+    bn->mean = ti__mi_add(m, prefix, "running_mean", TI_PARAM_BN_MEAN, 1, &C, init_zero);
+    bn->var = ti__mi_add(m, prefix, "running_var", TI_PARAM_BN_VAR, 1, &C, init_one);
+    bn->count = ti__mi_add(m, prefix, "num_batches_tracked", TI_PARAM_BN_COUNT, 0, NULL, init_zero);
     if (bn->w < 0 || bn->b < 0 || bn->mean < 0 || bn->var < 0 || bn->count < 0)
         return TI_ERR_NOMEM;
     return TI_OK;
 }
 
-ti_status mi_linear_add(ti_model *m, mi_linear *l, const char *prefix, int C, int K,
-                        mi_init winit, mi_init binit)
+ti_status ti__mi_linear_add(ti_model *m, ti__mi_linear *l, const char *prefix, int C, int K,
+                        ti__mi_init winit, ti__mi_init binit)
 {
     int ws[2] = {K, C};
-    *l = (mi_linear){.C = C, .K = K};
-    l->w = mi_add(m, prefix, "weight", TI_PARAM_WEIGHT, 2, ws, winit);
-    l->b = mi_add(m, prefix, "bias", TI_PARAM_BIAS, 1, &K, binit);
+    *l = (ti__mi_linear){.C = C, .K = K};
+    l->w = ti__mi_add(m, prefix, "weight", TI_PARAM_WEIGHT, 2, ws, winit);
+    l->b = ti__mi_add(m, prefix, "bias", TI_PARAM_BIAS, 1, &K, binit);
     if (l->w < 0 || l->b < 0)
         return TI_ERR_NOMEM;
     m->macs += (size_t)K * C;
     return TI_OK;
 }
 
-ti_status mi_pool_check(ti_model *m, const char *where, int *H, int *W)
+ti_status ti__mi_pool_check(ti_model *m, const char *where, int *H, int *W)
 {
     if (*H < 2 || *W < 2)
         return ti_ctx_error(m->ctx, TI_ERR_SHAPE,
@@ -159,7 +159,7 @@ static ti_status finalize(ti_model *m)
         memcpy(shape, p->t.shape, sizeof shape); /* the view below clears p->t first */
         ti_tensor_view(&p->t, d, train ? m->gblock + m->info[i].off : NULL, ndim, shape);
         p->t.requires_grad = train;
-        mi_init in = m->info[i].init;
+        ti__mi_init in = m->info[i].init;
         for (size_t j = 0; j < p->t.size; j++)
             d[j] = in.kind == MI_INIT_CONST     ? in.a
                    : in.kind == MI_INIT_UNIFORM ? ti_rng_uniform(r, -in.a, in.a)
@@ -208,7 +208,7 @@ ti_status ti_model_new(ti_ctx *ctx, const char *arch, const ti_model_config *cfg
         *out = NULL;
     if (!ctx || !arch || !cfg || !out)
         return ti_ctx_error(ctx, TI_ERR_ARG, "ti_model_new: NULL argument");
-    const mi_arch *a = NULL;
+    const ti__mi_arch *a = NULL;
     for (int i = 0; i < NARCH; i++)
         if (strcmp(archs[i]->name, arch) == 0)
             a = archs[i];
@@ -234,8 +234,8 @@ ti_status ti_model_new(ti_ctx *ctx, const char *arch, const ti_model_config *cfg
     s = a->build(m);
     if (s == TI_OK)
         s = finalize(m);
-    if (s == TI_OK && a == &mi_arch_vgg16_admm && mi_vgg_admm_pad(cfg->H, cfg->W) > 0)
-        s = setup_pad(m, mi_vgg_admm_pad(cfg->H, cfg->W));
+    if (s == TI_OK && a == &ti__mi_arch_vgg16_admm && ti__mi_vgg_admm_pad(cfg->H, cfg->W) > 0)
+        s = setup_pad(m, ti__mi_vgg_admm_pad(cfg->H, cfg->W));
     if (s != TI_OK) {
         ti_model_free(m);
         return s;
@@ -248,7 +248,7 @@ void ti_model_free(ti_model *m)
 {
     if (!m)
         return;
-    mi_cls_free(m->cls);
+    ti__mi_cls_free(m->cls);
     for (int i = 0; i < m->np; i++)
         free(m->p[i].mask);
     free(m->p);
@@ -381,13 +381,13 @@ static ti_tensor *weight(ti_model *m, ti_tape *tape, int i)
     return w;
 }
 
-ti_tensor *mi_conv_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, ti_tensor *x)
+ti_tensor *ti__mi_conv_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, ti_tensor *x)
 {
     ti_tensor *w = weight(m, tape, c->w);
     return ti_conv2d(tape, x, w, c->b >= 0 ? &m->p[c->b].t : NULL, c->stride, c->pad);
 }
 
-ti_tensor *mi_bn_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x, int training)
+ti_tensor *ti__mi_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_bn *bn, ti_tensor *x, int training)
 {
     ti_tensor *y = ti_batchnorm2d(tape, x, &m->p[bn->w].t, &m->p[bn->b].t, &m->p[bn->mean].t,
                                   &m->p[bn->var].t, training, MI_BN_MOMENTUM, MI_BN_EPS);
@@ -396,7 +396,7 @@ ti_tensor *mi_bn_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x, 
     return y;
 }
 
-ti_tensor *mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x,
+ti_tensor *ti__mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const ti__mi_bn *bn, ti_tensor *x,
                           int training)
 {
     ti_tensor *y = ti__batchnorm2d_relu(tape, x, &m->p[bn->w].t, &m->p[bn->b].t,
@@ -410,7 +410,7 @@ ti_tensor *mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor
 /* The folded weight and bias of conv c followed by bn, on the tape (constants: no gradient).
  * NULL without an error when a running variance makes folding impossible (the unfolded path
  * then reports it). */
-static ti_tensor *fold_bn(ti_model *m, ti_tape *tape, const mi_conv *c, const mi_bn *bn,
+static ti_tensor *fold_bn(ti_model *m, ti_tape *tape, const ti__mi_conv *c, const ti__mi_bn *bn,
                           const ti_tensor *w, ti_tensor **bias)
 {
     const float *gamma = m->p[bn->w].t.data, *beta = m->p[bn->b].t.data;
@@ -438,7 +438,7 @@ static ti_tensor *fold_bn(ti_model *m, ti_tape *tape, const mi_conv *c, const mi
     return wf;
 }
 
-ti_tensor *mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, const mi_bn *bn,
+ti_tensor *ti__mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, const ti__mi_bn *bn,
                           ti_tensor *x, int training, int relu)
 {
     if (!training) {
@@ -458,14 +458,14 @@ ti_tensor *mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, const mi
             return NULL;
         ti_tensor *y = ti_conv2d(tape, x, w, c->b >= 0 ? &m->p[c->b].t : NULL, c->stride,
                                  c->pad);
-        return relu ? mi_bn_relu_fwd(m, tape, bn, y, 0) : mi_bn_fwd(m, tape, bn, y, 0);
+        return relu ? ti__mi_bn_relu_fwd(m, tape, bn, y, 0) : ti__mi_bn_fwd(m, tape, bn, y, 0);
     }
-    ti_tensor *y = mi_conv_fwd(m, tape, c, x);
-    return relu ? mi_bn_relu_fwd(m, tape, bn, y, training)
-                : mi_bn_fwd(m, tape, bn, y, training);
+    ti_tensor *y = ti__mi_conv_fwd(m, tape, c, x);
+    return relu ? ti__mi_bn_relu_fwd(m, tape, bn, y, training)
+                : ti__mi_bn_fwd(m, tape, bn, y, training);
 }
 
-ti_tensor *mi_linear_fwd(ti_model *m, ti_tape *tape, const mi_linear *l, ti_tensor *x)
+ti_tensor *ti__mi_linear_fwd(ti_model *m, ti_tape *tape, const ti__mi_linear *l, ti_tensor *x)
 {
     ti_tensor *w = weight(m, tape, l->w);
     return ti_linear(tape, x, w, l->b >= 0 ? &m->p[l->b].t : NULL);

@@ -6,11 +6,11 @@
 #include "classifier_tape.h"
 #include "model_internal.h"
 
-struct mi_cls {
+struct ti__mi_cls {
     ti__cls_tape view;
 };
 
-void mi_cls_free(struct mi_cls *c)
+void ti__mi_cls_free(struct ti__mi_cls *c)
 {
     if (!c)
         return;
@@ -39,7 +39,7 @@ ti_status ti_model_classifier(ti_model *m, int batch, ti_classifier *out)
     if (batch < 1)
         return ti_ctx_error(m->ctx, TI_ERR_ARG, "model_classifier: batch %d must be >= 1",
                             batch);
-    struct mi_cls *c = calloc(1, sizeof *c);
+    struct ti__mi_cls *c = calloc(1, sizeof *c);
     if (!c)
         return ti_ctx_error(m->ctx, TI_ERR_NOMEM, "model_classifier: out of memory");
     ti__cls_net net = {.net = m,
@@ -51,10 +51,10 @@ ti_status ti_model_classifier(ti_model *m, int batch, ti_classifier *out)
                        .M = m->cfg.M};
     ti_status s = ti__cls_tape_init(&c->view, m->ctx, &net, batch, "model_classifier", out);
     if (s != TI_OK) {
-        mi_cls_free(c);
+        ti__mi_cls_free(c);
         return s;
     }
-    mi_cls_free(m->cls); /* one view per model: the new one replaces the old */
+    ti__mi_cls_free(m->cls); /* one view per model: the new one replaces the old */
     m->cls = c;
     return TI_OK;
 }

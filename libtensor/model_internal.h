@@ -13,57 +13,57 @@
 #define MI_BN_EPS 1e-5f
 
 /* How a parameter is initialised when the model is created (pruning.md section 1.2). */
-typedef enum mi_init_kind {
+typedef enum ti__mi_init_kind {
     MI_INIT_CONST = 0, /* every element = a */
     MI_INIT_UNIFORM,   /* U(-a, a): PyTorch's default conv/linear weight and bias */
     MI_INIT_NORMAL,    /* N(0, a^2): HYDRA's Kaiming-normal convs and N(0, 0.01^2) linears */
-} mi_init_kind;
+} ti__mi_init_kind;
 
-typedef struct mi_init {
-    mi_init_kind kind;
+typedef struct ti__mi_init {
+    ti__mi_init_kind kind;
     float a;
-} mi_init;
+} ti__mi_init;
 
 /* Layers hold indices into the model's parameter table (the table may move while it grows). */
-typedef struct mi_conv {
+typedef struct ti__mi_conv {
     int w, b;                    /* b = -1: no bias */
     int C, K, k, stride, pad;
-} mi_conv;
+} ti__mi_conv;
 
-typedef struct mi_bn {
+typedef struct ti__mi_bn {
     int w, b, mean, var, count;
     int C;
-} mi_bn;
+} ti__mi_bn;
 
-typedef struct mi_linear {
+typedef struct ti__mi_linear {
     int w, b;                    /* b = -1: no bias */
     int C, K;
-} mi_linear;
+} ti__mi_linear;
 
 /* An architecture: build registers the parameters in state_dict order (and sets m->net,
  * m->macs); forward maps the (already padded and normalised) input to logits. */
-typedef struct mi_arch {
+typedef struct ti__mi_arch {
     const char *name;
     ti_status (*build)(ti_model *m);
     ti_tensor *(*forward)(ti_model *m, ti_tape *tape, ti_tensor *x, int training);
-} mi_arch;
+} ti__mi_arch;
 
-extern const mi_arch mi_arch_smallcnn, mi_arch_vgg16_bn, mi_arch_vgg16_admm, mi_arch_resnet18,
-    mi_arch_resnet34, mi_arch_wrn_28_4, mi_arch_wrn_28_10;
+extern const ti__mi_arch ti__mi_arch_smallcnn, ti__mi_arch_vgg16_bn, ti__mi_arch_vgg16_admm, ti__mi_arch_resnet18,
+    ti__mi_arch_resnet34, ti__mi_arch_wrn_28_4, ti__mi_arch_wrn_28_10;
 
-typedef struct mi_pinfo {
-    mi_init init;
+typedef struct ti__mi_pinfo {
+    ti__mi_init init;
     size_t off;                  /* offset in the parameter or buffer block */
-} mi_pinfo;
+} ti__mi_pinfo;
 
-struct mi_cls; /* the classifier view's state (model_classifier.c) */
+struct ti__mi_cls; /* the classifier view's state (model_classifier.c) */
 
 struct ti_model {
     ti_ctx *ctx;
-    const mi_arch *arch;
+    const ti__mi_arch *arch;
     ti_model_config cfg;
     ti_param *p;                 /* (np) parameters and buffers in state_dict order */
-    mi_pinfo *info;              /* (np) */
+    ti__mi_pinfo *info;              /* (np) */
     int np, cap;
     float *pblock, *gblock;      /* trainable values and their gradients (npf) */
     float *bblock;               /* buffers (nbf) */
@@ -76,51 +76,51 @@ struct ti_model {
     int pad;                     /* zero padding added around the input before anything else */
     ti_tensor pad_w;             /* identity 1x1 conv (C, C, 1, 1) that does the padding */
     float *pad_wdata;
-    struct mi_cls *cls;
+    struct ti__mi_cls *cls;
 };
 
 /* Registers a parameter or buffer; returns its index, or -1 (error in ctx) when out of
  * memory or when the name does not fit. */
-int mi_add(ti_model *m, const char *prefix, const char *suffix, ti_param_kind kind, int ndim,
-           const int *shape, mi_init init);
+int ti__mi_add(ti_model *m, const char *prefix, const char *suffix, ti_param_kind kind, int ndim,
+           const int *shape, ti__mi_init init);
 
 /* Layer registration. *H, *W are the input map size and become the output's; the layer's
  * multiply-adds are added to m->macs. An empty output map is TI_ERR_SHAPE naming the layer. */
-ti_status mi_conv_add(ti_model *m, mi_conv *c, const char *prefix, int C, int K, int k,
-                      int stride, int pad, int bias, mi_init winit, int *H, int *W);
-ti_status mi_bn_add(ti_model *m, mi_bn *bn, const char *prefix, int C);
-ti_status mi_linear_add(ti_model *m, mi_linear *l, const char *prefix, int C, int K,
-                        mi_init winit, mi_init binit);
+ti_status ti__mi_conv_add(ti_model *m, ti__mi_conv *c, const char *prefix, int C, int K, int k,
+                      int stride, int pad, int bias, ti__mi_init winit, int *H, int *W);
+ti_status ti__mi_bn_add(ti_model *m, ti__mi_bn *bn, const char *prefix, int C);
+ti_status ti__mi_linear_add(ti_model *m, ti__mi_linear *l, const char *prefix, int C, int K,
+                        ti__mi_init winit, ti__mi_init binit);
 /* Max pool 2x2 stride 2 on an *H x *W map (checks that the output is not empty). */
-ti_status mi_pool_check(ti_model *m, const char *where, int *H, int *W);
+ti_status ti__mi_pool_check(ti_model *m, const char *where, int *H, int *W);
 
 /* PyTorch's default init for a conv/linear with this fan-in: U(-1/sqrt(fan_in), ..). */
-mi_init mi_init_torch(int fan_in);
+ti__mi_init ti__mi_init_torch(int fan_in);
 
 /* Layer forwards: weights go through the model's weight hook when one is set. */
-ti_tensor *mi_conv_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, ti_tensor *x);
-ti_tensor *mi_bn_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x, int training);
-ti_tensor *mi_linear_fwd(ti_model *m, ti_tape *tape, const mi_linear *l, ti_tensor *x);
-/* ReLU(BN(x)) in one fused pass (batchnorm.c), counting the batch like mi_bn_fwd. */
-ti_tensor *mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const mi_bn *bn, ti_tensor *x,
+ti_tensor *ti__mi_conv_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, ti_tensor *x);
+ti_tensor *ti__mi_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_bn *bn, ti_tensor *x, int training);
+ti_tensor *ti__mi_linear_fwd(ti_model *m, ti_tape *tape, const ti__mi_linear *l, ti_tensor *x);
+/* ReLU(BN(x)) in one fused pass (batchnorm.c), counting the batch like ti__mi_bn_fwd. */
+ti_tensor *ti__mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const ti__mi_bn *bn, ti_tensor *x,
                           int training);
 /* BN(conv(x)), followed by ReLU when relu != 0. In evaluation mode, when no gradient can
  * reach the weight or the BN parameters, the BN is folded into the convolution's weight and
  * bias (w' = w gamma / sqrt(var + eps), b' = beta + (b - mean) gamma / sqrt(var + eps)) and
  * the ReLU runs in place: one convolution and one pass instead of three passes. Otherwise
  * conv, then BN (+ ReLU fused). */
-ti_tensor *mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const mi_conv *c, const mi_bn *bn,
+ti_tensor *ti__mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, const ti__mi_bn *bn,
                           ti_tensor *x, int training, int relu);
 
 /* vgg16_admm's five max-pools empty any map smaller than 32: the model zero-pads the input by
  * this many pixels on each side first (pruning.md 1.7 recommends padding 28 -> 32). */
-static inline int mi_vgg_admm_pad(int H, int W)
+static inline int ti__mi_vgg_admm_pad(int H, int W)
 {
     int small = H < W ? H : W;
     return small < 32 ? (32 - small + 1) / 2 : 0;
 }
 
 /* The classifier view's cleanup (model_classifier.c), called by ti_model_free. */
-void mi_cls_free(struct mi_cls *c);
+void ti__mi_cls_free(struct ti__mi_cls *c);
 
 #endif

@@ -6,11 +6,11 @@
 #include "classifier_tape.h"
 #include "onnx_internal.h"
 
-struct ox_cls {
+struct ti__ox_cls {
     ti__cls_tape view;
 };
 
-void ox_cls_free(struct ox_cls *c)
+void ti__ox_cls_free(struct ti__ox_cls *c)
 {
     if (!c)
         return;
@@ -38,7 +38,7 @@ ti_status ti_onnx_classifier(ti_onnx *g, int batch, ti_classifier *out)
         return ti_ctx_error(g ? g->ctx : NULL, TI_ERR_ARG, "onnx_classifier: NULL argument");
     if (batch < 1)
         return ti_ctx_error(g->ctx, TI_ERR_ARG, "onnx_classifier: batch %d must be >= 1", batch);
-    struct ox_cls *c = calloc(1, sizeof *c);
+    struct ti__ox_cls *c = calloc(1, sizeof *c);
     if (!c)
         return ti_ctx_error(g->ctx, TI_ERR_NOMEM, "onnx_classifier: out of memory");
     ti__cls_net net = {.net = g,
@@ -50,10 +50,10 @@ ti_status ti_onnx_classifier(ti_onnx *g, int batch, ti_classifier *out)
                        .M = g->M};
     ti_status s = ti__cls_tape_init(&c->view, g->ctx, &net, batch, "onnx_classifier", out);
     if (s != TI_OK) {
-        ox_cls_free(c);
+        ti__ox_cls_free(c);
         return s;
     }
-    ox_cls_free(g->cls); /* one view per graph: the new one replaces the old */
+    ti__ox_cls_free(g->cls); /* one view per graph: the new one replaces the old */
     g->cls = c;
     return TI_OK;
 }

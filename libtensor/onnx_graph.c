@@ -32,13 +32,13 @@ static int find_value(const ti_onnx *g, const char *name)
 }
 
 /* Adds a value (or returns the existing one with that name). */
-static int add_value(ti_onnx *g, const char *name, ox_vkind kind)
+static int add_value(ti_onnx *g, const char *name, ti__ox_vkind kind)
 {
     int v = find_value(g, name);
     if (v >= 0)
         return v;
     v = g->nvals++;
-    g->vals[v] = (ox_value){.name = name, .kind = kind, .param = -1, .producer = -1};
+    g->vals[v] = (ti__ox_value){.name = name, .kind = kind, .param = -1, .producer = -1};
     size_t i = hash_str(name) & (size_t)(g->hcap - 1);
     while (g->hash[i])
         i = (i + 1) & (size_t)(g->hcap - 1);
@@ -46,7 +46,7 @@ static int add_value(ti_onnx *g, const char *name, ox_vkind kind)
     return v;
 }
 
-const char *ox_node_label(const ox_step *s, char *buf, size_t len)
+const char *ti__ox_node_label(const ti__ox_step *s, char *buf, size_t len)
 {
     if (s->node->name[0])
         snprintf(buf, len, "node '%s' (%s)", s->node->name, s->node->op);
@@ -56,18 +56,18 @@ const char *ox_node_label(const ox_step *s, char *buf, size_t len)
     return buf;
 }
 
-ti_status ox_fail(ti_onnx *g, const ox_step *s, ti_status st, const char *fmt, ...)
+ti_status ti__ox_fail(ti_onnx *g, const ti__ox_step *s, ti_status st, const char *fmt, ...)
 {
     char msg[600], label[300];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    return ti_ctx_error(g->ctx, st, "%s: %s: %s", g->path, ox_node_label(s, label, sizeof label),
+    return ti_ctx_error(g->ctx, st, "%s: %s: %s", g->path, ti__ox_node_label(s, label, sizeof label),
                         msg);
 }
 
-const ox_attr *ox_attr_get(const ox_step *s, const char *name)
+const ti__ox_attr *ti__ox_attr_get(const ti__ox_step *s, const char *name)
 {
     for (int i = 0; i < s->node->nattr; i++)
         if (!strcmp(s->node->attr[i].name, name))
@@ -75,17 +75,17 @@ const ox_attr *ox_attr_get(const ox_step *s, const char *name)
     return NULL;
 }
 
-ti_status ox_set_role(ti_onnx *g, const ox_step *s, int v, ti_param_kind kind)
+ti_status ti__ox_set_role(ti_onnx *g, const ti__ox_step *s, int v, ti_param_kind kind)
 {
-    ox_value *val = &g->vals[v];
+    ti__ox_value *val = &g->vals[v];
     if (val->kind != OXV_FLOAT)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "input '%s' must be a float constant (an initializer), not a computed "
                        "value",
                        val->name);
     if (val->param >= 0) {
         if (g->params[val->param].kind != kind)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "constant '%s' is used in two different roles (unsupported)",
                            val->name);
         return TI_OK;
@@ -105,18 +105,18 @@ ti_status ox_set_role(ti_onnx *g, const ox_step *s, int v, ti_param_kind kind)
 /* ---- constants ---------------------------------------------------------------------------- */
 
 /* Floats a tensor will need in the constant block (0 for non-float tensors). */
-static size_t float_count(const ox_tensor *t)
+static size_t float_count(const ti__ox_tensor *t)
 {
     return (t->dtype == OX_DT_FLOAT || t->dtype == OX_DT_DOUBLE) ? t->n : 0;
 }
 
 /* Makes value v the constant held by t: floats into the block at *off, small integers into
  * the value itself. Other constants stay unusable (an error if a node reads them). */
-static ti_status set_constant(ti_onnx *g, int v, const ox_tensor *t, size_t *off)
+static ti_status set_constant(ti_onnx *g, int v, const ti__ox_tensor *t, size_t *off)
 {
     if (g->cused + float_count(t) > g->ncf)
         return ti_ctx_error(g->ctx, TI_ERR_STATE, "%s: constant block overflow", g->path);
-    ox_value *val = &g->vals[v];
+    ti__ox_value *val = &g->vals[v];
     if (float_count(t) || (t->n == 0 && t->dtype == OX_DT_FLOAT)) {
         if (t->ndim > TI_MAX_DIMS)
             return ti_ctx_error(g->ctx, TI_ERR_UNSUPPORTED,
@@ -131,7 +131,7 @@ static ti_status set_constant(ti_onnx *g, int v, const ox_tensor *t, size_t *off
             shape[i] = (int)t->dims[i];
         }
         ti_tensor_view(c, g->cblock + *off, NULL, t->ndim, shape);
-        ti_status st = ox_tensor_read_f32(g->ctx, g->path, t, c->data);
+        ti_status st = ti__ox_tensor_read_f32(g->ctx, g->path, t, c->data);
         if (st != TI_OK)
             return st;
         *off += t->n;
@@ -145,14 +145,14 @@ static ti_status set_constant(ti_onnx *g, int v, const ox_tensor *t, size_t *off
         val->kind = OXV_INT;
         val->iv.ndim = t->ndim;
         val->iv.n = (int)t->n;
-        return ox_tensor_read_i64(g->ctx, g->path, t, val->iv.v);
+        return ti__ox_tensor_read_i64(g->ctx, g->path, t, val->iv.v);
     }
     val->kind = OXV_ACT; /* unusable: no producer, so a reader gets a clear error */
     val->producer = -2;
     return TI_OK;
 }
 
-ti_status ox_const_tensor(ti_onnx *g, int v, const ox_tensor *t)
+ti_status ti__ox_const_tensor(ti_onnx *g, int v, const ti__ox_tensor *t)
 {
     size_t off = g->cused;
     ti_status st = set_constant(g, v, t, &off);
@@ -163,11 +163,11 @@ ti_status ox_const_tensor(ti_onnx *g, int v, const ox_tensor *t)
     return st;
 }
 
-float *ox_const_floats(ti_onnx *g, const ox_step *s, int v, int ndim, const int *shape)
+float *ti__ox_const_floats(ti_onnx *g, const ti__ox_step *s, int v, int ndim, const int *shape)
 {
     size_t n = ti_shape_size(ndim, shape);
     if (g->cused + n > g->ncf) {
-        ox_fail(g, s, TI_ERR_STATE, "constant block overflow");
+        ti__ox_fail(g, s, TI_ERR_STATE, "constant block overflow");
         return NULL;
     }
     ti_tensor *c = &g->consts[g->nconsts++];
@@ -196,7 +196,7 @@ static ti_status fail_graph(ti_onnx *g, ti_status st, const char *fmt, ...)
 /* The value table: initializers, the image input, node outputs. */
 static ti_status build_values(ti_onnx *g)
 {
-    const ox_file *f = g->file;
+    const ti__ox_file *f = g->file;
     size_t cap = (size_t)f->ninits + f->ninputs + 1;
     size_t floats = 0;
     for (int i = 0; i < f->ninits; i++)
@@ -204,7 +204,7 @@ static ti_status build_values(ti_onnx *g)
     for (int i = 0; i < f->nnodes; i++) {
         cap += (size_t)f->nodes[i].nout;
         for (int j = 0; j < f->nodes[i].nattr; j++) {
-            const ox_attr *a = &f->nodes[i].attr[j];
+            const ti__ox_attr *a = &f->nodes[i].attr[j];
             floats += a->t ? float_count(a->t) : 0;
             floats += (size_t)a->nfloats + 1; /* Constant's value_float(s) */
         }
@@ -222,7 +222,7 @@ static ti_status build_values(ti_onnx *g)
         return fail_graph(g, TI_ERR_NOMEM, "out of memory for %zu values", cap);
     size_t off = 0;
     for (int i = 0; i < f->ninits; i++) {
-        const ox_tensor *t = &f->inits[i];
+        const ti__ox_tensor *t = &f->inits[i];
         if (find_value(g, t->name) >= 0)
             return fail_graph(g, TI_ERR_FORMAT, "initializer '%s' is defined twice", t->name);
         ti_status st = set_constant(g, add_value(g, t->name, OXV_FLOAT), t, &off);
@@ -231,7 +231,7 @@ static ti_status build_values(ti_onnx *g)
     }
     g->input = -1;
     for (int i = 0; i < f->ninputs; i++) {
-        const ox_vinfo *in = &f->inputs[i];
+        const ti__ox_vinfo *in = &f->inputs[i];
         if (find_value(g, in->name) >= 0)
             continue; /* an initializer listed as an input (IR version < 4 style) */
         if (g->input >= 0)
@@ -267,7 +267,7 @@ static ti_status build_values(ti_onnx *g)
     if (f->noutputs < 1)
         return fail_graph(g, TI_ERR_FORMAT, "the graph declares no output");
     for (int i = 0; i < f->nnodes; i++) {
-        const ox_node *n = &f->nodes[i];
+        const ti__ox_node *n = &f->nodes[i];
         for (int j = 0; j < n->nout; j++) {
             if (!n->out[j][0])
                 continue;
@@ -290,7 +290,7 @@ static ti_status build_values(ti_onnx *g)
 /* Topological order of the nodes the output needs (Kahn's algorithm on the live nodes). */
 static ti_status order_nodes(ti_onnx *g)
 {
-    const ox_file *f = g->file;
+    const ti__ox_file *f = g->file;
     int nn = f->nnodes;
     char *live = calloc((size_t)nn + 1, 1);
     int *stack = malloc(((size_t)nn + 1) * sizeof *stack);
@@ -306,14 +306,14 @@ static ti_status order_nodes(ti_onnx *g)
     live[g->vals[g->output].producer] = 1;
     stack[sp++] = g->vals[g->output].producer;
     while (sp) {
-        const ox_node *n = &f->nodes[stack[--sp]];
+        const ti__ox_node *n = &f->nodes[stack[--sp]];
         for (int j = 0; j < n->nin; j++) {
             if (!n->in[j][0])
                 continue;
             int v = find_value(g, n->in[j]);
             if (v < 0 || g->vals[v].producer == -2) {
-                ox_step tmp = {.node = n, .index = (int)(n - f->nodes)};
-                st = ox_fail(g, &tmp, v < 0 ? TI_ERR_FORMAT : TI_ERR_UNSUPPORTED,
+                ti__ox_step tmp = {.node = n, .index = (int)(n - f->nodes)};
+                st = ti__ox_fail(g, &tmp, v < 0 ? TI_ERR_FORMAT : TI_ERR_UNSUPPORTED,
                              v < 0 ? "input '%s' is not produced by any node, initializer or "
                                      "graph input"
                                    : "input '%s' is a constant of a type thinice cannot use "
@@ -374,7 +374,7 @@ static ti_status order_nodes(ti_onnx *g)
     }
     g->nsteps = no;
     for (int k = 0; k < no; k++) {
-        ox_step *s = &g->steps[k];
+        ti__ox_step *s = &g->steps[k];
         s->node = &f->nodes[order[k]];
         s->index = order[k];
     }
@@ -407,32 +407,32 @@ static int in_list(const char *list, const char *name)
 static ti_status compile_steps(ti_onnx *g)
 {
     for (int k = 0; k < g->nsteps; k++) {
-        ox_step *s = &g->steps[k];
-        const ox_node *n = s->node;
+        ti__ox_step *s = &g->steps[k];
+        const ti__ox_node *n = s->node;
         if (n->domain[0] && strcmp(n->domain, "ai.onnx"))
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "operator domain '%s' is not supported (only the default ONNX "
                            "domain)",
                            n->domain);
-        s->op = ox_find_op(n->op);
+        s->op = ti__ox_find_op(n->op);
         if (!s->op)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "unknown or unsupported operator '%s' (see docs/onnx.md for the "
                            "list)",
                            n->op);
         if (n->nin < s->op->min_in || n->nin > s->op->max_in)
-            return ox_fail(g, s, TI_ERR_FORMAT, "%d inputs given, %s takes %d to %d", n->nin,
+            return ti__ox_fail(g, s, TI_ERR_FORMAT, "%d inputs given, %s takes %d to %d", n->nin,
                            n->op, s->op->min_in, s->op->max_in);
         if (n->nout < 1 || !n->out[0][0])
-            return ox_fail(g, s, TI_ERR_FORMAT, "the node has no output");
+            return ti__ox_fail(g, s, TI_ERR_FORMAT, "the node has no output");
         for (int j = 1; j < n->nout; j++)
             if (n->out[j][0] && j >= s->op->max_out)
-                return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+                return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                                "output %d ('%s') is not supported (training-only outputs?)", j,
                                n->out[j]);
         for (int j = 0; j < n->nattr; j++)
             if (!in_list(s->op->attrs, n->attr[j].name))
-                return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute '%s'",
+                return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute '%s'",
                                n->attr[j].name);
         s->nin = n->nin;
         for (int j = 0; j < n->nin; j++)
@@ -457,7 +457,7 @@ static ti_status load_owned(ti_ctx *ctx, uint8_t *copy, size_t len, const char *
     g->ctx = ctx;
     g->buf = copy;
     snprintf(g->path, sizeof g->path, "%s", name ? name : "onnx model");
-    ti_status st = ox_decode(ctx, g->path, g->buf, len, &g->file);
+    ti_status st = ti__ox_decode(ctx, g->path, g->buf, len, &g->file);
     if (st == TI_OK && (g->file->opset < 9 || g->file->opset > 17))
         st = fail_graph(g, TI_ERR_UNSUPPORTED,
                         g->file->opset ? "the model uses opset %lld; thinice reads opsets 9 "
@@ -560,8 +560,8 @@ void ti_onnx_free(ti_onnx *g)
 {
     if (!g)
         return;
-    ox_cls_free(g->cls);
-    ox_file_free(g->file);
+    ti__ox_cls_free(g->cls);
+    ti__ox_file_free(g->file);
     free(g->buf);
     free(g->vals);
     free(g->hash);
@@ -595,7 +595,7 @@ ti_tensor *ti_onnx_forward(ti_onnx *g, ti_tape *tape, ti_tensor *x, int training
     }
     g->act[g->input] = x;
     for (int k = 0; k < g->nsteps; k++) {
-        ox_step *s = &g->steps[k];
+        ti__ox_step *s = &g->steps[k];
         ti_status st = s->op->run(g, tape, s, training);
         if (st == TI_OK && ti_tape_status(tape) == TI_OK)
             continue;
@@ -605,7 +605,7 @@ ti_tensor *ti_onnx_forward(ti_onnx *g, ti_tape *tape, ti_tensor *x, int training
             return ti__tape_fail(tape, st, "%s", msg);
         /* a thinice op failed: say which node it was */
         ti_ctx_error(g->ctx, ti_tape_status(tape), "%s: %s: %s", g->path,
-                     ox_node_label(s, label, sizeof label), msg);
+                     ti__ox_node_label(s, label, sizeof label), msg);
         return NULL;
     }
     return g->act[g->output];

@@ -14,7 +14,7 @@
 
 /* ---- the decoded file (onnx_protobuf.c) -------------------------------------------------
  * Strings are NUL-terminated copies in the decoder's arena; tensor data stays in the file
- * buffer (`msg` is the whole TensorProto) and is converted by ox_tensor_read_*. */
+ * buffer (`msg` is the whole TensorProto) and is converted by ti__ox_tensor_read_*. */
 
 #define OX_MAX_DIMS 8
 
@@ -22,7 +22,7 @@ enum { OX_DT_FLOAT = 1, OX_DT_INT32 = 6, OX_DT_INT64 = 7, OX_DT_DOUBLE = 11 };
 enum { OX_AT_FLOAT = 1, OX_AT_INT = 2, OX_AT_STRING = 3, OX_AT_TENSOR = 4, OX_AT_FLOATS = 6,
        OX_AT_INTS = 7 };
 
-typedef struct ox_tensor {
+typedef struct ti__ox_tensor {
     const char *name;
     int ndim;
     int64_t dims[OX_MAX_DIMS];
@@ -31,93 +31,93 @@ typedef struct ox_tensor {
     int external;           /* data_location EXTERNAL */
     const uint8_t *msg;     /* the TensorProto's bytes in the file buffer */
     size_t msg_len;
-} ox_tensor;
+} ti__ox_tensor;
 
-typedef struct ox_attr {
+typedef struct ti__ox_attr {
     const char *name;
     int type;               /* AttributeProto.AttributeType, inferred when absent */
     float f;
     int64_t i;
     const char *s;
-    ox_tensor *t;
+    ti__ox_tensor *t;
     int nfloats, nints;
     float *floats;
     int64_t *ints;
-} ox_attr;
+} ti__ox_attr;
 
-typedef struct ox_node {
+typedef struct ti__ox_node {
     const char *name, *op, *domain;
     int nin, nout, nattr;
     const char **in, **out; /* "" for an omitted optional input */
-    ox_attr *attr;
-} ox_node;
+    ti__ox_attr *attr;
+} ti__ox_node;
 
-typedef struct ox_vinfo {
+typedef struct ti__ox_vinfo {
     const char *name;
     int elem_type;
     int ndim;               /* -1: no shape given */
     int64_t dims[OX_MAX_DIMS]; /* -1: symbolic (dim_param) or unknown */
-} ox_vinfo;
+} ti__ox_vinfo;
 
-typedef struct ox_arena ox_arena;
+typedef struct ti__ox_arena ti__ox_arena;
 
-typedef struct ox_file {
+typedef struct ti__ox_file {
     int64_t ir_version;
     int64_t opset;          /* of the default domain ("" or "ai.onnx"); 0 if not imported */
     const char *producer;
-    ox_node *nodes;
+    ti__ox_node *nodes;
     int nnodes;
-    ox_tensor *inits;
+    ti__ox_tensor *inits;
     int ninits;
-    ox_vinfo *inputs, *outputs;
+    ti__ox_vinfo *inputs, *outputs;
     int ninputs, noutputs;
-    ox_arena *arena;
-} ox_file;
+    ti__ox_arena *arena;
+} ti__ox_file;
 
 /* Decodes a ModelProto held in buf[len] (which must outlive the result). Errors (truncated
  * or garbage bytes, wrong wire types, missing graph) go to ctx prefixed with `what`. */
-ti_status ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
-                    ox_file **out);
-void ox_file_free(ox_file *f);
+ti_status ti__ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
+                    ti__ox_file **out);
+void ti__ox_file_free(ti__ox_file *f);
 /* Converts a tensor's data (raw_data or the typed repeated field) to float / int64 into
  * dst[t->n]. TI_ERR_FORMAT when the byte count does not match the dims, TI_ERR_UNSUPPORTED for
  * other element types or external data. */
-ti_status ox_tensor_read_f32(ti_ctx *ctx, const char *what, const ox_tensor *t, float *dst);
-ti_status ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ox_tensor *t, int64_t *dst);
+ti_status ti__ox_tensor_read_f32(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, float *dst);
+ti_status ti__ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, int64_t *dst);
 
 /* ---- the compiled graph (onnx_graph.c, onnx_ops.c) ------------------------------------- */
 
 /* A small integer tensor: shape vectors and the indices that compute them. */
 #define OX_IVAL_MAX 8
-typedef struct ox_ival {
+typedef struct ti__ox_ival {
     int ndim;               /* 0 (scalar) or 1 */
     int n;
     int64_t v[OX_IVAL_MAX];
-} ox_ival;
+} ti__ox_ival;
 
-typedef enum ox_vkind {
+typedef enum ti__ox_vkind {
     OXV_ACT = 0,            /* computed by a node at run time (float or integer) */
     OXV_INPUT,              /* the image batch */
     OXV_FLOAT,              /* a float constant: initializer or Constant node */
     OXV_INT,                /* an integer constant */
-} ox_vkind;
+} ti__ox_vkind;
 
-typedef struct ox_value {
+typedef struct ti__ox_value {
     const char *name;
-    ox_vkind kind;
+    ti__ox_vkind kind;
     ti_tensor *t;           /* OXV_FLOAT: the constant's tensor (in g->consts) */
     int param;              /* OXV_FLOAT: index in g->params, or -1 when it has no role */
-    ox_ival iv;             /* OXV_INT */
+    ti__ox_ival iv;             /* OXV_INT */
     int producer;           /* node index, or -1 */
     int uses;               /* how many node inputs read it */
-} ox_value;
+} ti__ox_value;
 
-struct ox_op;
+struct ti__ox_op;
 
 /* One node, checked and ready to run. */
-typedef struct ox_step {
-    const struct ox_op *op;
-    const ox_node *node;
+typedef struct ti__ox_step {
+    const struct ti__ox_op *op;
+    const ti__ox_node *node;
     int index;              /* position in the file, for messages of unnamed nodes */
     int in[8], nin;         /* value indices, -1 for an omitted optional input */
     int out;
@@ -128,18 +128,18 @@ typedef struct ox_step {
     int64_t axes[OX_IVAL_MAX];
     int naxes;
     float alpha, beta, eps, momentum, value, lo, hi;
-} ox_step;
+} ti__ox_step;
 
 struct ti_onnx {
     ti_ctx *ctx;
     char path[256];         /* for messages */
-    ox_file *file;
+    ti__ox_file *file;
     uint8_t *buf;           /* the file's bytes (tensor data is read from here) */
-    ox_value *vals;
+    ti__ox_value *vals;
     int nvals;
     int *hash;              /* open addressing: value index + 1, 0 = empty (hcap slots) */
     int hcap;
-    ox_step *steps;         /* in topological order */
+    ti__ox_step *steps;         /* in topological order */
     int nsteps;
     int input, output;      /* value indices */
     int C, H, W, M;
@@ -154,49 +154,49 @@ struct ti_onnx {
     int *param_const;       /* (nparams) index in consts */
     /* run-time value slots, reused across forwards */
     ti_tensor **act;        /* (nvals) */
-    ox_ival *iact;          /* (nvals) */
+    ti__ox_ival *iact;          /* (nvals) */
     unsigned char *is_int;  /* (nvals) computed integer values (found when compiling) */
     size_t cused;           /* floats of cblock in use */
-    struct ox_cls *cls;
+    struct ti__ox_cls *cls;
 };
 
 /* An operator: its ONNX name, the attributes it knows, and two functions. compile checks
  * the node (inputs, attributes, constants) at load time and fills the step; run computes
  * the node on the tape. Both return NULL-free statuses with messages naming the node. */
-typedef struct ox_op {
+typedef struct ti__ox_op {
     const char *name;
     const char *attrs;      /* known attribute names, space-separated */
     int min_in, max_in, max_out;
-    ti_status (*compile)(ti_onnx *g, ox_step *s);
-    ti_status (*run)(ti_onnx *g, ti_tape *tape, ox_step *s, int training);
-} ox_op;
+    ti_status (*compile)(ti_onnx *g, ti__ox_step *s);
+    ti_status (*run)(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training);
+} ti__ox_op;
 
 /* The table (onnx_ops.c); NULL if op_type is not supported. */
-const ox_op *ox_find_op(const char *op_type);
+const ti__ox_op *ti__ox_find_op(const char *op_type);
 /* "node 'name' (Op)" or "node #i (Op, output 'y')" into buf; returns buf. */
-const char *ox_node_label(const ox_step *s, char *buf, size_t len);
+const char *ti__ox_node_label(const ti__ox_step *s, char *buf, size_t len);
 /* Records an error about node s: "<file>: node 'x' (Conv): <message>". */
-ti_status ox_fail(ti_onnx *g, const ox_step *s, ti_status st, const char *fmt, ...)
+ti_status ti__ox_fail(ti_onnx *g, const ti__ox_step *s, ti_status st, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The attribute called name on s's node, or NULL. */
-const ox_attr *ox_attr_get(const ox_step *s, const char *name);
+const ti__ox_attr *ti__ox_attr_get(const ti__ox_step *s, const char *name);
 /* Gives a float constant a role (and so a ti_param entry with that kind); a constant that
  * already has a different role is an error. */
-ti_status ox_set_role(ti_onnx *g, const ox_step *s, int v, ti_param_kind kind);
+ti_status ti__ox_set_role(ti_onnx *g, const ti__ox_step *s, int v, ti_param_kind kind);
 
 /* Makes value v a float constant of the given shape in the constant block and returns its
  * data (to fill), or NULL with an error naming the node. */
-float *ox_const_floats(ti_onnx *g, const ox_step *s, int v, int ndim, const int *shape);
+float *ti__ox_const_floats(ti_onnx *g, const ti__ox_step *s, int v, int ndim, const int *shape);
 /* Makes value v the constant t holds (float, or a small integer vector). */
-ti_status ox_const_tensor(ti_onnx *g, int v, const ox_tensor *t);
+ti_status ti__ox_const_tensor(ti_onnx *g, int v, const ti__ox_tensor *t);
 
 /* Zero padding (or any constant) of the last two dimensions of x (N, C, H, W) by
  * top/left/bottom/right, differentiable in x. NULL with a sticky error on failure. */
-ti_tensor *ox_pad2d(ti_tape *tape, ti_tensor *x, int top, int left, int bottom, int right,
+ti_tensor *ti__ox_pad2d(ti_tape *tape, ti_tensor *x, int top, int left, int bottom, int right,
                     float value);
 
 /* The classifier view's cleanup (onnx_classifier.c). */
-struct ox_cls;
-void ox_cls_free(struct ox_cls *c);
+struct ti__ox_cls;
+void ti__ox_cls_free(struct ti__ox_cls *c);
 
 #endif

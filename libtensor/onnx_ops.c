@@ -2,7 +2,7 @@
  * from them): checks at load time (compile) and the computation on a tape (run). Semantics
  * from the ONNX operator specification (github.com/onnx/onnx/blob/main/docs/Operators.md),
  * opsets 9 to 17; where an attribute moved to an input across opsets both are read. Also
- * ox_pad2d, the constant-padding op asymmetric convolution and pooling padding need. */
+ * ti__ox_pad2d, the constant-padding op asymmetric convolution and pooling padding need. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -31,7 +31,7 @@ static void pad_backward(ti_tape *tape, ti_node *n)
 
 static const ti_op_def op_pad2d = {"pad2d", pad_backward};
 
-ti_tensor *ox_pad2d(ti_tape *tape, ti_tensor *x, int top, int left, int bottom, int right,
+ti_tensor *ti__ox_pad2d(ti_tape *tape, ti_tensor *x, int top, int left, int bottom, int right,
                     float value)
 {
     if (ti__tape_bad(tape, 1, &x))
@@ -68,17 +68,17 @@ ti_tensor *ox_pad2d(ti_tape *tape, ti_tensor *x, int top, int left, int bottom, 
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static const char *vname(const ti_onnx *g, const ox_step *s, int i)
+static const char *vname(const ti_onnx *g, const ti__ox_step *s, int i)
 {
     return s->in[i] >= 0 ? g->vals[s->in[i]].name : "";
 }
 
-static int has_in(const ox_step *s, int i)
+static int has_in(const ti__ox_step *s, int i)
 {
     return i < s->nin && s->in[i] >= 0;
 }
 
-static int is_float_const(const ti_onnx *g, const ox_step *s, int i)
+static int is_float_const(const ti_onnx *g, const ti__ox_step *s, int i)
 {
     return has_in(s, i) && g->vals[s->in[i]].kind == OXV_FLOAT;
 }
@@ -89,17 +89,17 @@ static int is_int_value(const ti_onnx *g, int v)
 }
 
 /* Float input i at run time (an activation or a constant); NULL after an error. */
-static ti_tensor *fin(ti_onnx *g, const ox_step *s, int i, ti_status *st)
+static ti_tensor *fin(ti_onnx *g, const ti__ox_step *s, int i, ti_status *st)
 {
     ti_tensor *t = has_in(s, i) ? g->act[s->in[i]] : NULL;
     if (!t && *st == TI_OK)
-        *st = ox_fail(g, s, TI_ERR_UNSUPPORTED, "input '%s' is not a float tensor",
+        *st = ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "input '%s' is not a float tensor",
                       vname(g, s, i));
     return t;
 }
 
 /* Integer input i at run time; NULL after an error. */
-static const ox_ival *iin(ti_onnx *g, const ox_step *s, int i, ti_status *st)
+static const ti__ox_ival *iin(ti_onnx *g, const ti__ox_step *s, int i, ti_status *st)
 {
     int v = has_in(s, i) ? s->in[i] : -1;
     if (v >= 0 && g->vals[v].kind == OXV_INT)
@@ -107,47 +107,47 @@ static const ox_ival *iin(ti_onnx *g, const ox_step *s, int i, ti_status *st)
     if (v >= 0 && g->is_int[v])
         return &g->iact[v];
     if (*st == TI_OK)
-        *st = ox_fail(g, s, TI_ERR_UNSUPPORTED, "input '%s' must be an integer tensor",
+        *st = ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "input '%s' must be an integer tensor",
                       vname(g, s, i));
     return NULL;
 }
 
-static ti_status set_out(ti_onnx *g, const ox_step *s, ti_tensor *y)
+static ti_status set_out(ti_onnx *g, const ti__ox_step *s, ti_tensor *y)
 {
     g->act[s->out] = y;
     return TI_OK; /* a NULL y has put the error in the tape */
 }
 
-static int64_t attr_i(const ox_step *s, const char *name, int64_t dflt)
+static int64_t attr_i(const ti__ox_step *s, const char *name, int64_t dflt)
 {
-    const ox_attr *a = ox_attr_get(s, name);
+    const ti__ox_attr *a = ti__ox_attr_get(s, name);
     return a ? a->i : dflt;
 }
 
-static float attr_f(const ox_step *s, const char *name, float dflt)
+static float attr_f(const ti__ox_step *s, const char *name, float dflt)
 {
-    const ox_attr *a = ox_attr_get(s, name);
+    const ti__ox_attr *a = ti__ox_attr_get(s, name);
     return a ? a->f : dflt;
 }
 
 /* A list-of-ints attribute with exactly n entries that fit an int (or absent: dflt). */
-static ti_status attr_ints(ti_onnx *g, const ox_step *s, const char *name, int n, int *dst,
+static ti_status attr_ints(ti_onnx *g, const ti__ox_step *s, const char *name, int n, int *dst,
                            int dflt)
 {
-    const ox_attr *a = ox_attr_get(s, name);
+    const ti__ox_attr *a = ti__ox_attr_get(s, name);
     if (!a) {
         for (int i = 0; i < n; i++)
             dst[i] = dflt;
         return TI_OK;
     }
     if (a->nints != n)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "attribute '%s' has %d values; %d expected (only 2-D images are "
                        "supported)",
                        name, a->nints, n);
     for (int i = 0; i < n; i++) {
         if (a->ints[i] < -(1 << 20) || a->ints[i] > (1 << 20))
-            return ox_fail(g, s, TI_ERR_FORMAT, "attribute '%s' has value %lld", name,
+            return ti__ox_fail(g, s, TI_ERR_FORMAT, "attribute '%s' has value %lld", name,
                            (long long)a->ints[i]);
         dst[i] = (int)a->ints[i];
     }
@@ -155,9 +155,9 @@ static ti_status attr_ints(ti_onnx *g, const ox_step *s, const char *name, int n
 }
 
 /* auto_pad: NOTSET (0) or VALID (0, with zero pads), SAME_UPPER (1), SAME_LOWER (2). */
-static ti_status parse_auto_pad(ti_onnx *g, ox_step *s)
+static ti_status parse_auto_pad(ti_onnx *g, ti__ox_step *s)
 {
-    const ox_attr *a = ox_attr_get(s, "auto_pad");
+    const ti__ox_attr *a = ti__ox_attr_get(s, "auto_pad");
     s->auto_pad = 0;
     if (!a || !strcmp(a->s, "NOTSET"))
         return TI_OK;
@@ -169,12 +169,12 @@ static ti_status parse_auto_pad(ti_onnx *g, ox_step *s)
         s->auto_pad = a->s[5] == 'U' ? 1 : 2;
         return TI_OK;
     }
-    return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value auto_pad='%s'", a->s);
+    return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value auto_pad='%s'", a->s);
 }
 
 /* Window attributes shared by Conv and the pools: strides (equal in both directions),
  * pads (top, left, bottom, right) and auto_pad; dilations must be 1. */
-static ti_status parse_window(ti_onnx *g, ox_step *s)
+static ti_status parse_window(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
     int dil[2], pads[4];
@@ -183,23 +183,23 @@ static ti_status parse_window(ti_onnx *g, ox_step *s)
         (st = attr_ints(g, s, "pads", 4, pads, 0)) != TI_OK)
         return st;
     if (dil[0] != 1 || dil[1] != 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value dilations=[%d, %d] (only 1)", dil[0],
                        dil[1]);
     if (s->stride[0] != s->stride[1] || s->stride[0] < 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value strides=[%d, %d] (only equal strides >= 1)",
                        s->stride[0], s->stride[1]);
     for (int i = 0; i < 4; i++)
         if (pads[i] < 0)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "negative pads are not supported");
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "negative pads are not supported");
     /* ONNX orders pads (x1_begin, x2_begin, x1_end, x2_end): top, left, bottom, right */
     memcpy(s->pads, pads, sizeof pads);
     return parse_auto_pad(g, s);
 }
 
 /* The padding of one run: s->pads, or SAME padding computed for this input size. */
-static void window_pads(const ox_step *s, int H, int W, int KH, int KW, int *p)
+static void window_pads(const ti__ox_step *s, int H, int W, int KH, int KW, int *p)
 {
     memcpy(p, s->pads, 4 * sizeof(int));
     if (!s->auto_pad)
@@ -218,19 +218,19 @@ static void window_pads(const ox_step *s, int H, int W, int KH, int KW, int *p)
 
 /* Transposes the 2-D constant input i in place ((R, C) -> (C, R)): MatMul and transB = 0
  * Gemm weights become PyTorch's (out, in) layout that ti_linear takes. */
-static ti_status transpose_const(ti_onnx *g, const ox_step *s, int i)
+static ti_status transpose_const(ti_onnx *g, const ti__ox_step *s, int i)
 {
-    ox_value *v = &g->vals[s->in[i]];
+    ti__ox_value *v = &g->vals[s->in[i]];
     ti_tensor *t = v->t;
     if (v->uses > 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "weight '%s' is shared with another node and would need a transpose "
                        "(unsupported)",
                        v->name);
     int R = t->shape[0], C = t->shape[1];
     float *tmp = malloc(t->size * sizeof(float) + 1);
     if (!tmp)
-        return ox_fail(g, s, TI_ERR_NOMEM, "out of memory");
+        return ti__ox_fail(g, s, TI_ERR_NOMEM, "out of memory");
     memcpy(tmp, t->data, t->size * sizeof(float));
     for (int r = 0; r < R; r++)
         for (int c = 0; c < C; c++)
@@ -241,16 +241,16 @@ static ti_status transpose_const(ti_onnx *g, const ox_step *s, int i)
     return TI_OK;
 }
 
-static ti_status need_const(ti_onnx *g, const ox_step *s, int i, int ndim, const char *what)
+static ti_status need_const(ti_onnx *g, const ti__ox_step *s, int i, int ndim, const char *what)
 {
     if (!is_float_const(g, s, i))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "the %s '%s' must be a float constant (initializer)", what,
                        vname(g, s, i));
     const ti_tensor *t = g->vals[s->in[i]].t;
     if (ndim >= 0 && t->ndim != ndim) {
         char sh[64];
-        return ox_fail(g, s, TI_ERR_SHAPE, "the %s '%s' has shape %s; %d dimensions expected",
+        return ti__ox_fail(g, s, TI_ERR_SHAPE, "the %s '%s' has shape %s; %d dimensions expected",
                        what, vname(g, s, i), ti_shape_str(t, sh, sizeof sh), ndim);
     }
     return TI_OK;
@@ -258,16 +258,16 @@ static ti_status need_const(ti_onnx *g, const ox_step *s, int i, int ndim, const
 
 /* The value of input i, which must be a float constant with one element (Clip's bounds,
  * Pad's constant_value): read once at load time. */
-static ti_status const_scalar(ti_onnx *g, const ox_step *s, int i, const char *what, float *v)
+static ti_status const_scalar(ti_onnx *g, const ti__ox_step *s, int i, const char *what, float *v)
 {
     if (!is_float_const(g, s, i) || g->vals[s->in[i]].t->size != 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "%s '%s' must be a float constant scalar", what,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "%s '%s' must be a float constant scalar", what,
                        vname(g, s, i));
     *v = g->vals[s->in[i]].t->data[0];
     return TI_OK;
 }
 
-static ti_status compile_nothing(ti_onnx *g, ox_step *s)
+static ti_status compile_nothing(ti_onnx *g, ti__ox_step *s)
 {
     (void)g;
     (void)s;
@@ -276,37 +276,37 @@ static ti_status compile_nothing(ti_onnx *g, ox_step *s)
 
 /* ---- Conv ------------------------------------------------------------------------------- */
 
-static ti_status conv_compile(ti_onnx *g, ox_step *s)
+static ti_status conv_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
     if ((st = need_const(g, s, 1, 4, "weight")) != TI_OK)
         return st;
     const ti_tensor *w = g->vals[s->in[1]].t;
     if (attr_i(s, "group", 1) != 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value group=%lld (grouped and depthwise "
                        "convolutions are not supported)",
                        (long long)attr_i(s, "group", 1));
     if ((st = parse_window(g, s)) != TI_OK || (st = attr_ints(g, s, "kernel_shape", 2, s->k, 0)))
         return st;
-    if (ox_attr_get(s, "kernel_shape") && (s->k[0] != w->shape[2] || s->k[1] != w->shape[3]))
-        return ox_fail(g, s, TI_ERR_SHAPE,
+    if (ti__ox_attr_get(s, "kernel_shape") && (s->k[0] != w->shape[2] || s->k[1] != w->shape[3]))
+        return ti__ox_fail(g, s, TI_ERR_SHAPE,
                        "shape mismatch: kernel_shape [%d, %d] but the weight '%s' is %dx%d",
                        s->k[0], s->k[1], vname(g, s, 1), w->shape[2], w->shape[3]);
     if (has_in(s, 2)) {
         if ((st = need_const(g, s, 2, 1, "bias")) != TI_OK)
             return st;
         if (g->vals[s->in[2]].t->shape[0] != w->shape[0])
-            return ox_fail(g, s, TI_ERR_SHAPE,
+            return ti__ox_fail(g, s, TI_ERR_SHAPE,
                            "shape mismatch: bias '%s' has %d entries for %d output channels",
                            vname(g, s, 2), g->vals[s->in[2]].t->shape[0], w->shape[0]);
-        if ((st = ox_set_role(g, s, s->in[2], TI_PARAM_BIAS)) != TI_OK)
+        if ((st = ti__ox_set_role(g, s, s->in[2], TI_PARAM_BIAS)) != TI_OK)
             return st;
     }
-    return ox_set_role(g, s, s->in[1], TI_PARAM_WEIGHT);
+    return ti__ox_set_role(g, s, s->in[1], TI_PARAM_WEIGHT);
 }
 
-static ti_status conv_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status conv_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -316,14 +316,14 @@ static ti_status conv_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
         return st;
     if (x->ndim != 4) {
         char sx[64];
-        return ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input %s is not (N, C, H, W)",
+        return ti__ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input %s is not (N, C, H, W)",
                        ti_shape_str(x, sx, sizeof sx));
     }
     int p[4];
     window_pads(s, x->shape[2], x->shape[3], w->shape[2], w->shape[3], p);
     int pad = p[0];
     if (p[1] != pad || p[2] != pad || p[3] != pad) { /* asymmetric: pad first, then convolve */
-        x = ox_pad2d(tape, x, p[0], p[1], p[2], p[3], 0.0f);
+        x = ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], 0.0f);
         pad = 0;
     }
     return set_out(g, s, ti_conv2d(tape, x, w, b, s->stride[0], pad));
@@ -331,11 +331,11 @@ static ti_status conv_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 
 /* ---- Gemm and MatMul ---------------------------------------------------------------------- */
 
-static ti_status gemm_compile(ti_onnx *g, ox_step *s)
+static ti_status gemm_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
     if (attr_i(s, "transA", 0) != 0)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value transA=1");
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value transA=1");
     if ((st = need_const(g, s, 1, 2, "weight")) != TI_OK)
         return st;
     s->trans_b = attr_i(s, "transB", 0) != 0;
@@ -347,22 +347,22 @@ static ti_status gemm_compile(ti_onnx *g, ox_step *s)
     s->axis = 0; /* 1: C is a plain bias handed to ti_linear */
     if (has_in(s, 2)) {
         if (!is_float_const(g, s, 2))
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "C '%s' must be a float constant",
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "C '%s' must be a float constant",
                            vname(g, s, 2));
         ti_tensor *c = g->vals[s->in[2]].t;
         int vec = (c->ndim == 1 && c->shape[0] == K) ||
                   (c->ndim == 2 && c->shape[0] == 1 && c->shape[1] == K);
         if (vec && s->alpha == 1.0f && s->beta == 1.0f && g->vals[s->in[2]].uses == 1) {
             ti_tensor_view(c, c->data, c->grad, 1, &K);
-            if ((st = ox_set_role(g, s, s->in[2], TI_PARAM_BIAS)) != TI_OK)
+            if ((st = ti__ox_set_role(g, s, s->in[2], TI_PARAM_BIAS)) != TI_OK)
                 return st;
             s->axis = 1;
         }
     }
-    return ox_set_role(g, s, s->in[1], TI_PARAM_WEIGHT);
+    return ti__ox_set_role(g, s, s->in[1], TI_PARAM_WEIGHT);
 }
 
-static ti_status gemm_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status gemm_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -372,7 +372,7 @@ static ti_status gemm_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
         return st;
     if (a->ndim != 2) {
         char sa[64];
-        return ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input A %s is not 2-D",
+        return ti__ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input A %s is not 2-D",
                        ti_shape_str(a, sa, sizeof sa));
     }
     if (s->axis == 1)
@@ -385,21 +385,21 @@ static ti_status gemm_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
     return set_out(g, s, y);
 }
 
-static ti_status matmul_compile(ti_onnx *g, ox_step *s)
+static ti_status matmul_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
     if (!is_float_const(g, s, 1))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "B '%s' must be a float constant (a product of two computed tensors is "
                        "not supported)",
                        vname(g, s, 1));
     if ((st = need_const(g, s, 1, 2, "weight")) != TI_OK ||
         (st = transpose_const(g, s, 1)) != TI_OK)
         return st;
-    return ox_set_role(g, s, s->in[1], TI_PARAM_WEIGHT);
+    return ti__ox_set_role(g, s, s->in[1], TI_PARAM_WEIGHT);
 }
 
-static ti_status matmul_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status matmul_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -408,7 +408,7 @@ static ti_status matmul_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
         return st;
     if (a->ndim != 2) {
         char sa[64];
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "input %s is not 2-D (only 2-D MatMul is supported)",
                        ti_shape_str(a, sa, sizeof sa));
     }
@@ -417,7 +417,7 @@ static ti_status matmul_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 
 /* ---- element-wise --------------------------------------------------------------------- */
 
-static ti_status relu_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status relu_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -426,7 +426,7 @@ static ti_status relu_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 }
 
 /* Clip: bounds from attributes min/max (opset < 11) or constant inputs 1, 2 (opset >= 11). */
-static ti_status clip_compile(ti_onnx *g, ox_step *s)
+static ti_status clip_compile(ti_onnx *g, ti__ox_step *s)
 {
     s->lo = attr_f(s, "min", -FLT_MAX);
     s->hi = attr_f(s, "max", FLT_MAX);
@@ -438,7 +438,7 @@ static ti_status clip_compile(ti_onnx *g, ox_step *s)
     return st;
 }
 
-static ti_status clip_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status clip_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -446,14 +446,14 @@ static ti_status clip_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
     return st != TI_OK ? st : set_out(g, s, ti_clamp(tape, x, s->lo, s->hi));
 }
 
-static ti_status binary_compile(ti_onnx *g, ox_step *s)
+static ti_status binary_compile(ti_onnx *g, ti__ox_step *s)
 {
     if (is_int_value(g, s->in[0]) || is_int_value(g, s->in[1]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "integer arithmetic is not supported");
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "integer arithmetic is not supported");
     return TI_OK;
 }
 
-static ti_status binary_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status binary_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -471,7 +471,7 @@ static ti_status binary_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 }
 
 #define BINARY_COMPILE(NAME, OP)                                                              \
-    static ti_status NAME(ti_onnx *g, ox_step *s)                                             \
+    static ti_status NAME(ti_onnx *g, ti__ox_step *s)                                             \
     {                                                                                         \
         s->axis = OP;                                                                         \
         return binary_compile(g, s);                                                          \
@@ -483,14 +483,14 @@ BINARY_COMPILE(div_compile, TI_BINOP_DIV)
 
 /* ---- batch norm (inference; training mode through ti_onnx_forward's flag) ---------------- */
 
-static ti_status bn_compile(ti_onnx *g, ox_step *s)
+static ti_status bn_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
     if (attr_i(s, "training_mode", 0) != 0)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value training_mode=1 (export in eval mode)");
     if (attr_i(s, "spatial", 1) != 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value spatial=0");
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value spatial=0");
     s->eps = attr_f(s, "epsilon", 1e-5f);
     s->momentum = attr_f(s, "momentum", 0.9f);
     static const char *const what[4] = {"scale", "bias", "mean", "variance"};
@@ -502,16 +502,16 @@ static ti_status bn_compile(ti_onnx *g, ox_step *s)
             return st;
         int c = g->vals[s->in[i]].t->shape[0];
         if (C >= 0 && c != C)
-            return ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: %s '%s' has %d entries, not %d",
+            return ti__ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: %s '%s' has %d entries, not %d",
                            what[i - 1], vname(g, s, i), c, C);
         C = c;
-        if ((st = ox_set_role(g, s, s->in[i], kinds[i - 1])) != TI_OK)
+        if ((st = ti__ox_set_role(g, s, s->in[i], kinds[i - 1])) != TI_OK)
             return st;
     }
     return TI_OK;
 }
 
-static ti_status bn_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status bn_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     ti_status st = TI_OK;
     ti_tensor *x = fin(g, s, 0, &st), *in[4];
@@ -522,7 +522,7 @@ static ti_status bn_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
     int nd = x->ndim, shape[4];
     if (nd < 2) {
         char sx[64];
-        return ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input %s has no channel dimension",
+        return ti__ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input %s has no channel dimension",
                        ti_shape_str(x, sx, sizeof sx));
     }
     memcpy(shape, x->shape, sizeof shape);
@@ -538,16 +538,16 @@ static ti_status bn_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 
 /* ---- pooling -------------------------------------------------------------------------- */
 
-static ti_status pool_compile(ti_onnx *g, ox_step *s)
+static ti_status pool_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
-    if (!ox_attr_get(s, "kernel_shape"))
-        return ox_fail(g, s, TI_ERR_FORMAT, "attribute kernel_shape is missing");
+    if (!ti__ox_attr_get(s, "kernel_shape"))
+        return ti__ox_fail(g, s, TI_ERR_FORMAT, "attribute kernel_shape is missing");
     if ((st = attr_ints(g, s, "kernel_shape", 2, s->k, 0)) != TI_OK ||
         (st = parse_window(g, s)) != TI_OK)
         return st;
     if (s->k[0] != s->k[1] || s->k[0] < 1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value kernel_shape=[%d, %d] (only square "
                        "windows)",
                        s->k[0], s->k[1]);
@@ -555,7 +555,7 @@ static ti_status pool_compile(ti_onnx *g, ox_step *s)
     s->count_include_pad = (int)attr_i(s, "count_include_pad", 0);
     if (!strcmp(s->node->op, "AveragePool") && !s->count_include_pad &&
         (s->pads[0] || s->pads[1] || s->pads[2] || s->pads[3]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attributes: padding with count_include_pad=0");
     return TI_OK;
 }
@@ -563,7 +563,7 @@ static ti_status pool_compile(ti_onnx *g, ox_step *s)
 /* Pads (with `value`) so that a plain k/s pool gives ONNX's output, including ceil_mode's
  * extra window (dropped when it would start in the end padding, as PyTorch and ONNX Runtime
  * do). *partial is set when ceil_mode adds a window that hangs over the edge. */
-static ti_tensor *pool_input(ti_onnx *g, ti_tape *tape, ox_step *s, ti_tensor *x, float value,
+static ti_tensor *pool_input(ti_onnx *g, ti_tape *tape, ti__ox_step *s, ti_tensor *x, float value,
                              int *partial)
 {
     int p[4], k = s->k[0], st = s->stride[0];
@@ -585,11 +585,11 @@ static ti_tensor *pool_input(ti_onnx *g, ti_tape *tape, ox_step *s, ti_tensor *x
         }
     (void)g;
     if (p[0] || p[1] || p[2] || p[3])
-        x = ox_pad2d(tape, x, p[0], p[1], p[2], p[3], value);
+        x = ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], value);
     return x;
 }
 
-static ti_status maxpool_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status maxpool_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -601,7 +601,7 @@ static ti_status maxpool_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
     return set_out(g, s, ti_maxpool2d(tape, x, s->k[0], s->stride[0]));
 }
 
-static ti_status avgpool_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status avgpool_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -612,16 +612,16 @@ static ti_status avgpool_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
     window_pads(s, x->ndim == 4 ? x->shape[2] : 1, x->ndim == 4 ? x->shape[3] : 1, s->k[0],
                 s->k[0], p);
     if (!s->count_include_pad && (p[0] || p[1] || p[2] || p[3]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "SAME padding with count_include_pad=0 is not supported");
     x = pool_input(g, tape, s, x, 0.0f, &partial);
     if (partial)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "ceil_mode=1 with a window over the edge is not supported");
     return set_out(g, s, ti_avgpool2d(tape, x, s->k[0], s->stride[0]));
 }
 
-static ti_status gap_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status gap_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -631,15 +631,15 @@ static ti_status gap_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 
 /* ---- shapes --------------------------------------------------------------------------- */
 
-static ti_status flatten_compile(ti_onnx *g, ox_step *s)
+static ti_status flatten_compile(ti_onnx *g, ti__ox_step *s)
 {
     s->axis = (int)attr_i(s, "axis", 1);
     if (is_int_value(g, s->in[0]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "flattening an integer tensor");
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "flattening an integer tensor");
     return TI_OK;
 }
 
-static ti_status flatten_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status flatten_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -648,20 +648,20 @@ static ti_status flatten_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
         return st;
     int axis = s->axis < 0 ? s->axis + x->ndim : s->axis;
     if (axis < 0 || axis > x->ndim)
-        return ox_fail(g, s, TI_ERR_SHAPE, "axis %d is out of range for a %d-D input", s->axis,
+        return ti__ox_fail(g, s, TI_ERR_SHAPE, "axis %d is out of range for a %d-D input", s->axis,
                        x->ndim);
     size_t a = ti_shape_size(axis, x->shape), b = x->size / (a ? a : 1);
     if (a > 0x7fffffff || b > 0x7fffffff)
-        return ox_fail(g, s, TI_ERR_SHAPE, "tensor too large");
+        return ti__ox_fail(g, s, TI_ERR_SHAPE, "tensor too large");
     return set_out(g, s, ti_reshape(tape, x, 2, (int[]){(int)a, (int)b}));
 }
 
-static ti_status reshape_compile(ti_onnx *g, ox_step *s)
+static ti_status reshape_compile(ti_onnx *g, ti__ox_step *s)
 {
     if (is_int_value(g, s->in[0]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "reshaping an integer tensor");
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "reshaping an integer tensor");
     if (!is_int_value(g, s->in[1]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "the shape '%s' must be an integer tensor (a constant or computed from "
                        "Shape)",
                        vname(g, s, 1));
@@ -669,16 +669,16 @@ static ti_status reshape_compile(ti_onnx *g, ox_step *s)
     return TI_OK;
 }
 
-static ti_status reshape_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status reshape_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
     ti_tensor *x = fin(g, s, 0, &st);
-    const ox_ival *iv = iin(g, s, 1, &st);
+    const ti__ox_ival *iv = iin(g, s, 1, &st);
     if (st != TI_OK)
         return st;
     if (iv->ndim != 1 || iv->n > TI_MAX_DIMS)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "a target shape of %d dimensions (at most %d)",
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "a target shape of %d dimensions (at most %d)",
                        iv->n, TI_MAX_DIMS);
     int shape[TI_MAX_DIMS];
     for (int i = 0; i < iv->n; i++) {
@@ -690,45 +690,45 @@ static ti_status reshape_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
             v == g->batch_decl && x->ndim > 0 && x->shape[0] != v)
             v = x->shape[0];
         if (v < -1 || v > 0x7fffffff)
-            return ox_fail(g, s, TI_ERR_SHAPE, "target shape entry %d is %lld", i, (long long)v);
+            return ti__ox_fail(g, s, TI_ERR_SHAPE, "target shape entry %d is %lld", i, (long long)v);
         shape[i] = (int)v;
     }
     return set_out(g, s, ti_reshape(tape, x, iv->n, shape));
 }
 
 /* Unsqueeze and Squeeze: axes from the attribute (opset < 13) or a constant input. */
-static ti_status axes_compile(ti_onnx *g, ox_step *s)
+static ti_status axes_compile(ti_onnx *g, ti__ox_step *s)
 {
-    const ox_attr *a = ox_attr_get(s, "axes");
+    const ti__ox_attr *a = ti__ox_attr_get(s, "axes");
     s->naxes = -1; /* Squeeze without axes: every size-1 dimension */
     if (a) {
         if (a->nints > OX_IVAL_MAX)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "too many axes");
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "too many axes");
         s->naxes = a->nints;
         memcpy(s->axes, a->ints, (size_t)a->nints * sizeof(int64_t));
     } else if (has_in(s, 1)) {
         if (g->vals[s->in[1]].kind != OXV_INT)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "axes '%s' must be a constant",
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "axes '%s' must be a constant",
                            vname(g, s, 1));
         s->naxes = g->vals[s->in[1]].iv.n;
         memcpy(s->axes, g->vals[s->in[1]].iv.v, (size_t)s->naxes * sizeof(int64_t));
     }
     if (s->naxes < 0 && !strcmp(s->node->op, "Unsqueeze"))
-        return ox_fail(g, s, TI_ERR_FORMAT, "axes are missing");
+        return ti__ox_fail(g, s, TI_ERR_FORMAT, "axes are missing");
     g->is_int[s->out] = (unsigned char)is_int_value(g, s->in[0]);
     return TI_OK;
 }
 
-static ti_status unsqueeze_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status unsqueeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
     if (g->is_int[s->out]) {
-        const ox_ival *iv = iin(g, s, 0, &st);
+        const ti__ox_ival *iv = iin(g, s, 0, &st);
         if (st != TI_OK)
             return st;
         if (iv->ndim != 0 || s->naxes != 1 || (s->axes[0] != 0 && s->axes[0] != -1))
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "only a scalar integer can be unsqueezed to a vector");
         g->iact[s->out] = *iv;
         g->iact[s->out].ndim = 1;
@@ -739,12 +739,12 @@ static ti_status unsqueeze_run(ti_onnx *g, ti_tape *tape, ox_step *s, int traini
         return st;
     int nd = x->ndim + s->naxes, shape[TI_MAX_DIMS], mark[8] = {0}, k = 0;
     if (nd > TI_MAX_DIMS)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "the result would have %d dimensions (at most %d)",
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "the result would have %d dimensions (at most %d)",
                        nd, TI_MAX_DIMS);
     for (int i = 0; i < s->naxes; i++) {
         int64_t a = s->axes[i] < 0 ? s->axes[i] + nd : s->axes[i];
         if (a < 0 || a >= nd || mark[a])
-            return ox_fail(g, s, TI_ERR_FORMAT, "bad axis %lld", (long long)s->axes[i]);
+            return ti__ox_fail(g, s, TI_ERR_FORMAT, "bad axis %lld", (long long)s->axes[i]);
         mark[a] = 1;
     }
     for (int i = 0; i < nd; i++)
@@ -752,16 +752,16 @@ static ti_status unsqueeze_run(ti_onnx *g, ti_tape *tape, ox_step *s, int traini
     return set_out(g, s, ti_reshape(tape, x, nd, shape));
 }
 
-static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
     if (g->is_int[s->out]) {
-        const ox_ival *iv = iin(g, s, 0, &st);
+        const ti__ox_ival *iv = iin(g, s, 0, &st);
         if (st != TI_OK)
             return st;
         if (iv->ndim != 1 || iv->n != 1)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "only a 1-element vector can be squeezed");
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "only a 1-element vector can be squeezed");
         g->iact[s->out] = *iv;
         g->iact[s->out].ndim = 0;
         return TI_OK;
@@ -775,7 +775,7 @@ static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
     for (int i = 0; i < s->naxes; i++) {
         int64_t a = s->axes[i] < 0 ? s->axes[i] + x->ndim : s->axes[i];
         if (a < 0 || a >= x->ndim || x->shape[a] != 1)
-            return ox_fail(g, s, TI_ERR_SHAPE, "axis %lld is not a dimension of size 1",
+            return ti__ox_fail(g, s, TI_ERR_SHAPE, "axis %lld is not a dimension of size 1",
                            (long long)s->axes[i]);
         drop[a] = 1;
     }
@@ -785,7 +785,7 @@ static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
     return set_out(g, s, ti_reshape(tape, x, nd, shape));
 }
 
-static ti_status identity_compile(ti_onnx *g, ox_step *s)
+static ti_status identity_compile(ti_onnx *g, ti__ox_step *s)
 {
     if (s->node->nout > 1 && s->node->out[1][0]) {
         int v = -1;
@@ -793,19 +793,19 @@ static ti_status identity_compile(ti_onnx *g, ox_step *s)
             if (!strcmp(g->vals[i].name, s->node->out[1]))
                 v = i;
         if (v >= 0 && g->vals[v].uses)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "the dropout mask output is used");
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "the dropout mask output is used");
     }
     g->is_int[s->out] = (unsigned char)is_int_value(g, s->in[0]);
     return TI_OK;
 }
 
-static ti_status identity_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status identity_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)tape;
     (void)training;
     if (g->is_int[s->out]) {
         ti_status st = TI_OK;
-        const ox_ival *iv = iin(g, s, 0, &st);
+        const ti__ox_ival *iv = iin(g, s, 0, &st);
         if (iv)
             g->iact[s->out] = *iv;
         return st;
@@ -815,12 +815,12 @@ static ti_status identity_run(ti_onnx *g, ti_tape *tape, ox_step *s, int trainin
     return st != TI_OK ? st : set_out(g, s, x);
 }
 
-static ti_status cast_compile(ti_onnx *g, ox_step *s)
+static ti_status cast_compile(ti_onnx *g, ti__ox_step *s)
 {
     int64_t to = attr_i(s, "to", 0);
     int isint = is_int_value(g, s->in[0]);
     if ((isint && to != OX_DT_INT64 && to != OX_DT_INT32) || (!isint && to != OX_DT_FLOAT))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value to=%lld for a%s input", (long long)to,
                        isint ? "n integer" : " float");
     g->is_int[s->out] = (unsigned char)isint;
@@ -828,20 +828,20 @@ static ti_status cast_compile(ti_onnx *g, ox_step *s)
 }
 
 /* Constant: folded at load time into a float or integer constant value. */
-static ti_status constant_compile(ti_onnx *g, ox_step *s)
+static ti_status constant_compile(ti_onnx *g, ti__ox_step *s)
 {
     if (s->node->nattr != 1)
-        return ox_fail(g, s, TI_ERR_FORMAT, "a Constant needs exactly one value attribute");
-    const ox_attr *a = &s->node->attr[0];
-    ox_value *v = &g->vals[s->out];
+        return ti__ox_fail(g, s, TI_ERR_FORMAT, "a Constant needs exactly one value attribute");
+    const ti__ox_attr *a = &s->node->attr[0];
+    ti__ox_value *v = &g->vals[s->out];
     if (!strcmp(a->name, "value")) {
         if (!a->t)
-            return ox_fail(g, s, TI_ERR_FORMAT, "attribute 'value' holds no tensor");
-        return ox_const_tensor(g, s->out, a->t);
+            return ti__ox_fail(g, s, TI_ERR_FORMAT, "attribute 'value' holds no tensor");
+        return ti__ox_const_tensor(g, s->out, a->t);
     }
     if (!strcmp(a->name, "value_float") || !strcmp(a->name, "value_floats")) {
         int vec = a->name[11] == 's', n = vec ? a->nfloats : 1;
-        float *d = ox_const_floats(g, s, s->out, vec, &n);
+        float *d = ti__ox_const_floats(g, s, s->out, vec, &n);
         if (!d)
             return TI_ERR_STATE;
         if (vec)
@@ -853,7 +853,7 @@ static ti_status constant_compile(ti_onnx *g, ox_step *s)
     /* value_int / value_ints */
     int vec = a->name[9] == 's';
     if (vec && a->nints > OX_IVAL_MAX)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "an integer constant of %d values (at most %d)",
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "an integer constant of %d values (at most %d)",
                        a->nints, OX_IVAL_MAX);
     v->kind = OXV_INT;
     v->iv.ndim = vec;
@@ -865,7 +865,7 @@ static ti_status constant_compile(ti_onnx *g, ox_step *s)
     return TI_OK;
 }
 
-static ti_status nothing_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status nothing_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)g;
     (void)tape;
@@ -876,24 +876,24 @@ static ti_status nothing_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training
 
 /* Pad: constant mode on H and W only; pads from the attribute (opset < 11) or an integer
  * input, the value from the attribute or a constant input. */
-static ti_status pad_compile(ti_onnx *g, ox_step *s)
+static ti_status pad_compile(ti_onnx *g, ti__ox_step *s)
 {
-    const ox_attr *m = ox_attr_get(s, "mode");
+    const ti__ox_attr *m = ti__ox_attr_get(s, "mode");
     if (m && strcmp(m->s, "constant"))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value mode='%s'", m->s);
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value mode='%s'", m->s);
     s->value = attr_f(s, "value", 0.0f);
     ti_status st;
     if (has_in(s, 2) && (st = const_scalar(g, s, 2, "constant_value", &s->value)) != TI_OK)
         return st;
-    const ox_attr *p = ox_attr_get(s, "pads");
+    const ti__ox_attr *p = ti__ox_attr_get(s, "pads");
     if (!p && !has_in(s, 1))
-        return ox_fail(g, s, TI_ERR_FORMAT, "the pads are missing");
+        return ti__ox_fail(g, s, TI_ERR_FORMAT, "the pads are missing");
     if (has_in(s, 1) && !is_int_value(g, s->in[1]))
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "pads '%s' must be an integer tensor",
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "pads '%s' must be an integer tensor",
                        vname(g, s, 1));
     if (p) {
         if (p->nints != 8 || p->ints[0] || p->ints[1] || p->ints[4] || p->ints[5])
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "unsupported attribute value: pads must pad H and W of a 4-D "
                            "tensor only");
         for (int i = 0; i < 4; i++)
@@ -902,7 +902,7 @@ static ti_status pad_compile(ti_onnx *g, ox_step *s)
     return TI_OK;
 }
 
-static ti_status pad_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status pad_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
@@ -912,27 +912,27 @@ static ti_status pad_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
     int p[4];
     memcpy(p, s->pads, sizeof p);
     if (has_in(s, 1)) {
-        const ox_ival *iv = iin(g, s, 1, &st);
+        const ti__ox_ival *iv = iin(g, s, 1, &st);
         if (st != TI_OK)
             return st;
         if (iv->n != 8 || iv->v[0] || iv->v[1] || iv->v[4] || iv->v[5])
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "pads must pad H and W of a 4-D tensor only");
         for (int i = 0; i < 4; i++) {
             int64_t v = iv->v[i < 2 ? 2 + i : 4 + i];
             if (v < 0 || v > (1 << 20))
-                return ox_fail(g, s, TI_ERR_UNSUPPORTED, "pad %lld is not supported",
+                return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "pad %lld is not supported",
                                (long long)v);
             p[i] = (int)v;
         }
     }
     /* ONNX order (begin H, begin W, end H, end W) is already top, left, bottom, right */
-    return set_out(g, s, ox_pad2d(tape, x, p[0], p[1], p[2], p[3], s->value));
+    return set_out(g, s, ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], s->value));
 }
 
 /* ---- integer shape arithmetic: Shape, Gather, Concat (x.view(x.size(0), -1)) ------------- */
 
-static ti_status shape_compile(ti_onnx *g, ox_step *s)
+static ti_status shape_compile(ti_onnx *g, ti__ox_step *s)
 {
     s->start = (int)attr_i(s, "start", 0);
     s->end = (int)attr_i(s, "end", TI_MAX_DIMS + 1);
@@ -940,7 +940,7 @@ static ti_status shape_compile(ti_onnx *g, ox_step *s)
     return TI_OK;
 }
 
-static ti_status shape_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status shape_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)tape;
     (void)training;
@@ -952,7 +952,7 @@ static ti_status shape_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
     int b = s->end < 0 ? s->end + x->ndim : s->end;
     a = a < 0 ? 0 : (a > x->ndim ? x->ndim : a);
     b = b < 0 ? 0 : (b > x->ndim ? x->ndim : b);
-    ox_ival *o = &g->iact[s->out];
+    ti__ox_ival *o = &g->iact[s->out];
     o->ndim = 1;
     o->n = b > a ? b - a : 0;
     for (int i = 0; i < o->n; i++)
@@ -960,54 +960,54 @@ static ti_status shape_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
     return TI_OK;
 }
 
-static ti_status intop_compile(ti_onnx *g, ox_step *s)
+static ti_status intop_compile(ti_onnx *g, ti__ox_step *s)
 {
     for (int i = 0; i < s->nin; i++)
         if (!is_int_value(g, s->in[i]))
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED,
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                            "input '%s' is a float tensor: %s is supported on integer shape "
                            "vectors only",
                            vname(g, s, i), s->node->op);
     s->axis = (int)attr_i(s, "axis", 0);
     if (s->axis != 0 && s->axis != -1)
-        return ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value axis=%d", s->axis);
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value axis=%d", s->axis);
     g->is_int[s->out] = 1;
     return TI_OK;
 }
 
-static ti_status gather_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status gather_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)tape;
     (void)training;
     ti_status st = TI_OK;
-    const ox_ival *d = iin(g, s, 0, &st), *ix = iin(g, s, 1, &st);
+    const ti__ox_ival *d = iin(g, s, 0, &st), *ix = iin(g, s, 1, &st);
     if (st != TI_OK)
         return st;
-    ox_ival *o = &g->iact[s->out];
+    ti__ox_ival *o = &g->iact[s->out];
     o->ndim = ix->ndim;
     o->n = ix->n;
     for (int i = 0; i < ix->n; i++) {
         int64_t k = ix->v[i] < 0 ? ix->v[i] + d->n : ix->v[i];
         if (d->ndim != 1 || k < 0 || k >= d->n)
-            return ox_fail(g, s, TI_ERR_SHAPE, "index %lld is out of range for %d values",
+            return ti__ox_fail(g, s, TI_ERR_SHAPE, "index %lld is out of range for %d values",
                            (long long)ix->v[i], d->n);
         o->v[i] = d->v[k];
     }
     return TI_OK;
 }
 
-static ti_status concat_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
+static ti_status concat_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)tape;
     (void)training;
     ti_status st = TI_OK;
-    ox_ival o = {.ndim = 1};
+    ti__ox_ival o = {.ndim = 1};
     for (int i = 0; i < s->nin; i++) {
-        const ox_ival *iv = iin(g, s, i, &st);
+        const ti__ox_ival *iv = iin(g, s, i, &st);
         if (st != TI_OK)
             return st;
         if (o.n + iv->n > OX_IVAL_MAX)
-            return ox_fail(g, s, TI_ERR_UNSUPPORTED, "more than %d values", OX_IVAL_MAX);
+            return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "more than %d values", OX_IVAL_MAX);
         memcpy(o.v + o.n, iv->v, (size_t)iv->n * sizeof(int64_t));
         o.n += iv->n;
     }
@@ -1017,7 +1017,7 @@ static ti_status concat_run(ti_onnx *g, ti_tape *tape, ox_step *s, int training)
 
 /* ---- the table ------------------------------------------------------------------------- */
 
-static const ox_op ops[] = {
+static const ti__ox_op ops[] = {
     {"Conv", "auto_pad dilations group kernel_shape pads strides", 2, 3, 1, conv_compile, conv_run},
     {"Gemm", "alpha beta transA transB", 2, 3, 1, gemm_compile, gemm_run},
     {"MatMul", "", 2, 2, 1, matmul_compile, matmul_run},
@@ -1048,7 +1048,7 @@ static const ox_op ops[] = {
     {"Concat", "axis", 1, 8, 1, intop_compile, concat_run},
 };
 
-const ox_op *ox_find_op(const char *op_type)
+const ti__ox_op *ti__ox_find_op(const char *op_type)
 {
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(ops[i].name, op_type))

@@ -18,11 +18,11 @@ typedef struct ablock {
     _Alignas(16) unsigned char mem[];
 } ablock;
 
-struct ox_arena {
+struct ti__ox_arena {
     ablock *head;
 };
 
-static void *arena_alloc(ox_arena *a, size_t n)
+static void *arena_alloc(ti__ox_arena *a, size_t n)
 {
     n = (n + 15) & ~(size_t)15;
     if (!a->head || a->head->cap - a->head->used < n) {
@@ -41,7 +41,7 @@ static void *arena_alloc(ox_arena *a, size_t n)
     return p;
 }
 
-static void arena_free(ox_arena *a)
+static void arena_free(ti__ox_arena *a)
 {
     if (!a)
         return;
@@ -60,7 +60,7 @@ typedef struct dec {
     ti_ctx *ctx;
     const char *what;         /* file name for messages */
     const uint8_t *base;      /* start of the buffer, for byte offsets */
-    ox_arena *a;
+    ti__ox_arena *a;
     ti_status st;             /* first error */
 } dec;
 
@@ -291,7 +291,7 @@ static size_t dtype_size(int dt)
     }
 }
 
-static int decode_tensor(dec *d, span s, ox_tensor *t)
+static int decode_tensor(dec *d, span s, ti__ox_tensor *t)
 {
     const char *M = "TensorProto";
     field f;
@@ -330,7 +330,7 @@ static int decode_tensor(dec *d, span s, ox_tensor *t)
                 return 0;
             t->external = f.v == 1;
             break;
-        default: break; /* data fields are read by ox_tensor_read_*; others are skipped */
+        default: break; /* data fields are read by ti__ox_tensor_read_*; others are skipped */
         }
     }
     if (r < 0)
@@ -349,7 +349,7 @@ static int decode_tensor(dec *d, span s, ox_tensor *t)
 }
 
 /* Reads every number of t into dst as float (to_float) or int64; `count` is checked. */
-static ti_status read_data(ti_ctx *ctx, const char *what, const ox_tensor *t, void *dst,
+static ti_status read_data(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, void *dst,
                            int to_float)
 {
     const char *kind = to_float ? "float" : "integer";
@@ -455,19 +455,19 @@ static ti_status read_data(ti_ctx *ctx, const char *what, const ox_tensor *t, vo
     return TI_OK;
 }
 
-ti_status ox_tensor_read_f32(ti_ctx *ctx, const char *what, const ox_tensor *t, float *dst)
+ti_status ti__ox_tensor_read_f32(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, float *dst)
 {
     return read_data(ctx, what, t, dst, 1);
 }
 
-ti_status ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ox_tensor *t, int64_t *dst)
+ti_status ti__ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, int64_t *dst)
 {
     return read_data(ctx, what, t, dst, 0);
 }
 
 /* ---- AttributeProto, NodeProto, ValueInfoProto -------------------------------------------- */
 
-static int decode_attr(dec *d, span s, ox_attr *a)
+static int decode_attr(dec *d, span s, ti__ox_attr *a)
 {
     const char *M = "AttributeProto";
     field f;
@@ -559,7 +559,7 @@ static int count_fields(dec *d, span s, const char *msg, const uint32_t *nums, s
     return r == 0;
 }
 
-static int decode_node(dec *d, span s, ox_node *n)
+static int decode_node(dec *d, span s, ti__ox_node *n)
 {
     const char *M = "NodeProto";
     static const uint32_t nums[3] = {1, 2, 5};
@@ -613,7 +613,7 @@ static int decode_node(dec *d, span s, ox_node *n)
 }
 
 /* TensorShapeProto.Dimension: dim_value (1) or dim_param (2, symbolic: -1 here). */
-static int decode_shape(dec *d, span s, ox_vinfo *v)
+static int decode_shape(dec *d, span s, ti__ox_vinfo *v)
 {
     field f, g;
     int r, r2;
@@ -637,7 +637,7 @@ static int decode_shape(dec *d, span s, ox_vinfo *v)
     return r == 0;
 }
 
-static int decode_vinfo(dec *d, span s, ox_vinfo *v)
+static int decode_vinfo(dec *d, span s, ti__ox_vinfo *v)
 {
     field f = {0}, g = {0}, h = {0};
     int r, r2, r3;
@@ -671,7 +671,7 @@ static int decode_vinfo(dec *d, span s, ox_vinfo *v)
 
 /* ---- GraphProto and ModelProto ------------------------------------------------------------ */
 
-static int decode_graph(dec *d, span s, ox_file *m)
+static int decode_graph(dec *d, span s, ti__ox_file *m)
 {
     const char *M = "GraphProto";
     static const uint32_t nums[5] = {1, 5, 11, 12, 15};
@@ -719,12 +719,12 @@ static int decode_graph(dec *d, span s, ox_file *m)
     return r == 0;
 }
 
-ti_status ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
-                    ox_file **out)
+ti_status ti__ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
+                    ti__ox_file **out)
 {
     *out = NULL;
-    ox_file *m = calloc(1, sizeof *m);
-    ox_arena *a = calloc(1, sizeof *a);
+    ti__ox_file *m = calloc(1, sizeof *m);
+    ti__ox_arena *a = calloc(1, sizeof *a);
     if (!m || !a) {
         free(m);
         free(a);
@@ -737,7 +737,7 @@ ti_status ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t le
     field f;
     int r, graphs = 0;
     if (len == 0) {
-        ox_file_free(m);
+        ti__ox_file_free(m);
         return ti_ctx_error(ctx, TI_ERR_FORMAT, "%s: the file is empty", what);
     }
     while ((r = next_field(&d, &s, &f, "ModelProto")) == 1) {
@@ -784,14 +784,14 @@ ti_status ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t le
     if (d.st == TI_OK && m->ir_version <= 0)
         bad(&d, buf, "ir_version is missing (is this an ONNX model file?)");
     if (d.st != TI_OK) {
-        ox_file_free(m);
+        ti__ox_file_free(m);
         return d.st;
     }
     *out = m;
     return TI_OK;
 }
 
-void ox_file_free(ox_file *f)
+void ti__ox_file_free(ti__ox_file *f)
 {
     if (!f)
         return;
