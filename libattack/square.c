@@ -297,8 +297,10 @@ static double window_sumsq(const float *a, int W, const sq_draw *d, int second)
 
 /* With delta = x_best - x: in each channel c, window 1 becomes eta * sig[c] plus delta's own
  * window-1 pattern at unit norm, rescaled to norm sqrt(max(eps^2 - ||delta||^2, 0) / C +
- * ||delta on windows 1 u 2||^2) (the mass of both windows plus a share of the unused
- * budget); window 2 is emptied first; then x + delta at norm eps, clipped. */
+ * ||delta[c] on windows 1 u 2||^2): the mass the two windows held in that channel plus a
+ * C-th of the unused budget (the window norms are per channel, as the reference's
+ * (N, C, 1, 1) tensors; only ||delta|| is over the whole image); window 2 is emptied first;
+ * then x + delta at norm eps, clipped. */
 static void l2_propose(sq_ws *w, float eps, const sq_draw *d, const float *sig,
                        const float *x0, const float *xb, float *xn)
 {
@@ -307,13 +309,11 @@ static void l2_propose(sq_ws *w, float eps, const sq_draw *d, const float *sig,
     float *delta = xn; /* built in place */
     for (size_t j = 0; j < w->D; j++)
         delta[j] = xb[j] - x0[j];
-    double n_img2 = sumsq(delta, w->D), n_win2 = 0;
-    for (int c = 0; c < C; c++)
-        n_win2 += window_sumsq(delta + c * HW, W, d, 0) + window_sumsq(delta + c * HW, W, d, 1);
-    double target = sqrt(fmax((double)eps * eps - n_img2, 0.0) / C + n_win2);
+    double budget2 = fmax((double)eps * eps - sumsq(delta, w->D), 0.0) / C;
     for (int c = 0; c < C; c++) {
         float *a = delta + c * HW, *nw = w->win; /* nw (s, s) */
-        double n1 = sqrt(window_sumsq(a, W, d, 0));
+        double n1_2 = window_sumsq(a, W, d, 0);
+        double n1 = sqrt(n1_2), target = sqrt(budget2 + n1_2 + window_sumsq(a, W, d, 1));
         for (int i = 0; i < s; i++)
             for (int j = 0; j < s; j++)
                 nw[i * s + j] = eta_at(w, i, j, d->tr) * sig[c] +

@@ -330,17 +330,19 @@ START_TEST(test_square_l2_start)
 }
 END_TEST
 
-/* The L2 proposal written the reference's way, with 0/1 masks over the whole image (D =
- * C H W): delta = xb - x; in window 1 of each channel c, eta (s, s, already transposed or
- * not) * sig[c] + delta / ||delta[c, window 1]||, rescaled to sqrt(max(eps^2 -
- * ||delta||^2, 0) / C + ||delta * (mask 1 or mask 2)||^2); window 2 zeroed, window 1 set;
- * out = clip01(x + eps delta / ||delta||). */
+/* The L2 proposal written the reference's way (fra31/auto-attack, square.py, L2 branch of
+ * attack_single_run), with 0/1 masks over the whole image (D = C H W) and every window norm
+ * taken per channel, as the reference's tensors of shape (N, C, 1, 1) are: delta = xb - x;
+ * in window 1 of each channel c, eta (s, s, already transposed or not) * sig[c] +
+ * delta[c] / ||delta[c, window 1]||, rescaled to sqrt(max(eps^2 - ||delta||^2, 0) / C +
+ * ||delta[c] * (mask 1 or mask 2)||^2) (the image norm is the only one over all channels);
+ * window 2 zeroed, window 1 set; out = clip01(x + eps delta / ||delta||). */
 static void naive_l2_proposal(const float *x, const float *xb, int C, int H, int W, int s,
                               const int v[4], const float *eta, const float *sig, float eps,
                               double *out)
 {
     int D = C * H * W;
-    double *delta = malloc((size_t)D * sizeof *delta), n_img2 = 0, n_win2 = 0;
+    double *delta = malloc((size_t)D * sizeof *delta), n_img2 = 0;
     unsigned char *m1 = malloc((size_t)D), *m2 = malloc((size_t)D);
     for (int i = 0; i < D; i++) {
         int h = i / W % H, w = i % W;
@@ -348,14 +350,15 @@ static void naive_l2_proposal(const float *x, const float *xb, int C, int H, int
         m2[i] = h >= v[2] && h < v[2] + s && w >= v[3] && w < v[3] + s;
         delta[i] = (double)xb[i] - x[i];
         n_img2 += delta[i] * delta[i];
-        n_win2 += (m1[i] || m2[i]) ? delta[i] * delta[i] : 0;
     }
-    double target = sqrt(fmax((double)eps * eps - n_img2, 0) / C + n_win2);
     double *nw = malloc((size_t)D * sizeof *nw);
     for (int c = 0; c < C; c++) {
-        double n1 = 0, nn = 0;
-        for (int i = c * H * W; i < (c + 1) * H * W; i++)
+        double n1 = 0, nn = 0, n_win2 = 0;
+        for (int i = c * H * W; i < (c + 1) * H * W; i++) {
             n1 += m1[i] ? delta[i] * delta[i] : 0;
+            n_win2 += (m1[i] || m2[i]) ? delta[i] * delta[i] : 0;
+        }
+        double target = sqrt(fmax((double)eps * eps - n_img2, 0) / C + n_win2);
         for (int i = c * H * W; i < (c + 1) * H * W; i++)
             if (m1[i]) {
                 int h = i / W % H - v[0], w = i % W - v[1];
