@@ -147,7 +147,7 @@ static void apgd_start(ti_rng *rng, ti_norm norm, const float *x, float eps, siz
             mx = fabsf(xc[i]) > mx ? fabsf(xc[i]) : mx;
         }
         for (size_t i = 0; i < D; i++)
-            xc[i] = ti__clampf(x[i] + eps * xc[i] / mx, 0.0f, 1.0f);
+            xc[i] = ti__clampf(ti__within(x[i], eps * xc[i] / mx), 0.0f, 1.0f);
     } else {
         double s = 0;
         for (size_t i = 0; i < D; i++) {
@@ -157,6 +157,7 @@ static void apgd_start(ti_rng *rng, ti_norm norm, const float *x, float eps, siz
         float inv = 1.0f / ((float)sqrt(s) + 1e-12f);
         for (size_t i = 0; i < D; i++)
             xc[i] = ti__clampf(x[i] + eps * (xc[i] * inv), 0.0f, 1.0f);
+        ti__fit_l2(xc, x, eps, D);
     }
 }
 

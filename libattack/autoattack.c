@@ -238,34 +238,27 @@ static ti_status aa_attack(ti_ctx *ctx, const ti_classifier *f, const ti_aa_para
                            int m, float *adv, long *fwd, long *bwd)
 {
     ti__atk_io io = {.ids = ids, .fwd = fwd, .bwd = bwd, .fooled = NULL};
-    ti_atk_stats st = {0, 0};
-    ti_status s;
     switch (k) {
     case TI_AA_APGD_CE: return ti__apgd(ctx, f, &q->apgd_ce, xs, ys, m, adv, NULL, &io);
     case TI_AA_APGD_DLR: return ti__apgd(ctx, f, &q->apgd_dlr, xs, ys, m, adv, NULL, &io);
     case TI_AA_APGD_T: return ti__apgd_targeted(ctx, f, &q->apgd_t, xs, ys, m, adv, NULL, &io);
     case TI_AA_SQUARE: return ti__square(ctx, f, &q->square, xs, ys, m, adv, NULL, &io);
-    case TI_AA_FAB:
-    case TI_AA_FAB_T:
-        s = ti_atk_fab(ctx, f, k == TI_AA_FAB ? &q->fab : &q->fab_t, xs, ys, m, adv, &st);
-        /* fab.c counts per call only: spread its passes evenly over the points */
-        for (int i = 0; i < m && s == TI_OK; i++) {
-            fwd[i] += st.forwards / m;
-            bwd[i] += st.backwards / m;
-        }
-        return s;
+    case TI_AA_FAB: return ti__fab(ctx, f, &q->fab, xs, ys, m, adv, NULL, &io);
+    case TI_AA_FAB_T: return ti__fab(ctx, f, &q->fab_t, xs, ys, m, adv, NULL, &io);
     default: return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: unknown attack %d", (int)k);
     }
 }
 
-/* In the threat set (tolerance tol on the norm) and in the box. */
-static int in_threat_set(ti_norm norm, const float *xa, const float *x, size_t D, float eps,
-                         double tol)
+/* In the threat set and in the box, exactly: ||xa - x|| <= eps with no tolerance, as
+ * AutoAttack counts FAB's successes (a point at res > eps is robust). The attacks' own
+ * projections land inside in exact arithmetic (ti__within, ti__fit_l2), so nothing they
+ * find at the edge of the ball is lost. */
+static int in_threat_set(ti_norm norm, const float *xa, const float *x, size_t D, float eps)
 {
     for (size_t i = 0; i < D; i++)
         if (!(xa[i] >= 0.0f && xa[i] <= 1.0f)) /* also rejects NaN */
             return 0;
-    return ti_norm_dist(norm, xa, x, D) <= (double)eps + tol;
+    return ti_norm_dist(norm, xa, x, D) <= (double)eps;
 }
 
 ti_status ti_aa_run_slice(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
@@ -375,7 +368,7 @@ ti_status ti_aa_run_slice(ti_ctx *ctx, const ti_classifier *f, const ti_aa_param
             rc->backwards += bsub[j];
             const float *aj = asub + (size_t)j * D;
             if (pred[j] != ysub[j] &&
-                in_threat_set(p->norm, aj, xsub + (size_t)j * D, D, p->eps, 1e-6)) {
+                in_threat_set(p->norm, aj, xsub + (size_t)j * D, D, p->eps)) {
                 rc->attack = a;
                 rc->adv_pred = pred[j];
                 memcpy(xa + (size_t)sub[j] * D, aj, D * sizeof *xa);
@@ -403,7 +396,7 @@ ti_status ti_aa_run_slice(ti_ctx *ctx, const ti_classifier *f, const ti_aa_param
             int r = sub[j];
             rec[r].forwards++;
             const float *a = xa + (size_t)r * D, *x0 = xs + (size_t)r * D;
-            if (pred[j] == ys[r] || !in_threat_set(p->norm, a, x0, D, p->eps, 1e-6)) {
+            if (pred[j] == ys[r] || !in_threat_set(p->norm, a, x0, D, p->eps)) {
                 ti_ctx_log(ctx, 1, "autoattack: sample %d: the example reported by %s fails the "
                            "final check (%s); counted robust", idx[r],
                            ti_aa_attack_name(p->attacks[rec[r].attack]),

@@ -18,7 +18,7 @@ void ti__atk_stream(ti_rng *r, uint64_t seed, uint64_t id, uint64_t salt)
 void ti__proj_linf(float *xa, const float *x, float eps, size_t D)
 {
     for (size_t i = 0; i < D; i++) {
-        float v = ti__clampf(xa[i], x[i] - eps, x[i] + eps);
+        float v = ti__clampf(xa[i], ti__within(x[i], -eps), ti__within(x[i], eps));
         xa[i] = ti__clampf(v, 0.0f, 1.0f);
     }
 }
@@ -34,6 +34,22 @@ void ti__proj_l2(float *xa, const float *x, float eps, size_t D)
     float scale = (nrm < eps ? nrm : eps) / (nrm + 1e-12f);
     for (size_t i = 0; i < D; i++)
         xa[i] = ti__clampf(x[i] + (xa[i] - x[i]) * scale, 0.0f, 1.0f);
+    ti__fit_l2(xa, x, eps, D);
+}
+
+void ti__fit_l2(float *xa, const float *x, float eps, size_t D)
+{
+    /* shrink by the measured excess plus a margin that doubles, in case rounding bites
+     * again; x and xa are in the box, so every point between them is too */
+    for (int tries = 0; tries < 16; tries++) {
+        double n = ti_norm_dist(TI_NORM_L2, xa, x, D);
+        if (n <= (double)eps)
+            return;
+        float k = (float)((double)eps / n * (1.0 - 1e-7 * (double)(1 << tries)));
+        for (size_t i = 0; i < D; i++)
+            xa[i] = x[i] + (xa[i] - x[i]) * k;
+    }
+    memcpy(xa, x, D * sizeof *xa); /* unreachable in practice: the clean point is inside */
 }
 
 static ti_status classifier_failed(ti_ctx *ctx, ti_status s, const char *what)
@@ -154,7 +170,7 @@ void ti__random_start(ti_rng *r, ti_norm norm, const float *x, float eps, size_t
 {
     if (norm == TI_NORM_LINF) {
         for (size_t i = 0; i < D; i++)
-            out[i] = ti__clampf(x[i] + ti_rng_uniform(r, -eps, eps), 0.0f, 1.0f);
+            out[i] = ti__clampf(ti__within(x[i], ti_rng_uniform(r, -eps, eps)), 0.0f, 1.0f);
         return;
     }
     double s = 0;
@@ -166,6 +182,7 @@ void ti__random_start(ti_rng *r, ti_norm norm, const float *x, float eps, size_t
     float scale = (float)(radius / (sqrt(s) + 1e-12));
     for (size_t i = 0; i < D; i++)
         out[i] = ti__clampf(x[i] + out[i] * scale, 0.0f, 1.0f);
+    ti__fit_l2(out, x, eps, D);
 }
 
 void ti__ascent_step(ti_norm norm, float *xa, const float *xs, const float *x, const float *g,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "thinice/fab.h"
 
 ti_fab_params ti_fab_params_default(void)
@@ -32,6 +33,8 @@ typedef struct fab_work {
     ti_ctx *ctx;
     const ti_classifier *f;
     const ti_fab_params *p;
+    const ti__atk_io *io; /* the ensemble's per-point counters and stream keys (or NULL) */
+    int *map;       /* (B) row of the current batch -> index of the point in the call */
     int B, M;
     size_t D;
     float *x0;      /* (B, D) clean points of the active samples */
@@ -47,6 +50,10 @@ typedef struct fab_work {
     int *y, *t, *pred; /* (B) labels, targets, predictions */
     int *stale;        /* (B) moved since its last linearisation? */
     int *rows, *rows2; /* (B) row lists of the current evaluation */
+    int *robust;       /* (B) per point of the chunk: still to attack? */
+    int *act;          /* (B) row of the batch -> point of the chunk */
+    int *order;        /* (B, M) classes by decreasing clean logit */
+    double *bestall;   /* (B) norm of the point's x_adv over all runs */
     float *lg;         /* (B, M) logits of gathered rows */
     float *xg, *wg;    /* (B, D) those rows gathered, and their normals */
     double *biasg;     /* (B) their offsets */
@@ -70,8 +77,6 @@ static ti_status grads_untargeted(fab_work *wk, const float *x1, const int *y, i
         ti_status s = f->jacobian(f->self, x1, n, logits, wk->jac);
         if (s != TI_OK)
             return s;
-        wk->st.forwards += n;
-        wk->st.backwards += (long)n * M;
         for (int k = 0; k < n; k++) {
             float *J = wk->jac + (size_t)k * M * D, *gy = J + (size_t)y[k] * D;
             for (int l = 0; l < M; l++)
@@ -93,8 +98,6 @@ static ti_status grads_untargeted(fab_work *wk, const float *x1, const int *y, i
         ti_status s = f->vjp(f->self, x1, n, wk->dlog, j == 0 ? logits : NULL, w);
         if (s != TI_OK)
             return s;
-        wk->st.forwards += j == 0 ? n : 0;
-        wk->st.backwards += n;
         for (int k = 0; k < n; k++) {
             int l = j < y[k] ? j : j + 1;
             memcpy(wk->jac + ((size_t)k * M + l) * D, w + (size_t)k * D, D * sizeof(float));
@@ -128,8 +131,6 @@ static ti_status linearise(fab_work *wk, const float *x1, const int *y, const in
         ti_status s = wk->f->vjp(wk->f->self, x1, n, wk->dlog, logits, w);
         if (s != TI_OK)
             return s;
-        wk->st.forwards += n;
-        wk->st.backwards += n;
         for (int k = 0; k < n; k++) {
             const float *z = logits + (size_t)k * M, *wv = w + (size_t)k * D;
             double df = (double)z[t[k]] - z[y[k]], dot = 0;
@@ -168,6 +169,20 @@ static ti_status linearise(fab_work *wk, const float *x1, const int *y, const in
     return TI_OK;
 }
 
+/* The model passes one linearisation costs a point: one forward, and one backward for FAB-T
+ * (the target's gradient), M for the untargeted attack with a Jacobian callback, M - 1
+ * vector-Jacobian products without. */
+static int lin_backwards(const fab_work *wk)
+{
+    return wk->p->targeted ? 1 : wk->f->jacobian ? wk->M : wk->M - 1;
+}
+
+/* Counts nf forward and nb backward passes for rows[0..nr) of the batch (NULL: 0..nr-1). */
+static void fab_count(fab_work *wk, const int *rows, int nr, int nf, int nb)
+{
+    ti__atk_count(&wk->st, wk->io, wk->map, rows, nr, nf, nb);
+}
+
 /* Evaluates the rows[0..nr) of the batch x1: with lin, linearises them (w, bias and logits
  * at those rows), else only the forward pass (logits). Rows are gathered into a compact
  * batch unless they are all n of them. */
@@ -177,10 +192,10 @@ static ti_status eval_rows(fab_work *wk, const int *rows, int nr, int n, int lin
     int M = wk->M;
     if (nr == 0)
         return TI_OK;
+    fab_count(wk, nr == n ? NULL : rows, nr, 1, lin ? lin_backwards(wk) : 0);
     if (nr == n) {
         if (lin)
             return linearise(wk, wk->x1, wk->y, wk->t, n, wk->w, wk->bias, wk->logits);
-        wk->st.forwards += n;
         return wk->f->forward(wk->f->self, wk->x1, n, wk->logits);
     }
     for (int r = 0; r < nr; r++) {
@@ -190,12 +205,10 @@ static ti_status eval_rows(fab_work *wk, const int *rows, int nr, int n, int lin
         wk->tg[r] = wk->t[k];
     }
     ti_status s;
-    if (lin) {
+    if (lin)
         s = linearise(wk, wk->xg, wk->yg, wk->tg, nr, wk->wg, wk->biasg, wk->lg);
-    } else {
-        wk->st.forwards += nr;
+    else
         s = wk->f->forward(wk->f->self, wk->xg, nr, wk->lg);
-    }
     if (s != TI_OK)
         return s;
     for (int r = 0; r < nr; r++) {
@@ -334,12 +347,152 @@ static void fab_work_free(fab_work *wk)
     free(wk->x0); free(wk->x1); free(wk->adv); free(wk->w); free(wk->jac);
     free(wk->dlog); free(wk->logits); free(wk->d1); free(wk->d2); free(wk->bias);
     free(wk->best); free(wk->y); free(wk->t); free(wk->pred); free(wk->pwork);
-    free(wk->stale); free(wk->rows); free(wk->rows2); free(wk->lg); free(wk->xg); free(wk->wg); free(wk->biasg);
-    free(wk->yg); free(wk->tg);
+    free(wk->stale); free(wk->rows); free(wk->rows2); free(wk->lg); free(wk->xg); free(wk->wg);
+    free(wk->biasg); free(wk->yg); free(wk->tg); free(wk->map);
+    free(wk->robust); free(wk->act); free(wk->order); free(wk->bestall);
 }
 
-ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
-                     const int *y, int N, float *x_adv, ti_atk_stats *st)
+/* Points per chunk: samples are independent, and a chunk's untargeted Jacobian (B, M, D)
+ * should stay within 2^24 floats (64 MiB); at most 512 points either way. */
+static int fab_chunk_size(int targeted, int M, size_t D, int N)
+{
+    size_t cap = targeted ? 512 : ((size_t)1 << 24) / ((size_t)M * D);
+    int B = (int)(cap < 1 ? 1 : cap > 512 ? 512 : cap);
+    return B < N ? B : N;
+}
+
+static ti_status fab_work_alloc(fab_work *wk)
+{
+    int B = wk->B, M = wk->M;
+    size_t D = wk->D, BD = (size_t)B * D;
+    wk->x0 = malloc(BD * sizeof(float));
+    wk->x1 = malloc(BD * sizeof(float));
+    wk->adv = malloc(BD * sizeof(float));
+    wk->w = malloc(BD * sizeof(float));
+    wk->jac = malloc((wk->p->targeted ? 1 : (size_t)M) * BD * sizeof(float));
+    wk->dlog = malloc((size_t)B * M * sizeof(float));
+    wk->logits = malloc((size_t)B * M * sizeof(float));
+    wk->d1 = malloc(D * sizeof(float));
+    wk->d2 = malloc(D * sizeof(float));
+    wk->bias = malloc((size_t)B * sizeof(double));
+    wk->best = malloc((size_t)B * sizeof(double));
+    wk->y = malloc((size_t)B * sizeof(int));
+    wk->t = malloc((size_t)B * sizeof(int));
+    wk->pred = malloc((size_t)B * sizeof(int));
+    wk->pwork = malloc(ti_fab_project_work_bytes(D));
+    wk->stale = malloc((size_t)B * sizeof(int));
+    wk->rows = malloc((size_t)B * sizeof(int));
+    wk->rows2 = malloc((size_t)B * sizeof(int));
+    wk->lg = malloc((size_t)B * M * sizeof(float));
+    wk->xg = malloc(BD * sizeof(float));
+    wk->wg = malloc(BD * sizeof(float));
+    wk->biasg = malloc((size_t)B * sizeof(double));
+    wk->yg = malloc((size_t)B * sizeof(int));
+    wk->tg = malloc((size_t)B * sizeof(int));
+    wk->map = malloc((size_t)B * sizeof(int));
+    wk->robust = malloc((size_t)B * sizeof(int));
+    wk->act = malloc((size_t)B * sizeof(int));
+    wk->order = malloc((size_t)B * M * sizeof(int));
+    wk->bestall = malloc((size_t)B * sizeof(double));
+    if (!wk->x0 || !wk->x1 || !wk->adv || !wk->w || !wk->jac || !wk->dlog || !wk->logits ||
+        !wk->d1 || !wk->d2 || !wk->bias || !wk->best || !wk->y || !wk->t || !wk->pred ||
+        !wk->pwork || !wk->stale || !wk->rows || !wk->rows2 || !wk->lg || !wk->xg || !wk->wg ||
+        !wk->biasg || !wk->yg || !wk->tg || !wk->map || !wk->robust || !wk->act ||
+        !wk->order || !wk->bestall)
+        return ti_ctx_error(wk->ctx, TI_ERR_NOMEM, "fab: out of memory for %d samples of %zu "
+                            "values", B, D);
+    return TI_OK;
+}
+
+/* The clean pass of a chunk (x (nb, D), points c0.. of the call): which points are
+ * attacked (correctly classified), and each point's classes by decreasing clean logit
+ * (ties: lowest index first), FAB-T's targets. */
+static ti_status fab_chunk_start(fab_work *wk, const float *x, const int *y, int c0, int nb)
+{
+    int M = wk->M;
+    for (int i = 0; i < nb; i++)
+        wk->map[i] = c0 + i;
+    fab_count(wk, NULL, nb, 1, 0);
+    ti_status s = wk->f->forward(wk->f->self, x, nb, wk->logits);
+    if (s != TI_OK)
+        return s;
+    ti_argmax_rows(wk->logits, nb, M, wk->pred);
+    for (int i = 0; i < nb; i++) {
+        wk->robust[i] = wk->pred[i] == y[c0 + i];
+        wk->bestall[i] = INFINITY;
+        int *o = wk->order + (size_t)i * M;
+        const float *z = wk->logits + (size_t)i * M;
+        for (int m = 0; m < M; m++) {
+            int j = m;
+            while (j > 0 && z[o[j - 1]] < z[m]) {
+                o[j] = o[j - 1];
+                j--;
+            }
+            o[j] = m;
+        }
+    }
+    return TI_OK;
+}
+
+/* Sets up restart r against the target of clean-logit rank `rank` (FAB-T; 0 untargeted) for
+ * the chunk's points still robust; returns how many. Restart 0 starts at x, later ones at a
+ * random point whose stream is keyed on the point's index in the call (or the ensemble's
+ * global sample index), so results do not depend on how the samples are chunked or batched. */
+static int fab_restart_setup(fab_work *wk, const float *xc, const int *y, int c0, int nb,
+                             int rank, int r)
+{
+    const ti_fab_params *p = wk->p;
+    size_t D = wk->D;
+    int n = 0;
+    for (int i = 0; i < nb; i++)
+        if (wk->robust[i])
+            wk->act[n++] = i;
+    for (int k = 0; k < n; k++) {
+        int i = wk->act[k];
+        const float *xi = xc + (size_t)i * D;
+        wk->map[k] = c0 + i;
+        memcpy(wk->x0 + (size_t)k * D, xi, D * sizeof(float));
+        wk->y[k] = y[c0 + i];
+        wk->t[k] = wk->order[(size_t)i * wk->M + (rank > 0 ? rank - 1 : 0)];
+        if (r == 0) {
+            memcpy(wk->x1 + (size_t)k * D, xi, D * sizeof(float));
+        } else {
+            ti_rng rs;
+            ti__atk_stream(&rs, p->seed, ti__atk_id(wk->io, c0 + i),
+                           ti__salt(TI__SALT_FAB, rank, r));
+            random_start(p, &rs, xi, wk->x1 + (size_t)k * D, D);
+        }
+    }
+    return n;
+}
+
+/* After a run on n points: an independent check of each run's best point, as the reference
+ * does; the smallest adversarial point so far goes to x_adv (chunk rows from c0), and a
+ * point with one within eps leaves. */
+static ti_status fab_restart_finish(fab_work *wk, const int *y, int c0, int n, float *x_adv)
+{
+    size_t D = wk->D;
+    fab_count(wk, NULL, n, 1, 0);
+    ti_status s = wk->f->forward(wk->f->self, wk->adv, n, wk->logits);
+    if (s != TI_OK)
+        return s;
+    ti_argmax_rows(wk->logits, n, wk->M, wk->pred);
+    for (int k = 0; k < n; k++) {
+        int i = wk->act[k];
+        if (!(wk->best[k] < INFINITY) || wk->pred[k] == y[c0 + i])
+            continue;
+        if (wk->best[k] < wk->bestall[i]) {
+            wk->bestall[i] = wk->best[k];
+            memcpy(x_adv + (size_t)(c0 + i) * D, wk->adv + (size_t)k * D, D * sizeof(float));
+        }
+        if (wk->best[k] <= wk->p->eps)
+            wk->robust[i] = 0;
+    }
+    return TI_OK;
+}
+
+ti_status ti__fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
+                  const int *y, int N, float *x_adv, ti_atk_stats *st, const ti__atk_io *io)
 {
     ti_status s = check_params(ctx, f, p, x, y, N, x_adv);
     if (s != TI_OK)
@@ -349,134 +502,33 @@ ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p
     if (N == 0)
         return TI_OK;
     size_t D = ti_classifier_dim(f);
-    int M = f->M;
+    fab_work wk = {.ctx = ctx, .f = f, .p = p, .io = io, .M = f->M, .D = D,
+                   .B = fab_chunk_size(p->targeted, f->M, D, N)};
     memcpy(x_adv, x, (size_t)N * D * sizeof *x);
-
-    /* samples are independent: work on chunks small enough for the (B, M, D) Jacobian */
-    size_t cap = p->targeted ? 512 : (size_t)1 << 24 / ((size_t)M * D);
-    int B = (int)(cap < 1 ? 1 : cap > 512 ? 512 : cap);
-    B = B < N ? B : N;
-    fab_work wk = {.ctx = ctx, .f = f, .p = p, .B = B, .M = M, .D = D};
-    size_t BD = (size_t)B * D;
-    wk.x0 = malloc(BD * sizeof(float));
-    wk.x1 = malloc(BD * sizeof(float));
-    wk.adv = malloc(BD * sizeof(float));
-    wk.w = malloc(BD * sizeof(float));
-    wk.jac = malloc((p->targeted ? 1 : (size_t)M) * BD * sizeof(float));
-    wk.dlog = malloc((size_t)B * M * sizeof(float));
-    wk.logits = malloc((size_t)B * M * sizeof(float));
-    wk.d1 = malloc(D * sizeof(float));
-    wk.d2 = malloc(D * sizeof(float));
-    wk.bias = malloc((size_t)B * sizeof(double));
-    wk.best = malloc((size_t)B * sizeof(double));
-    wk.y = malloc((size_t)B * sizeof(int));
-    wk.t = malloc((size_t)B * sizeof(int));
-    wk.pred = malloc((size_t)B * sizeof(int));
-    wk.pwork = malloc(ti_fab_project_work_bytes(D));
-    wk.stale = malloc((size_t)B * sizeof(int));
-    wk.rows = malloc((size_t)B * sizeof(int));
-    wk.rows2 = malloc((size_t)B * sizeof(int));
-    wk.lg = malloc((size_t)B * M * sizeof(float));
-    wk.xg = malloc(BD * sizeof(float));
-    wk.wg = malloc(BD * sizeof(float));
-    wk.biasg = malloc((size_t)B * sizeof(double));
-    wk.yg = malloc((size_t)B * sizeof(int));
-    wk.tg = malloc((size_t)B * sizeof(int));
-    /* per chunk: still robust?, norm of the stored x_adv, clean ranking, active -> chunk */
-    int *robust = malloc((size_t)B * sizeof(int)), *act = malloc((size_t)B * sizeof(int));
-    int *order = malloc((size_t)B * M * sizeof(int));
-    double *bestall = malloc((size_t)B * sizeof(double));
-    if (!wk.x0 || !wk.x1 || !wk.adv || !wk.w || !wk.jac || !wk.dlog || !wk.logits || !wk.d1 ||
-        !wk.d2 || !wk.bias || !wk.best || !wk.y || !wk.t || !wk.pred || !wk.pwork || !robust ||
-        !wk.stale || !wk.rows || !wk.rows2 || !wk.lg || !wk.xg || !wk.wg || !wk.biasg ||
-        !wk.yg || !wk.tg ||
-        !act || !order || !bestall) {
-        s = ti_ctx_error(ctx, TI_ERR_NOMEM, "fab: out of memory for %d samples of %zu values", B, D);
-        goto done;
-    }
-    ti_rng root;
-    ti_rng_seed(&root, p->seed);
-
-    for (int c0 = 0; c0 < N && s == TI_OK; c0 += B) {
-        int nb = N - c0 < B ? N - c0 : B;
+    s = fab_work_alloc(&wk);
+    int rank_lo = p->targeted ? 2 : 0, rank_hi = p->targeted ? p->n_target_classes + 1 : 0;
+    for (int c0 = 0; c0 < N && s == TI_OK; c0 += wk.B) {
+        int nb = N - c0 < wk.B ? N - c0 : wk.B;
         const float *xc = x + (size_t)c0 * D;
-        /* clean pass: only correctly classified points are attacked */
-        s = f->forward(f->self, xc, nb, wk.logits);
-        if (s != TI_OK)
-            break;
-        wk.st.forwards += nb;
-        ti_argmax_rows(wk.logits, nb, M, wk.pred);
-        for (int i = 0; i < nb; i++) {
-            robust[i] = wk.pred[i] == y[c0 + i];
-            bestall[i] = INFINITY;
-            /* classes by decreasing clean logit (ties: lowest index first), for FAB-T */
-            int *o = order + (size_t)i * M;
-            const float *z = wk.logits + (size_t)i * M;
-            for (int m = 0; m < M; m++) {
-                int j = m;
-                while (j > 0 && z[o[j - 1]] < z[m]) {
-                    o[j] = o[j - 1];
-                    j--;
-                }
-                o[j] = m;
-            }
-        }
-        int rank_lo = p->targeted ? 2 : 0, rank_hi = p->targeted ? p->n_target_classes + 1 : 0;
-        for (int rank = rank_lo; rank <= rank_hi && s == TI_OK; rank++) {
+        s = fab_chunk_start(&wk, xc, y, c0, nb);
+        for (int rank = rank_lo; rank <= rank_hi && s == TI_OK; rank++)
             for (int r = 0; r < p->n_restarts && s == TI_OK; r++) {
-                int n = 0;
-                for (int i = 0; i < nb; i++)
-                    if (robust[i])
-                        act[n++] = i;
+                int n = fab_restart_setup(&wk, xc, y, c0, nb, rank, r);
                 if (n == 0)
                     break;
-                for (int k = 0; k < n; k++) {
-                    int i = act[k];
-                    const float *xi = xc + (size_t)i * D;
-                    memcpy(wk.x0 + (size_t)k * D, xi, D * sizeof(float));
-                    wk.y[k] = y[c0 + i];
-                    wk.t[k] = order[(size_t)i * M + (rank > 0 ? rank - 1 : 0)];
-                    if (r == 0) {
-                        memcpy(wk.x1 + (size_t)k * D, xi, D * sizeof(float));
-                    } else {
-                        /* each sample's own stream: results do not depend on chunking */
-                        ti_rng rs;
-                        ti_rng_split(&rs, &root, (uint64_t)(c0 + i) | (uint64_t)rank << 32 |
-                                                     (uint64_t)r << 40);
-                        random_start(p, &rs, xi, wk.x1 + (size_t)k * D, D);
-                    }
-                }
                 s = fab_run(&wk, n);
-                if (s != TI_OK)
-                    break;
-                /* independent check of the run's best points, as the reference does */
-                s = f->forward(f->self, wk.adv, n, wk.logits);
-                if (s != TI_OK)
-                    break;
-                wk.st.forwards += n;
-                ti_argmax_rows(wk.logits, n, M, wk.pred);
-                for (int k = 0; k < n; k++) {
-                    int i = act[k];
-                    if (!(wk.best[k] < INFINITY) || wk.pred[k] == wk.y[k])
-                        continue;
-                    if (wk.best[k] < bestall[i]) {
-                        bestall[i] = wk.best[k];
-                        memcpy(x_adv + (size_t)(c0 + i) * D, wk.adv + (size_t)k * D,
-                               D * sizeof(float));
-                    }
-                    if (wk.best[k] <= p->eps)
-                        robust[i] = 0;
-                }
+                if (s == TI_OK)
+                    s = fab_restart_finish(&wk, y, c0, n, x_adv);
             }
-        }
     }
-done:
     if (st)
         *st = wk.st;
     fab_work_free(&wk);
-    free(robust);
-    free(act);
-    free(order);
-    free(bestall);
     return s;
+}
+
+ti_status ti_atk_fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
+                     const int *y, int N, float *x_adv, ti_atk_stats *st)
+{
+    return ti__fab(ctx, f, p, x, y, N, x_adv, st, NULL);
 }

@@ -6,11 +6,13 @@
 #define THINICE_ATTACK_INTERNAL_H
 
 #include <stddef.h>
+#include <math.h>
 #include <stdint.h>
 
 #include "thinice/attack.h"
 #include "thinice/losses.h"
 #include "thinice/apgd.h"
+#include "thinice/fab.h"
 #include "thinice/square.h"
 
 /* Salts that keep the random streams of different attacks (and restarts, targets) apart. */
@@ -20,6 +22,7 @@ enum {
     TI__SALT_APGD = 3,
     TI__SALT_APGD_T = 4,
     TI__SALT_SQUARE = 5,
+    TI__SALT_FAB = 6,
 };
 
 /* Extras of a call made by the ensemble (all fields optional; a zeroed struct, or NULL,
@@ -51,10 +54,27 @@ static inline float ti__signf(float v)
     return (float)((v > 0.0f) - (v < 0.0f)); /* sign(0) = 0, as the references */
 }
 
-/* Projection of one sample xa (D) onto {||xa - x||_inf <= eps} ∩ [0,1]^D (exact). */
+/* x + d as a float no further from x than |d| in exact arithmetic: fl(x + d) may round half
+ * an ulp beyond x + d, and a point at the edge of the eps ball must pass the ensemble's
+ * check ||x_adv - x|| <= eps, which is exact (counted as AutoAttack counts FAB's successes).
+ * One step back towards x always suffices (the exact sum lies between the two floats). */
+static inline float ti__within(float x, float d)
+{
+    float v = x + d;
+    double dv = (double)v - (double)x;
+    return (dv > 0 ? dv : -dv) > (d > 0 ? (double)d : -(double)d) ? nextafterf(v, x) : v;
+}
+
+/* Pulls xa (D) straight towards x until ||xa - x||_2 <= eps holds exactly (the same rounding
+ * issue at L2: scaling delta to norm eps and adding it to x can end a hair outside). Usually
+ * one pass that measures and changes nothing. */
+void ti__fit_l2(float *xa, const float *x, float eps, size_t D);
+
+/* Projection of one sample xa (D) onto {||xa - x||_inf <= eps} ∩ [0,1]^D (exact, also in
+ * float: every coordinate ends within eps of x by ti__within). */
 void ti__proj_linf(float *xa, const float *x, float eps, size_t D);
 /* AutoAttack's L2 "projection": scale xa - x to norm min(eps, ||xa - x||_2), then clip to
- * [0,1] (not the exact projection onto ball ∩ box; spec §4.3). */
+ * [0,1] (not the exact projection onto ball ∩ box; spec §4.3), then ti__fit_l2. */
 void ti__proj_l2(float *xa, const float *x, float eps, size_t D);
 
 /* xa = Proj(xs + step * dir(g)) with dir = sign (L-inf) or g/||g||_2 (L2), Proj onto the
@@ -138,5 +158,7 @@ ti_status ti__apgd_targeted(ti_ctx *ctx, const ti_classifier *f,
 ti_status ti__square(ti_ctx *ctx, const ti_classifier *f, const ti_square_params *p,
                      const float *x, const int *y, int N, float *x_adv, ti_atk_stats *st,
                      const ti__atk_io *io);
+ti_status ti__fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
+                  const int *y, int N, float *x_adv, ti_atk_stats *st, const ti__atk_io *io);
 
 #endif

@@ -218,7 +218,7 @@ static void linf_init(sq_ws *w, const ti_square_params *p, ti_rng *batch, int m)
                 float e = coin(g) ? p->eps : -p->eps;
                 for (int h = 0; h < H; h++) {
                     size_t j = ((size_t)c * H + h) * W + v;
-                    xb[j] = ti__clampf(x0[j] + e, 0.0f, 1.0f);
+                    xb[j] = ti__clampf(ti__within(x0[j], e), 0.0f, 1.0f);
                 }
             }
     }
@@ -234,7 +234,7 @@ static void linf_propose(const sq_ws *w, float eps, const sq_draw *d, const floa
         for (int h = d->vh; h < d->vh + d->s; h++)
             for (int v = d->vw; v < d->vw + d->s; v++) {
                 size_t j = ((size_t)c * H + h) * W + v;
-                xn[j] = ti__clampf(x0[j] + eps * sig[c], 0.0f, 1.0f);
+                xn[j] = ti__clampf(ti__within(x0[j], eps * sig[c]), 0.0f, 1.0f);
             }
 }
 
@@ -246,6 +246,7 @@ static void l2_apply(float *xn, const float *delta, const float *x0, float eps, 
     double k = eps / (sqrt(sumsq(delta, D)) + 1e-12);
     for (size_t j = 0; j < D; j++)
         xn[j] = ti__clampf(x0[j] + (float)(k * delta[j]), 0.0f, 1.0f);
+    ti__fit_l2(xn, x0, eps, D);
 }
 
 /* A grid of (H/s0) x (W/s0) windows of side s0 = H/5 from (sp, sp), sp = (H - 5 s0)/2, each

@@ -139,6 +139,14 @@ static float clamp01(float v)
     return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
 }
 
+/* The vertex x + e of the ball as a float: fl(x + e), or the float next to it towards x when
+ * the rounding went beyond |e| (the point must stay inside the ball exactly). */
+static float vertex(float x, float e)
+{
+    float v = x + e;
+    return fabs((double)v - x) > fabs((double)e) ? nextafterf(v, x) : v;
+}
+
 /* every point in ball and box, finite; misclassified-at-clean points untouched */
 static void check_invariants(const ti_classifier *f, ti_norm norm, float eps, const float *x,
                              const int *y, int N, const float *xa)
@@ -153,7 +161,8 @@ static void check_invariants(const ti_classifier *f, ti_norm norm, float eps, co
             float v = xa[i * D + j];
             ck_assert(isfinite(v) && v >= 0.0f && v <= 1.0f);
         }
-        ck_assert(ti_norm_dist(norm, xa + i * D, x + i * D, D) <= eps + 1e-6);
+        /* inside the ball exactly: no tolerance, as the ensemble's check */
+        ck_assert(ti_norm_dist(norm, xa + i * D, x + i * D, D) <= (double)eps);
         if (pred[i] != y[i])
             ck_assert(memcmp(xa + i * D, x + i * D, D * sizeof(float)) == 0);
     }
@@ -264,7 +273,7 @@ START_TEST(test_fgsm_pgd_linear_vertex)
     for (int i = 0; i < N; i++)
         for (int j = 0; j < D; j++) {
             float v = W[y[i] * D + j] - W[(1 - y[i]) * D + j];
-            float want = x[i * D + j] - fp.eps * (float)((v > 0) - (v < 0));
+            float want = vertex(x[i * D + j], -fp.eps * (float)((v > 0) - (v < 0)));
             ck_assert_float_eq(xa[i * D + j], want);
         }
     /* PGD with small steps reaches the same vertex on the attacked points */
@@ -281,7 +290,8 @@ START_TEST(test_fgsm_pgd_linear_vertex)
         }
         for (int j = 0; j < D; j++) {
             float v = W[y[i] * D + j] - W[(1 - y[i]) * D + j];
-            ck_assert_float_eq_tol(xa[i * D + j], x[i * D + j] - pp.eps * (float)((v > 0) - (v < 0)), 1e-6f);
+            float want = vertex(x[i * D + j], -pp.eps * (float)((v > 0) - (v < 0)));
+            ck_assert_float_eq(xa[i * D + j], want);
         }
     }
     ck_assert_int_eq(st.backwards, (long)(N - 3) * pp.steps);
@@ -509,8 +519,8 @@ START_TEST(test_square_budget_and_vertices)
         fooled++;
         ck_assert_int_ne(pa[i], y[i]);
         for (size_t j = 0; j < D; j++) {
-            float v = xa[i * D + j], lo = clamp01(x[i * D + j] - p.eps),
-                  hi = clamp01(x[i * D + j] + p.eps);
+            float v = xa[i * D + j], lo = clamp01(vertex(x[i * D + j], -p.eps)),
+                  hi = clamp01(vertex(x[i * D + j], p.eps));
             ck_assert(v == lo || v == hi);
         }
     }

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "testutil.h"
+#include "thinice/autoattack.h"
 #include "thinice/fab.h"
 
 static const ti_norm norms3[3] = {TI_NORM_LINF, TI_NORM_L2, TI_NORM_L1};
@@ -414,6 +415,123 @@ START_TEST(test_fab_nonlinear_invariants)
 }
 END_TEST
 
+/* A classifier that counts its calls (not samples): a batched attack makes as many calls
+ * for many points as for one. */
+typedef struct counting {
+    ti_linear_classifier lc;
+    long calls;
+} counting;
+static ti_status count_forward(void *self, const float *x, int N, float *logits)
+{
+    counting *c = self;
+    c->calls++;
+    return c->lc.base.forward(&c->lc, x, N, logits);
+}
+static ti_status count_vjp(void *self, const float *x, int N, const float *dl, float *logits,
+                           float *dx)
+{
+    counting *c = self;
+    c->calls++;
+    return c->lc.base.vjp(&c->lc, x, N, dl, logits, dx);
+}
+
+/* Untargeted FAB attacks the points of a call together (chunks of up to 512 points while the
+ * (B, M, D) Jacobian stays within 2^24 floats): 16 points of 3x8x8 with 10 classes cost about
+ * as many classifier calls as one point, not 16 times as many. */
+START_TEST(test_fab_untargeted_chunk)
+{
+    enum { N = 16, M = 10, C = 3, H = 8, W_ = 8, D = C * H * W_ };
+    ti_rng r;
+    ti_rng_seed(&r, 91);
+    float *W = malloc(sizeof(float) * M * D), b[M], *x = malloc(sizeof(float) * N * D);
+    float *xa = malloc(sizeof(float) * N * D), z[N * M];
+    int y[N];
+    tu_fill(&r, W, (size_t)M * D, -0.05f, 0.05f);
+    tu_fill(&r, b, M, -0.1f, 0.1f);
+    tu_fill(&r, x, (size_t)N * D, 0.3f, 0.7f);
+    counting c = {.calls = 0};
+    ti_linear_classifier_init(&c.lc, W, b, M, C, H, W_);
+    ti_classifier f = {.C = C, .H = H, .W = W_, .M = M, .self = &c, .forward = count_forward,
+                       .vjp = count_vjp};
+    f.forward(&c, x, N, z);
+    ti_argmax_rows(z, N, M, y);
+    ti_fab_params p = ti_fab_params_default();
+    p.n_iter = 10;
+    c.calls = 0;
+    ck_assert_int_eq(ti_atk_fab(NULL, &f, &p, x, y, 1, xa, NULL), TI_OK);
+    long one = c.calls;
+    c.calls = 0;
+    ck_assert_int_eq(ti_atk_fab(NULL, &f, &p, x, y, N, xa, NULL), TI_OK);
+    ck_assert_msg(c.calls < 3 * one, "%ld calls for %d points, %ld for one", c.calls, N, one);
+    free(W);
+    free(x);
+    free(xa);
+}
+END_TEST
+
+/* In the ensemble, FAB's random restarts key on the global sample index: the per-sample
+ * records and adversarial examples of "fab,fab-t" with restarts do not depend on the batch
+ * size (1, 3 or all 12 points per slice), and its passes are counted per point. */
+START_TEST(test_fab_batch_independent)
+{
+    enum { N = 12, Hd = 8, M = 4 };
+    ti_rng r;
+    ti_rng_seed(&r, 78);
+    float U[Hd * LD], c[Hd], V[M * Hd], x[N * LD], xa[3][N * LD], z[N * M];
+    int y[N];
+    tu_fill(&r, U, Hd * LD, -1.5f, 1.5f);
+    tu_fill(&r, c, Hd, -0.5f, 0.5f);
+    tu_fill(&r, V, M * Hd, -2.0f, 2.0f);
+    tu_fill(&r, x, N * LD, 0.0f, 1.0f);
+    mlp m = {LD, Hd, M, U, c, V};
+    ti_classifier f = {.C = LC, .H = LH, .W = LW, .M = M, .self = &m, .forward = mlp_forward,
+                       .vjp = mlp_vjp, .jacobian = NULL};
+    f.forward(&m, x, N, z);
+    ti_argmax_rows(z, N, M, y);
+    static const int batch[3] = {1, 3, N};
+    ti_aa_result *res[3];
+    int restart_wins = 0;
+    for (int k = 0; k < 3; k++) {
+        ti_aa_params p;
+        ck_assert_int_eq(ti_aa_params_version(NULL, "fab,fab-t", TI_NORM_LINF, 0.4f, &p), TI_OK);
+        p.fab.n_restarts = p.fab_t.n_restarts = 4;
+        p.fab.n_iter = p.fab_t.n_iter = 3; /* short runs: restarts matter */
+        p.fab_t.n_target_classes = 3;
+        p.seed = 5;
+        p.batch_size = batch[k];
+        ck_assert_int_eq(ti_aa_result_new(NULL, &p, N, &res[k]), TI_OK);
+        ck_assert_int_eq(ti_aa_run(NULL, &f, &p, x, y, N, xa[k], res[k]), TI_OK);
+        if (k == 0) { /* some point must need a random restart, or the test proves nothing */
+            ti_aa_params q = p;
+            q.fab.n_restarts = q.fab_t.n_restarts = 1;
+            ti_aa_result *one;
+            ck_assert_int_eq(ti_aa_result_new(NULL, &q, N, &one), TI_OK);
+            ck_assert_int_eq(ti_aa_run(NULL, &f, &q, x, y, N, NULL, one), TI_OK);
+            for (int i = 0; i < N; i++)
+                restart_wins += one->samples[i].attack < 0 && res[0]->samples[i].attack >= 0;
+            ti_aa_result_free(one);
+        }
+    }
+    ck_assert_int_gt(restart_wins, 0);
+    for (int k = 1; k < 3; k++) {
+        ck_assert_int_eq(memcmp(xa[k], xa[0], sizeof xa[0]), 0);
+        for (int i = 0; i < N; i++) {
+            const ti_aa_sample *a = &res[0]->samples[i], *b2 = &res[k]->samples[i];
+            ck_assert_int_eq(a->attack, b2->attack);
+            ck_assert_int_eq(a->adv_pred, b2->adv_pred);
+            ck_assert(a->l2 == b2->l2 && a->linf == b2->linf);
+            ck_assert_int_eq(a->forwards, b2->forwards);
+            ck_assert_int_eq(a->backwards, b2->backwards);
+        }
+    }
+    for (int i = 0; i < N; i++) /* clean pass + FAB's own passes + checks */
+        if (res[0]->samples[i].attack != TI_AA_CLEAN_WRONG)
+            ck_assert_int_gt(res[0]->samples[i].backwards, 0);
+    for (int k = 0; k < 3; k++)
+        ti_aa_result_free(res[k]);
+}
+END_TEST
+
 START_TEST(test_fab_errors)
 {
     float W[2 * LD] = {0}, b[2] = {0}, x[LD] = {0}, xa[LD];
@@ -463,6 +581,8 @@ Suite *suite_fab(void)
     tcase_add_test(tc, test_fab_jacobian_path);
     tcase_add_test(tc, test_fab_targeted_crafted);
     tcase_add_test(tc, test_fab_nonlinear_invariants);
+    tcase_add_test(tc, test_fab_untargeted_chunk);
+    tcase_add_test(tc, test_fab_batch_independent);
     tcase_add_test(tc, test_fab_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -6,9 +6,8 @@
  * or a custom list. Spec: shared/specs/attacks.md §7.
  *
  * The ensemble runs one slice of samples at a time through all its attacks. Every sample's
- * random streams derive from (seed, sample index), so the result of APGD, APGD-T and Square
- * does not depend on how the samples are sliced (FAB's restarts, inside fab.c, key on the
- * position in its call: keep the batch size fixed across a resume). An app that wants to
+ * random streams derive from (seed, sample index), so the result of every attack does not
+ * depend on how the samples are sliced or batched. An app that wants to
  * resume keeps the per-sample records of ti_aa_result (they are plain data) in a state file
  * written after each slice, reloads them, and calls ti_aa_run again: samples already marked
  * done are skipped. */
@@ -77,7 +76,7 @@ typedef struct ti_aa_sample {
     int label, clean_pred, adv_pred; /* adv_pred = prediction at x_adv (clean_pred if robust) */
     int attack;          /* see above */
     long forwards, backwards; /* model passes spent on this sample (clean pass, attacks,
-                                 checks; FAB's are its call's average, see docs) */
+                                 checks), counted per point by every attack */
     float linf, l2;      /* ||x_adv - x|| (0 for robust or clean-misclassified samples) */
 } ti_aa_sample;
 
@@ -108,7 +107,7 @@ void ti_aa_result_summarize(ti_aa_result *r);
  * x_adv (N, C, H, W): the adversarial example, or x for robust points. The records are
  * written only when the whole slice has finished, so a cancelled or failed call leaves res
  * as it was. A final independent check verifies every reported adversarial example (ball
- * with tolerance 1e-6, box [0,1], misclassified on a new forward pass); failures are
+ * exactly, with no tolerance; box [0,1]; misclassified on a new forward pass); failures are
  * reported robust and logged as warnings. Progress: ti_ctx_progress with label
  * "autoattack:<attack>" and done/total counting the attacks of the slice.
  * Errors: TI_ERR_ARG (bad parameters, range, labels, classes too few for an attack),
