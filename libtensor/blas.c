@@ -4,6 +4,8 @@
  * here, over the pool, by blocks of columns (or rows) of C, each one single-threaded sgemm;
  * the blocks depend only on the shape and the thread count, so the same thread count gives
  * the same bits. */
+#include <pthread.h>
+
 #include "internal.h"
 
 /* Below this many multiply-adds a GEMM is not worth a hand-off (about 20 microseconds). */
@@ -11,9 +13,28 @@
 /* Blocks are whole multiples of this many columns or rows (the micro-kernel's tiles). */
 #define SPLIT_UNIT 16
 
-void ti__blas_init(void)
+/* OpenBLAS's thread count belongs to the process, not to a context: while any context lives
+ * it is 1, and the caller's own setting comes back when the last context is freed. The one
+ * piece of state thinice keeps across contexts, under a lock. */
+static pthread_mutex_t blas_mu = PTHREAD_MUTEX_INITIALIZER;
+static int blas_users, blas_saved;
+
+void ti__blas_acquire(void)
 {
-    openblas_set_num_threads(1);
+    pthread_mutex_lock(&blas_mu);
+    if (blas_users++ == 0) {
+        blas_saved = openblas_get_num_threads();
+        openblas_set_num_threads(1);
+    }
+    pthread_mutex_unlock(&blas_mu);
+}
+
+void ti__blas_release(void)
+{
+    pthread_mutex_lock(&blas_mu);
+    if (--blas_users == 0 && blas_saved > 1)
+        openblas_set_num_threads(blas_saved);
+    pthread_mutex_unlock(&blas_mu);
 }
 
 /* One single-threaded sgemm. For beta = 0 we zero C with memset and pass beta = 1: OpenBLAS

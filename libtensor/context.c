@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <xmmintrin.h>
 #include <pmmintrin.h>
 #include <unistd.h>
@@ -74,10 +75,7 @@ ti_ctx *ti_ctx_new(uint64_t seed, int threads)
         return NULL;
     ctx->seed = seed;
     ti_rng_seed(&ctx->rng, seed);
-    /* Denormals slow float arithmetic by an order of magnitude and carry no information
-     * a network needs: flush them to zero on this thread. */
-    _MM_SET_FLUSH_ZERO_MODE(_MM_FLUSH_ZERO_ON);
-    _MM_SET_DENORMALS_ZERO_MODE(_MM_DENORMALS_ZERO_ON);
+    ti__blas_acquire();
     ti_ctx_set_threads(ctx, threads);
     return ctx;
 }
@@ -89,6 +87,7 @@ void ti_ctx_free(ti_ctx *ctx)
     ti__pool_free(ctx->pool);
     ti_free(ctx->work);
     free(ctx);
+    ti__blas_release();
 }
 
 ti_rng *ti_ctx_rng(ti_ctx *ctx)
@@ -122,7 +121,6 @@ void ti_ctx_set_threads(ti_ctx *ctx, int threads)
         ctx->pool = p;
     }
     ctx->threads = ti__pool_threads(ctx->pool);
-    ti__blas_init();
 }
 
 ti__pool *ti__ctx_pool(ti_ctx *ctx)
@@ -199,6 +197,13 @@ void ti_ctx_log(ti_ctx *ctx, int level, const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     ctx->log_fn(ctx->log_user, level, buf);
+}
+
+double ti_clock(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
 ti_status ti_ctx_progress(ti_ctx *ctx, const char *label, long done, long total)

@@ -344,16 +344,24 @@ ti_status ti_data_load(ti_ctx *ctx, const char *path, ti_split split, ti_dataset
                         "(data_batch_1.bin[.gz], test_batch.bin[.gz], ...) files", path);
 }
 
-ti_status ti_data_load_first(ti_ctx *ctx, const char *path, ti_split split, int count,
-                             ti_dataset **out)
+ti_status ti_data_load_range(ti_ctx *ctx, const char *path, ti_split split, int offset,
+                             int count, ti_dataset **out)
 {
     ti_dataset *all;
+    *out = NULL;
     ti_status s = ti_data_load(ctx, path, split, &all);
-    if (s != TI_OK || count <= 0 || count >= all->N) {
-        *out = s == TI_OK ? all : NULL;
+    if (s != TI_OK)
         return s;
+    if (offset < 0 || offset >= all->N || count > all->N - offset) {
+        s = ti_ctx_error(ctx, TI_ERR_ARG, "samples %d..%d asked, but the %s split of %s (%s) "
+                         "has %d", offset, offset + (count > 0 ? count : 1) - 1,
+                         split == TI_SPLIT_TRAIN ? "train" : "test", all->name, path, all->N);
+    } else if (offset == 0 && (count <= 0 || count == all->N)) {
+        *out = all;
+        return TI_OK;
+    } else {
+        s = ti_dataset_slice(ctx, all, offset, count > 0 ? count : all->N - offset, out);
     }
-    s = ti_dataset_slice(ctx, all, 0, count, out);
     ti_dataset_free(all);
     return s;
 }

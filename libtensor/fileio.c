@@ -13,11 +13,103 @@
 #include "thinice/fileio.h"
 #include "io_internal.h"
 
+/* Where the output of `path` goes: *mode 0 for an atomic write onto resolved (the path, or a
+ * symbolic link's target), 1 for a FIFO or device written in place, 2 for stdout. */
+static ti_status output_kind(ti_ctx *ctx, const char *path, char *resolved, size_t len,
+                             int *mode)
+{
+    struct stat sb;
+    *mode = 0;
+    snprintf(resolved, len, "%s", path);
+    if (!strcmp(path, "-")) {
+        *mode = 2;
+        return TI_OK;
+    }
+    if (lstat(path, &sb) != 0)
+        return TI_OK; /* a new file */
+    if (S_ISLNK(sb.st_mode)) {
+        char *r = realpath(path, NULL); /* NULL for a dangling link: write through it */
+        if (!r || stat(r, &sb) != 0) {
+            free(r);
+            *mode = 1;
+            return TI_OK;
+        }
+        snprintf(resolved, len, "%s", r);
+        free(r);
+    }
+    if (S_ISDIR(sb.st_mode))
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: is a directory, not a file", path);
+    *mode = S_ISREG(sb.st_mode) ? 0 : 1;
+    return TI_OK;
+}
+
+/* The directory part of path ("." for a bare name). */
+static void parent_dir(const char *path, char *dir, size_t len)
+{
+    snprintf(dir, len, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (!slash)
+        snprintf(dir, len, ".");
+    else if (slash == dir)
+        dir[1] = '\0';
+    else
+        *slash = '\0';
+}
+
+ti_status ti_check_output(ti_ctx *ctx, const char *path)
+{
+    if (!path || !path[0])
+        return ti_ctx_error(ctx, TI_ERR_ARG, "no output file name given");
+    char resolved[4096], dir[4096];
+    int mode;
+    ti_status s = output_kind(ctx, path, resolved, sizeof resolved, &mode);
+    if (s != TI_OK || mode == 2)
+        return s;
+    if (mode == 1 || access(resolved, F_OK) == 0) {
+        if (access(resolved, W_OK) != 0)
+            return ti_ctx_error(ctx, TI_ERR_IO, "%s: cannot be written: %s", path,
+                                strerror(errno));
+        if (mode == 1)
+            return TI_OK;
+    }
+    struct stat sb;
+    parent_dir(resolved, dir, sizeof dir);
+    if (stat(dir, &sb) != 0)
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: the directory %s does not exist", path, dir);
+    if (!S_ISDIR(sb.st_mode))
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: %s is not a directory", path, dir);
+    if (access(dir, W_OK | X_OK) != 0)
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: no permission to create files in %s", path,
+                            dir);
+    return TI_OK;
+}
+
+/* A FIFO, a device or stdout: written directly, nothing to rename. */
+static ti_status open_in_place(ti_ctx *ctx, ti_afile *f, const char *path, int mode)
+{
+    f->in_place = mode;
+    f->fp = mode == 2 ? stdout : fopen(path, "wb");
+    if (!f->fp)
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: cannot open for writing: %s", path,
+                            strerror(errno));
+    return TI_OK;
+}
+
 ti_status ti_afile_open(ti_ctx *ctx, ti_afile *f, const char *path)
 {
     if (!f || !path || !path[0])
         return ti_ctx_error(ctx, TI_ERR_ARG, "atomic write: no file name given");
     memset(f, 0, sizeof *f);
+    char resolved[4096];
+    int mode;
+    ti_status s = output_kind(ctx, path, resolved, sizeof resolved, &mode);
+    if (s != TI_OK)
+        return s;
+    if (mode != 0) {
+        snprintf(f->path, sizeof f->path, "%s", path);
+        return open_in_place(ctx, f, path, mode);
+    }
+    path = resolved;
     int n1 = snprintf(f->path, sizeof f->path, "%s", path);
     int n2 = snprintf(f->tmp, sizeof f->tmp, "%s.tmp.%ld", path, (long)getpid());
     if (n1 < 0 || n2 < 0 || (size_t)n2 >= sizeof f->tmp)
@@ -43,9 +135,24 @@ void ti_afile_abort(ti_afile *f)
 {
     if (!f || !f->fp)
         return;
-    fclose(f->fp);
+    if (f->in_place != 2)
+        fclose(f->fp);
     f->fp = NULL;
-    unlink(f->tmp);
+    if (!f->in_place)
+        unlink(f->tmp);
+}
+
+/* Commit of an output written in place: everything flushed, the stream's errors reported
+ * (a full device, a closed pipe). */
+static ti_status commit_in_place(ti_ctx *ctx, ti_afile *f, FILE *fp)
+{
+    int bad = fflush(fp) != 0 || ferror(fp), e = errno;
+    if (f->in_place != 2 && fclose(fp) != 0 && !bad)
+        bad = 1, e = errno;
+    if (bad)
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: write failed: %s", f->path,
+                            e ? strerror(e) : "stream error");
+    return TI_OK;
 }
 
 /* fsync of the directory makes the rename itself durable; best effort (some file systems
@@ -53,14 +160,7 @@ void ti_afile_abort(ti_afile *f)
 static void sync_parent_dir(const char *path)
 {
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (!slash)
-        snprintf(dir, sizeof dir, ".");
-    else if (slash == dir)
-        dir[1] = '\0';
-    else
-        *slash = '\0';
+    parent_dir(path, dir, sizeof dir);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -74,6 +174,8 @@ ti_status ti_afile_commit(ti_ctx *ctx, ti_afile *f)
         return ti_ctx_error(ctx, TI_ERR_STATE, "atomic write: commit without an open file");
     FILE *fp = f->fp;
     f->fp = NULL;
+    if (f->in_place)
+        return commit_in_place(ctx, f, fp);
     const char *what = NULL;
     int e = 0;
     if (fflush(fp) != 0 || ferror(fp))
@@ -211,4 +313,23 @@ ti_status ti_read_file(ti_ctx *ctx, const char *path, char **data, size_t *len)
     char err[1024];
     ti_status st = ti__read_file_msg(path, data, len, err, sizeof err);
     return st == TI_OK ? TI_OK : ti_ctx_error(ctx, st, "%s", err);
+}
+
+ti_status ti_file_fnv1a(ti_ctx *ctx, const char *path, uint64_t *out)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    uint64_t h = 0xcbf29ce484222325ULL;
+    unsigned char buf[1 << 16];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, fp)) > 0)
+        for (size_t i = 0; i < n; i++)
+            h = (h ^ buf[i]) * 0x100000001b3ULL;
+    int bad = ferror(fp);
+    fclose(fp);
+    if (bad)
+        return ti_ctx_error(ctx, TI_ERR_IO, "%s: read failed", path);
+    *out = h;
+    return TI_OK;
 }

@@ -85,10 +85,12 @@ int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void 
 /* parallel.c: p[0 .. n) = 0 over the pool (zeroing a large gradient is a pass like any other) */
 void ti__parallel_zero(ti_ctx *ctx, float *p, size_t n);
 
-/* blas.c: OpenBLAS runs single-threaded (ti__blas_init); ti__sgemm is cblas_sgemm in
- * row-major order that, called outside a job, splits a large product over the context's
- * pool by columns or rows of C (inside a job, or when small, it is one plain call). */
-void ti__blas_init(void);
+/* blas.c: OpenBLAS runs single-threaded while any context lives (acquire at ti_ctx_new,
+ * release at ti_ctx_free restores the caller's setting after the last one); ti__sgemm is
+ * cblas_sgemm in row-major order that, called outside a job, splits a large product over the
+ * context's pool by columns or rows of C (inside a job, or when small, one plain call). */
+void ti__blas_acquire(void);
+void ti__blas_release(void);
 void ti__sgemm(ti_ctx *ctx, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int M, int N, int K,
                float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                float *C, int ldc);

@@ -794,6 +794,24 @@ void ti_jw_number(ti_jw *w, double x)
     puts_(w, buf);
 }
 
+void ti_jw_float(ti_jw *w, float x)
+{
+    if (!isfinite(x)) {
+        ti_jw_null(w);
+        return;
+    }
+    char buf[40];
+    FP_EXACT_BEGIN;
+    for (int prec = 1; prec <= 9; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, (double)x);
+        if (strtof(buf, NULL) == x)
+            break;
+    }
+    double d = strtod(buf, NULL);
+    FP_EXACT_END;
+    ti_jw_number(w, d);
+}
+
 void ti_jw_int(ti_jw *w, long long x)
 {
     char buf[32];

@@ -242,9 +242,11 @@ ti_status ti_model_save(const ti_model *m, const char *path)
     for (int i = 0; i < m->np; i++)
         nbt += m->p[i].kind == TI_PARAM_BN_COUNT;
     int64_t *counts = calloc((size_t)nbt + 1, sizeof *counts);
-    if (!w || !counts) {
+    uint8_t **bits = calloc(m->np > 0 ? (size_t)m->np : 1, sizeof *bits); /* masks as BOOL */
+    if (!w || !counts || !bits) {
         ti_st_writer_free(w);
         free(counts);
+        free(bits);
         return ti_ctx_error(ctx, TI_ERR_NOMEM, "model_save: %s: out of memory", path);
     }
     ti_status s = TI_OK;
@@ -263,7 +265,13 @@ ti_status ti_model_save(const ti_model *m, const char *path)
         s = ti_st_add_f32(w, p->name, p->t.ndim, shape, p->t.data);
         if (s == TI_OK && p->mask) {
             snprintf(mk, sizeof mk, "%s_mask", p->name);
-            s = ti_st_add_f32(w, mk, p->t.ndim, shape, p->mask);
+            if (!(bits[i] = malloc(p->t.size))) {
+                s = TI_ERR_NOMEM;
+                break;
+            }
+            for (size_t j = 0; j < p->t.size; j++)
+                bits[i][j] = p->mask[j] != 0.0f;
+            s = ti_st_add_bool(w, mk, p->t.ndim, shape, bits[i]);
         }
     }
     char buf[64];
@@ -293,5 +301,8 @@ ti_status ti_model_save(const ti_model *m, const char *path)
         s = ti_st_write(ctx, w, path);
     ti_st_writer_free(w);
     free(counts);
+    for (int i = 0; i < m->np; i++)
+        free(bits[i]);
+    free(bits);
     return s;
 }

@@ -484,6 +484,12 @@ ti_status ti_st_add_i64(ti_st_writer *w, const char *name, int ndim, const int64
     return add_tensor(w, TI_DTYPE_I64, name, ndim, shape, data);
 }
 
+ti_status ti_st_add_bool(ti_st_writer *w, const char *name, int ndim, const int64_t *shape,
+                         const uint8_t *data)
+{
+    return add_tensor(w, TI_DTYPE_BOOL, name, ndim, shape, data);
+}
+
 ti_status ti_st_add_metadata(ti_st_writer *w, const char *key, const char *value)
 {
     if (!w)

@@ -3,19 +3,12 @@
  * call; inside the batch loop only the tape's arena is used, and it is reused. */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "thinice/classifier.h"
 #include "thinice/ops.h"
 #include "thinice/train.h"
-
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 /* Samples of logits (n, M) whose argmax is the label; pred is scratch (n). */
 static long count_correct(const float *logits, const int *y, int n, int M, int *pred)
@@ -122,7 +115,7 @@ ti_status ti_train_epoch(ti_ctx *ctx, const ti_train_setup *S, int epoch, ti_tra
     char label[32];
     snprintf(label, sizeof label, "epoch %d", epoch + 1);
 
-    double t0 = now_s(), loss_sum = 0;
+    double t0 = ti_clock(), loss_sum = 0;
     long images = 0, correct = 0;
     int batches = 0;
     float lr = ti_sgd_lr(S->opt);
@@ -145,10 +138,10 @@ ti_status ti_train_epoch(ti_ctx *ctx, const ti_train_setup *S, int epoch, ti_tra
         loss_sum += l * n;
         images += n;
         batches++;
-        if ((st = ti_ctx_progress(ctx, label, batches, nb)) != TI_OK)
+        if ((st = ti_ctx_progress(ctx, label, images, d->N)) != TI_OK)
             break;
     }
-    double secs = now_s() - t0;
+    double secs = ti_clock() - t0;
     ti_free(x);
     ti_free(y);
     if (stats) {
@@ -182,7 +175,7 @@ ti_status ti_evaluate(ti_ctx *ctx, ti_model *m, const ti_dataset *d, int batch,
         ti_free(bpred);
         return ti_ctx_error(ctx, TI_ERR_NOMEM, "evaluate: out of memory");
     }
-    double t0 = now_s(), loss_sum = 0;
+    double t0 = ti_clock(), loss_sum = 0;
     long correct = 0;
     int nb = (d->N + batch - 1) / batch;
     for (int b = 0; b < nb && st == TI_OK; b++) {
@@ -203,9 +196,9 @@ ti_status ti_evaluate(ti_ctx *ctx, ti_model *m, const ti_dataset *d, int batch,
         correct += count_correct(z->data, d->y + off, n, M, p);
         if (logits)
             memcpy(logits + (size_t)off * M, z->data, (size_t)n * M * sizeof(float));
-        st = ti_ctx_progress(ctx, "evaluate", b + 1, nb);
+        st = ti_ctx_progress(ctx, "evaluate", off + n, d->N);
     }
-    double secs = now_s() - t0;
+    double secs = ti_clock() - t0;
     ti_tape_free(tape);
     ti_free(bpred);
     if (out && st == TI_OK) {
@@ -216,4 +209,41 @@ ti_status ti_evaluate(ti_ctx *ctx, ti_model *m, const ti_dataset *d, int batch,
         out->seconds = secs;
     }
     return st;
+}
+
+ti_status ti_model_check_file(ti_model *m, const char *path, const ti_dataset *d, int batch,
+                              double *max_diff, int *count)
+{
+    ti_ctx *ctx = ti_model_ctx(m);
+    const ti_model_config *cfg = ti_model_get_config(m);
+    ti_model *m2 = NULL;
+    ti_dataset *part = NULL;
+    int n = d->N < 256 ? d->N : 256;
+    float *a = malloc((size_t)n * cfg->M * sizeof(float));
+    float *b = malloc((size_t)n * cfg->M * sizeof(float));
+    ti_status s = a && b ? TI_OK : ti_ctx_error(ctx, TI_ERR_NOMEM, "check: out of memory");
+    if (s == TI_OK)
+        s = ti_dataset_slice(ctx, d, 0, n, &part);
+    if (s == TI_OK)
+        s = ti_model_new(ctx, ti_model_arch(m), cfg, &m2);
+    if (s == TI_OK)
+        s = ti_model_load(m2, path);
+    if (s == TI_OK)
+        s = ti_evaluate(ctx, m, part, batch, NULL, a, NULL);
+    if (s == TI_OK)
+        s = ti_evaluate(ctx, m2, part, batch, NULL, b, NULL);
+    *max_diff = 0;
+    for (size_t i = 0; s == TI_OK && i < (size_t)n * cfg->M; i++) {
+        double diff = fabs((double)a[i] - b[i]);
+        *max_diff = diff > *max_diff || diff != diff ? diff : *max_diff;
+    }
+    if (s == TI_OK && ti_model_sparsity(m2) != ti_model_sparsity(m))
+        s = ti_ctx_error(ctx, TI_ERR_STATE, "%s has sparsity %.8f, the model %.8f", path,
+                         ti_model_sparsity(m2), ti_model_sparsity(m));
+    *count = n;
+    ti_model_free(m2);
+    ti_dataset_free(part);
+    free(a);
+    free(b);
+    return s;
 }

@@ -132,14 +132,23 @@ START_TEST(test_fashion_load)
     check_fashion(d, 3, 2);
     /* the first samples only: the same values as the whole split's first rows */
     ti_dataset *first;
-    ck_assert_int_eq(ti_data_load_first(ctx, dir, TI_SPLIT_TEST, 2, &first), TI_OK);
+    ck_assert_int_eq(ti_data_load_range(ctx, dir, TI_SPLIT_TEST, 0, 2, &first), TI_OK);
     ck_assert_int_eq(first->N, 2);
     ck_assert_int_eq(memcmp(first->x, d->x, 2 * (size_t)d->C * d->H * d->W * sizeof(float)), 0);
     ck_assert_int_eq(memcmp(first->y, d->y, 2 * sizeof(int)), 0);
     ti_dataset_free(first);
-    ck_assert_int_eq(ti_data_load_first(ctx, dir, TI_SPLIT_TEST, 0, &first), TI_OK);
+    ck_assert_int_eq(ti_data_load_range(ctx, dir, TI_SPLIT_TEST, 0, 0, &first), TI_OK);
     ck_assert_int_eq(first->N, 3);
     ti_dataset_free(first);
+    /* a range inside the split: the same rows; beyond it: refused, never clamped */
+    ck_assert_int_eq(ti_data_load_range(ctx, dir, TI_SPLIT_TEST, 1, 2, &first), TI_OK);
+    ck_assert_int_eq(first->N, 2);
+    ck_assert_int_eq(first->y[0], d->y[1]);
+    ti_dataset_free(first);
+    ck_assert_int_eq(ti_data_load_range(ctx, dir, TI_SPLIT_TEST, 0, 4, &first), TI_ERR_ARG);
+    ck_assert_ptr_null(first);
+    ck_assert_ptr_nonnull(strstr(ti_ctx_errmsg(ctx), "has 3"));
+    ck_assert_int_eq(ti_data_load_range(ctx, dir, TI_SPLIT_TEST, 3, 0, &first), TI_ERR_ARG);
     ti_dataset_free(d);
     ti_dataset_free(NULL);
     tu_tmpdir_remove(dir);

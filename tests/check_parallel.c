@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xmmintrin.h>
 
 #include "testutil.h"
 #include "thinice/model.h"
@@ -245,6 +246,49 @@ START_TEST(test_threads_agree)
 }
 END_TEST
 
+/* Flushes a denormal to zero: 1 if the caller's FTZ mode is on (the value is computed at run
+ * time so that the compiler cannot fold it). */
+static int flushes(volatile float tiny)
+{
+    volatile float r = tiny * 0.5f;
+    return r == 0.0f;
+}
+
+typedef struct mode_probe {
+    int flushed[2];
+} mode_probe;
+static void probe_range(void *arg, size_t lo, size_t hi, int t)
+{
+    (void)lo;
+    (void)hi;
+    ((mode_probe *)arg)->flushed[t] = flushes(1e-38f);
+}
+
+/* A library embedded in someone's program leaves their process as it found it: the caller's
+ * floating-point mode (no flush-to-zero here) after creating a context and running parallel
+ * work, though that work itself ran with denormals flushed on both threads; and OpenBLAS's
+ * thread count, 1 while a context lives and the caller's again after the last is freed. */
+START_TEST(test_process_state_restored)
+{
+    unsigned int csr = _mm_getcsr();
+    _mm_setcsr(csr & ~0x8040u); /* the caller's mode: IEEE denormals */
+    ck_assert(!flushes(1e-38f));
+    openblas_set_num_threads(2);
+    ti_ctx *a = ti_ctx_new(0, 2), *b = ti_ctx_new(0, 2);
+    ck_assert(!flushes(1e-38f));
+    ck_assert_int_eq(openblas_get_num_threads(), 1);
+    mode_probe mp = {{0, 0}};
+    ck_assert_int_eq(ti__parallel_for(a, 2, 1, probe_range, &mp), 2);
+    ck_assert(mp.flushed[0] && mp.flushed[1]); /* inside: flushed, caller and worker */
+    ck_assert(!flushes(1e-38f));                /* after: the caller's mode again */
+    ti_ctx_free(a);
+    ck_assert_int_eq(openblas_get_num_threads(), 1); /* b still lives */
+    ti_ctx_free(b);
+    ck_assert_int_eq(openblas_get_num_threads(), 2);
+    _mm_setcsr(csr);
+}
+END_TEST
+
 Suite *suite_parallel(void)
 {
     Suite *s = suite_create("parallel");
@@ -255,6 +299,7 @@ Suite *suite_parallel(void)
     tcase_add_test(tc, test_many_jobs);
     tcase_add_test(tc, test_sgemm_split);
     tcase_add_test(tc, test_threads_agree);
+    tcase_add_test(tc, test_process_state_restored);
     suite_add_tcase(s, tc);
     return s;
 }

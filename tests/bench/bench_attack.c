@@ -19,7 +19,7 @@
 
 #include "util.h"
 #include "thinice/advtrain.h"
-#include "thinice/autoattack.h"
+#include "thinice/eval.h"
 #include "thinice/data.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
@@ -54,53 +54,33 @@ static void log_cb(void *user, int level, const char *msg)
         fprintf(stderr, "bench_attack: %s\n", msg);
 }
 
+static void say_epoch(void *user, const ti_adv_train_epoch *e)
+{
+    (void)user;
+    printf("  PGD-AT epoch %d/%d: loss %.4f, train accuracy (adversarial) %.2f%%, %.0f s\n",
+           e->epoch, e->epochs, e->train.loss, 100 * e->train.accuracy, e->train.seconds);
+    fflush(stdout);
+}
+
 /* PGD adversarial training of m on the first n_train images of train. */
 static ti_status train_model(ti_ctx *ctx, ti_model *m, const ti_dataset *all, int n_train,
                              int epochs)
 {
     ti_dataset *train = NULL;
-    ti_classifier view;
-    ti_adv_trainer *adv = NULL;
-    ti_batcher *bt = NULL;
-    ti_sgd *opt = NULL;
-    ti_tape *tape = ti_tape_new(ctx);
-    ti_schedule sched;
-    ti_adv_params ap = ti_adv_params_default(TI_ADV_PGD);
-    ap.eps = EPS;
-    ap.step = 0.025f;
-    ap.steps = 10;
-    ap.seed = 1;
-    ti_sgd_params sp = {.lr = 0.05f, .momentum = 0.9f, .weight_decay = 5e-4f, .decay_bn_bias = 1};
-    ti_status s = tape ? TI_OK : TI_ERR_NOMEM;
+    ti_adv_train_params p = ti_adv_train_params_default();
+    p.adv = ti_adv_params_default(TI_ADV_PGD);
+    p.adv.eps = EPS;
+    p.adv.step = 0.025f;
+    p.adv.steps = 10;
+    p.adv.seed = 1;
+    p.epochs = epochs;
+    p.batch = BATCH;
+    p.lr = 0.05f;
+    p.seed = 7;
+    p.on_epoch = say_epoch;
+    ti_status s = ti_dataset_slice(ctx, all, 0, n_train < all->N ? n_train : all->N, &train);
     if (s == TI_OK)
-        s = ti_dataset_slice(ctx, all, 0, n_train < all->N ? n_train : all->N, &train);
-    if (s == TI_OK)
-        s = ti_model_classifier(m, BATCH, &view);
-    if (s == TI_OK)
-        s = ti_adv_trainer_new(ctx, m, &view, &ap, BATCH, &adv);
-    if (s == TI_OK)
-        s = ti_batcher_new(ctx, train, BATCH, 1, 0, 7, &bt);
-    if (s == TI_OK)
-        s = ti_sgd_new(ctx, &sp, &opt);
-    if (s == TI_OK)
-        s = ti_sgd_add_model(opt, m);
-    if (s == TI_OK)
-        s = ti_schedule_cosine(ctx, &sched, sp.lr, epochs, 0, 0);
-    ti_train_hooks hooks = s == TI_OK ? ti_adv_trainer_hooks(adv) : (ti_train_hooks){0};
-    ti_train_setup setup = {.model = m, .tape = tape, .opt = opt, .batcher = bt, .data = train,
-                            .batch = BATCH, .schedule = &sched, .hooks = &hooks};
-    for (int e = 0; e < epochs && s == TI_OK; e++) {
-        ti_train_stats ts;
-        s = ti_train_epoch(ctx, &setup, e, &ts);
-        if (s == TI_OK)
-            printf("  PGD-AT epoch %d/%d: loss %.4f, train accuracy (adversarial) %.2f%%, "
-                   "%.0f s\n", e + 1, epochs, ts.loss, 100 * ts.accuracy, ts.seconds);
-        fflush(stdout);
-    }
-    ti_sgd_free(opt);
-    ti_batcher_free(bt);
-    ti_adv_trainer_free(adv);
-    ti_tape_free(tape);
+        s = ti_adv_train_run(ctx, m, train, NULL, &p, NULL);
     ti_dataset_free(train);
     return s;
 }
@@ -126,7 +106,8 @@ int main(int argc, char **argv)
     ti_ctx_set_log(ctx, log_cb, NULL);
     ti_dataset *train = NULL, *test = NULL, *sub = NULL;
     ti_model *m = NULL;
-    ti_aa_result *res = NULL;
+    ti_eval *res = NULL;
+    ti_eval_summary S;
     float *xadv = NULL;
     int rc = 1;
     ti_status s = ti_data_load(ctx, data, TI_SPLIT_TEST, &test);
@@ -147,12 +128,12 @@ int main(int argc, char **argv)
         printf("model: training a PGD-AT small CNN (eps %.2f, step 0.025, 10 steps) on %d "
                "Fashion-MNIST images for %d epochs, %d threads\n", (double)EPS, ntr, epochs,
                threads);
-        double t0 = bu_now();
+        double t0 = ti_clock();
         if ((s = ti_data_load(ctx, data, TI_SPLIT_TRAIN, &train)) != TI_OK ||
             (s = train_model(ctx, m, train, ntr, epochs)) != TI_OK ||
             (s = ti_model_save(m, model_path)) != TI_OK)
             goto fail;
-        printf("model: trained in %.0f s, saved to %s\n", bu_now() - t0, model_path);
+        printf("model: trained in %.0f s, saved to %s\n", ti_clock() - t0, model_path);
     }
     if (N > test->N)
         N = test->N;
@@ -177,11 +158,11 @@ int main(int argc, char **argv)
     pp.eps = EPS;
     pp.step = EPS / 4;
     pp.steps = 20;
-    double t0 = bu_now();
+    double t0 = ti_clock();
     s = ti_atk_pgd(ctx, &f, &pp, sub->x, sub->y, N, xadv, NULL);
     if (s == TI_OK)
         s = f.forward(f.self, xadv, N, logits);
-    double t_pgd = bu_now() - t0;
+    double t_pgd = ti_clock() - t0;
     int pgd_robust = 0;
     if (s == TI_OK) {
         ti_argmax_rows(logits, N, f.M, pred);
@@ -193,29 +174,30 @@ int main(int argc, char **argv)
     if (s != TI_OK)
         goto fail;
 
-    ti_aa_params ap;
-    if ((s = ti_aa_params_version(ctx, "standard", TI_NORM_LINF, EPS, &ap)) != TI_OK ||
-        (s = ti_aa_result_new(ctx, &ap, N, &res)) != TI_OK)
+    ti_eval_params ep;
+    if ((s = ti_eval_params_init(ctx, "standard", TI_NORM_LINF, EPS, &ep)) != TI_OK ||
+        (s = ti_eval_new(ctx, &ep, 0, N, &res)) != TI_OK)
         goto fail;
-    t0 = bu_now();
+    t0 = ti_clock();
     double c0 = cpu_now();
-    if ((s = ti_aa_run(ctx, &f, &ap, sub->x, sub->y, N, xadv, res)) != TI_OK)
+    if ((s = ti_eval_run(ctx, res, &f, sub->x, sub->y, xadv, NULL)) != TI_OK ||
+        (s = ti_eval_summarize(ctx, res, &S)) != TI_OK)
         goto fail;
-    double t_aa = bu_now() - t0, cpu_aa = cpu_now() - c0;
+    double t_aa = ti_clock() - t0, cpu_aa = cpu_now() - c0;
     double load[1] = {0};
     getloadavg(load, 1);
 
     printf("AutoAttack standard, L-inf eps %.2f, first %d Fashion-MNIST test images, %d threads\n",
            (double)EPS, N, ti_ctx_threads(ctx));
-    printf("  clean accuracy   %6.2f%%  (%.2f s)\n", 100 * res->clean_acc, res->seconds_clean);
+    printf("  clean accuracy   %6.2f%%  (%.2f s)\n", 100 * S.clean_acc, res->seconds_clean);
     printf("  PGD-20           %6.2f%%  (%.2f s)\n", 100.0 * pgd_robust / N, t_pgd);
-    for (int a = 0; a < ap.n_attacks; a++)
-        printf("  after %-10s %6.2f%%  (%.2f s)\n", ti_aa_attack_name(ap.attacks[a]),
-               100 * res->robust_acc[a], res->seconds[a]);
+    for (int a = 0; a < res->n_attacks; a++)
+        printf("  after %-10s %6.2f%%  (%.2f s)\n", res->names[a],
+               100 * S.robust_acc[a], res->seconds[a]);
     printf("  total %.1f s wall, %.1f s CPU (load average %.1f on this machine); reference PyTorch "
            "AutoAttack: 219 s wall, so %.1fx faster by wall time\n", t_aa, cpu_aa, load[0],
            219.0 / t_aa);
-    double robust = res->robust_acc[ap.n_attacks - 1];
+    double robust = S.robust_final;
     int ok = robust <= (double)pgd_robust / N + 1e-12;
     printf("  check: AutoAttack robust accuracy <= PGD-20's: %s\n", ok ? "yes" : "NO");
 
@@ -231,19 +213,19 @@ int main(int argc, char **argv)
         ti_jw_key(jw, "threads");
         ti_jw_int(jw, ti_ctx_threads(ctx));
         ti_jw_key(jw, "clean_accuracy");
-        ti_jw_number(jw, res->clean_acc);
+        ti_jw_number(jw, S.clean_acc);
         ti_jw_key(jw, "pgd20_accuracy");
         ti_jw_number(jw, (double)pgd_robust / N);
         ti_jw_key(jw, "pgd20_seconds");
         ti_jw_number(jw, t_pgd);
         ti_jw_key(jw, "attacks");
         ti_jw_begin_array(jw);
-        for (int a = 0; a < ap.n_attacks; a++) {
+        for (int a = 0; a < res->n_attacks; a++) {
             ti_jw_begin_object(jw);
             ti_jw_key(jw, "name");
-            ti_jw_string(jw, ti_aa_attack_name(ap.attacks[a]));
+            ti_jw_string(jw, res->names[a]);
             ti_jw_key(jw, "robust_accuracy");
-            ti_jw_number(jw, res->robust_acc[a]);
+            ti_jw_number(jw, S.robust_acc[a]);
             ti_jw_key(jw, "seconds");
             ti_jw_number(jw, res->seconds[a]);
             ti_jw_end_object(jw);
@@ -271,7 +253,7 @@ fail:
                                                               : ti_status_str(s));
 done:
     free(xadv);
-    ti_aa_result_free(res);
+    ti_eval_free(res);
     ti_dataset_free(sub);
     ti_dataset_free(train);
     ti_dataset_free(test);

@@ -25,9 +25,9 @@ static int failures;
 static ti_dataset *load(ti_ctx *ctx, const char *dir, ti_split split)
 {
     ti_dataset *d = NULL;
-    double t = bu_now();
+    double t = ti_clock();
     ti_status st = ti_data_load(ctx, dir, split, &d);
-    t = bu_now() - t;
+    t = ti_clock() - t;
     if (st != TI_OK) {
         printf("  FAIL: %s\n", ti_ctx_errmsg(ctx));
         failures++;

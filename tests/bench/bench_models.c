@@ -123,9 +123,9 @@ static void run_workload(const char *arch, int w, int N, int threads, int reps, 
     size_t arena = 0;
     double cpu = 1e30;
     for (int rep = -1; rep < reps; rep++) { /* rep -1 warms up the arena and the threads */
-        double c0 = cpu_now(), t0 = bu_now();
+        double c0 = cpu_now(), t0 = ti_clock();
         ti_tensor *z = step(m, tape, w, x, labels, N);
-        double t = bu_now() - t0, ct = cpu_now() - c0;
+        double t = ti_clock() - t0, ct = cpu_now() - c0;
         if (!z) {
             snprintf(res->err, sizeof res->err, "%s %s: %s", arch, wnames[w],
                      ti_ctx_errmsg(ctx));

@@ -3,17 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "thinice/core.h"
 #include "util.h"
-
-double bu_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 double bu_sgemm_gflops(int n, uint64_t seed, int threads)
 {
@@ -30,10 +22,10 @@ double bu_sgemm_gflops(int n, uint64_t seed, int threads)
             b[i] = ti_rng_uniform(&r, -1, 1);
         }
         for (int rep = 0; rep < 6; rep++) {
-            double t0 = bu_now();
+            double t0 = ti_clock();
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n,
                         0.0f, c, n);
-            double t = bu_now() - t0;
+            double t = ti_clock() - t0;
             if (rep > 0 && t < best)
                 best = t;
         }

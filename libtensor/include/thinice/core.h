@@ -58,15 +58,22 @@ typedef struct ti_ctx ti_ctx;
 
 /* Logging callback: level 0 = info, 1 = warning. The message has no trailing newline. */
 typedef void (*ti_log_fn)(void *user, int level, const char *msg);
-/* Progress callback for long work: done out of total units, with a short label.
- * Return non-zero to cancel (the running call then returns TI_ERR_CANCELLED). */
+/* Progress callback for long work: done out of total units, with a short label. A call with
+ * total = 0 is a heartbeat: the work goes on, with no count to show (the attacks send one
+ * every few iterations, so that a long batch can still be cancelled and a display kept
+ * alive). Return non-zero to cancel (the running call then returns TI_ERR_CANCELLED). */
 typedef int (*ti_progress_fn)(void *user, const char *label, long done, long total);
 
 /* Creates a context. threads <= 0 means "all cores": the kernels run on a pool of that many
- * threads (the caller and threads - 1 workers, started on first use), and OpenBLAS is set
- * to one thread for the whole process (its own threads would fight the pool). It also sets
- * flush-to-zero and denormals-are-zero on the calling thread and the workers (denormals make
- * training up to 25x slower). Returns NULL only if memory is exhausted. */
+ * threads (the caller and threads - 1 workers, started on first use).
+ * Process-wide effects, and how they are undone: OpenBLAS's thread count is the process's;
+ * while any context lives it is 1 (OpenBLAS's own threads would fight the pool), and the
+ * caller's setting is restored when the last context is freed. Flush-to-zero and
+ * denormals-are-zero (denormals make training up to 25x slower) are set on the pool's own
+ * threads, and on the caller's thread only while it runs the library's parallel kernels: its
+ * floating-point mode is restored before every call returns. A program that wants them
+ * everywhere (the thinice apps do) sets them itself. Returns NULL only if memory is
+ * exhausted. */
 ti_ctx *ti_ctx_new(uint64_t seed, int threads);
 void ti_ctx_free(ti_ctx *ctx);
 
@@ -95,6 +102,9 @@ void ti_ctx_set_progress(ti_ctx *ctx, ti_progress_fn fn, void *user);
 void ti_ctx_log(ti_ctx *ctx, int level, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Reports progress; returns TI_ERR_CANCELLED (with a message) if the callback asks to stop. */
 ti_status ti_ctx_progress(ti_ctx *ctx, const char *label, long done, long total);
+
+/* Monotonic wall-clock seconds (CLOCK_MONOTONIC), for the timings the library reports. */
+double ti_clock(void);
 
 /* 64-byte aligned allocation helpers used across thinice (free with ti_free). */
 void *ti_alloc(size_t bytes);

@@ -31,9 +31,11 @@ ti_status ti_data_load(ti_ctx *ctx, const char *path, ti_split split, ti_dataset
 /* The default data directory (Debian's dataset-fashion-mnist). */
 #define TI_DATA_DEFAULT_DIR "/usr/share/datasets/fashion-mnist"
 void ti_dataset_free(ti_dataset *d);
-/* ti_data_load keeping only the first `count` samples (count <= 0 or >= N: all of them):
- * what every app's --train-count / --test-count does. */
-ti_status ti_data_load_first(ti_ctx *ctx, const char *path, ti_split split, int count,
+/* ti_data_load keeping only the samples offset .. offset + count - 1 (count <= 0: all from
+ * offset): what every app's --offset, --count, --train-count and --test-count do. A range
+ * beyond the split is refused (TI_ERR_ARG, naming the split and its size), never clamped. */
+ti_status ti_data_load_range(ti_ctx *ctx, const char *path, ti_split split, int offset,
+                             int count,
                              ti_dataset **out);
 /* A new data set holding samples [offset, offset + count) of d (copied). */
 ti_status ti_dataset_slice(ti_ctx *ctx, const ti_dataset *d, int offset, int count,

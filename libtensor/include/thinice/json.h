@@ -43,6 +43,9 @@ void ti_jw_end_array(ti_jw *w);
 void ti_jw_key(ti_jw *w, const char *key);   /* inside an object, before each value */
 void ti_jw_string(ti_jw *w, const char *s);
 void ti_jw_number(ti_jw *w, double x);      /* shortest round-trip form; NaN/inf as null */
+/* A float as the shortest decimal that reads back to the same float: a value the user gave
+ * as 0.1 prints 0.1, not the double 0.10000000149011612 that the float widens to. */
+void ti_jw_float(ti_jw *w, float x);
 void ti_jw_int(ti_jw *w, long long x);
 void ti_jw_bool(ti_jw *w, int b);
 void ti_jw_null(ti_jw *w);

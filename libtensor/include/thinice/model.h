@@ -91,7 +91,7 @@ void ti_model_set_weight_fn(ti_model *m, ti_weight_fn fn, void *user);
  * context's log (HYDRA's popup_scores) and ignored. Masks stored as "<weight>_mask" keys are
  * loaded. Errors name the file, the key and the problem. */
 ti_status ti_model_load(ti_model *m, const char *path);
-/* Writes the state_dict (and masks as "<weight>_mask") atomically, with metadata naming the
+/* Writes the state_dict (and masks as BOOL "<weight>_mask" tensors) atomically, with metadata naming the
  * architecture and input shape. */
 ti_status ti_model_save(const ti_model *m, const char *path);
 

@@ -54,6 +54,9 @@ ti_status ti_st_add_f32(ti_st_writer *w, const char *name, int ndim, const int64
                         const float *data);
 ti_status ti_st_add_i64(ti_st_writer *w, const char *name, int ndim, const int64_t *shape,
                         const int64_t *data);
+/* A BOOL tensor (one byte per element, 0 or 1): masks take a quarter of a float's room. */
+ti_status ti_st_add_bool(ti_st_writer *w, const char *name, int ndim, const int64_t *shape,
+                         const uint8_t *data);
 ti_status ti_st_add_metadata(ti_st_writer *w, const char *key, const char *value);
 /* Writes the file atomically (temporary file, then rename). */
 ti_status ti_st_write(ti_ctx *ctx, ti_st_writer *w, const char *path);

@@ -69,7 +69,7 @@ typedef struct ti_train_setup {
 /* One epoch of training: for each batch, lr = schedule(epoch + b / batches), inputs hook,
  * forward in training mode, loss, zero gradients (model and optimizer), backward,
  * after_backward hook, ti_sgd_step. Progress goes to ti_ctx_progress with the label
- * "epoch <epoch + 1>" (a callback may cancel: TI_ERR_CANCELLED). A non-finite loss stops with
+ * "epoch <epoch + 1>", counting images (a callback may cancel: TI_ERR_CANCELLED). A non-finite loss stops with
  * TI_ERR_NAN naming the epoch, batch and learning rate. The batch buffers are allocated once
  * per call, never inside the batch loop. Errors: TI_ERR_ARG for a missing piece,
  * TI_ERR_SHAPE if the data's images do not fit the model. stats (may be NULL) describe the
@@ -87,10 +87,18 @@ typedef struct ti_eval_stats {
 /* Evaluates m on all of d in evaluation mode without recording, `batch` samples at a time,
  * with a tape of its own. Optional outputs (NULL if not wanted): logits (d->N, M) and
  * pred (d->N) the predicted labels (argmax, ties to the lowest index). Progress goes to
- * ti_ctx_progress with the label "evaluate". Errors: TI_ERR_SHAPE if d's images do not fit
+ * ti_ctx_progress with the label "evaluate", counting images. Errors: TI_ERR_SHAPE if d's images do not fit
  * the model's input, TI_ERR_ARG for batch < 1. */
 ti_status ti_evaluate(ti_ctx *ctx, ti_model *m, const ti_dataset *d, int batch,
                       ti_eval_stats *out, float *logits, int *pred);
+
+/* Whether a written checkpoint reproduces m: reloads path into a fresh model of m's
+ * architecture and compares the logits of both on the first min(256, d->N) samples of d.
+ * *max_diff receives the largest absolute difference (0 when the file reproduces the model
+ * bit for bit) and *count the samples compared. A file with another sparsity (masks lost)
+ * is TI_ERR_STATE. */
+ti_status ti_model_check_file(ti_model *m, const char *path, const ti_dataset *d, int batch,
+                              double *max_diff, int *count);
 
 #ifdef __cplusplus
 }
