@@ -328,6 +328,9 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
     int next_ckpt = 0, prev_ckpt = 0;
     int l1_period = imax((int)(0.04 * n_iter), 1);
     for (int it = 0; it < n_iter; it++) {
+        ti_status hb = it % 8 == 7 ? ti_ctx_progress(ctx, "apgd", it, 0) : TI_OK; /* heartbeat */
+        if (hb != TI_OK)
+            return hb;
         if (p->stop_on_success) { /* fooled rows leave the batch; their x_adv is final */
             int k2 = 0;
             for (int k = 0; k < n; k++)
@@ -432,10 +435,6 @@ ti_status ti__apgd_restarts(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_p
                     m++;
                 }
             if (m == 0)
-                goto done;
-            s = ti_ctx_progress(ctx, targets ? "apgd-t" : "apgd", (long)t * p->n_restarts + run,
-                                (long)passes * p->n_restarts);
-            if (s != TI_OK)
                 goto done;
             uint64_t salt = targets ? ti__salt(TI__SALT_APGD_T, t + 2, run)
                                     : ti__salt(TI__SALT_APGD, loss, run);

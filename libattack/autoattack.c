@@ -44,7 +44,6 @@ static void aa_base(ti_aa_params *p, ti_norm norm, float eps)
     memset(p, 0, sizeof *p);
     p->norm = norm;
     p->eps = eps;
-    p->batch_size = 250;
     p->apgd_ce = ti_apgd_params_default();
     p->apgd_ce.stop_on_success = 1;
     p->apgd_dlr = p->apgd_ce;
@@ -121,65 +120,10 @@ ti_status ti_aa_params_version(ti_ctx *ctx, const char *version, ti_norm norm, f
     return TI_OK;
 }
 
-ti_status ti_aa_result_new(ti_ctx *ctx, const ti_aa_params *p, int N, ti_aa_result **out)
-{
-    *out = NULL;
-    if (!p || N < 0 || p->n_attacks < 0 || p->n_attacks > TI_AA_MAX_ATTACKS)
-        return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: bad parameters or N = %d", N);
-    ti_aa_result *r = calloc(1, sizeof *r);
-    if (!r || !(r->samples = calloc(N > 0 ? (size_t)N : 1, sizeof *r->samples))) {
-        free(r);
-        return ti_ctx_error(ctx, TI_ERR_NOMEM, "autoattack: out of memory for %d results", N);
-    }
-    r->N = N;
-    r->n_attacks = p->n_attacks;
-    memcpy(r->attacks, p->attacks, sizeof r->attacks);
-    for (int i = 0; i < N; i++)
-        r->samples[i].attack = TI_AA_ROBUST;
-    *out = r;
-    return TI_OK;
-}
-
-void ti_aa_result_free(ti_aa_result *r)
-{
-    if (!r)
-        return;
-    free(r->samples);
-    free(r);
-}
-
-void ti_aa_result_summarize(ti_aa_result *r)
-{
-    int done = 0, clean = 0, robust[TI_AA_MAX_ATTACKS] = {0};
-    for (int i = 0; i < r->N; i++) {
-        const ti_aa_sample *s = &r->samples[i];
-        if (!s->done)
-            continue;
-        done++;
-        if (s->attack == TI_AA_CLEAN_WRONG)
-            continue;
-        clean++;
-        /* robust after attack a unless an attack up to a fooled it */
-        for (int a = 0; a < r->n_attacks; a++)
-            robust[a] += s->attack == TI_AA_ROBUST || s->attack > a;
-    }
-    r->n_done = done;
-    r->clean_acc = done ? (double)clean / done : 0.0;
-    for (int a = 0; a < r->n_attacks; a++)
-        r->robust_acc[a] = done ? (double)robust[a] / done : 0.0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 /* Classes each attack needs; n_target_classes are clamped to M - 1 with a warning (the
  * reference crashes there, users asked for this: AutoAttack issue #110). */
-static ti_status aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
-                          ti_aa_params *q)
+ti_status ti__aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
+                       ti_aa_params *q)
 {
     *q = *p;
     if (p->n_attacks < 1 || p->n_attacks > TI_AA_MAX_ATTACKS)
@@ -249,224 +193,168 @@ static ti_status aa_attack(ti_ctx *ctx, const ti_classifier *f, const ti_aa_para
     }
 }
 
-/* In the threat set and in the box, exactly: ||xa - x|| <= eps with no tolerance, as
- * AutoAttack counts FAB's successes (a point at res > eps is robust). The attacks' own
- * projections land inside in exact arithmetic (ti__within, ti__fit_l2), so nothing they
- * find at the edge of the ball is lost. */
-static int in_threat_set(ti_norm norm, const float *xa, const float *x, size_t D, float eps)
+/* The ensemble's work buffers for one batch of n points of D values, M classes. */
+typedef struct aa_work {
+    float *xa, *xsub, *asub, *logits;
+    int *pred, *ysub, *sub;
+    uint64_t *ids;
+    long *fsub, *bsub;
+} aa_work;
+
+static void aa_work_free(aa_work *w)
 {
-    for (size_t i = 0; i < D; i++)
-        if (!(xa[i] >= 0.0f && xa[i] <= 1.0f)) /* also rejects NaN */
-            return 0;
-    return ti_norm_dist(norm, xa, x, D) <= (double)eps;
+    free(w->xa); free(w->xsub); free(w->asub); free(w->logits); free(w->pred);
+    free(w->ysub); free(w->sub); free(w->ids); free(w->fsub); free(w->bsub);
 }
 
-ti_status ti_aa_run_slice(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
-                          const float *x, const int *y, int first, int count, float *x_adv,
-                          ti_aa_result *res)
+static ti_status aa_work_alloc(ti_ctx *ctx, aa_work *w, int n, size_t D, int M)
 {
-    ti_ctx_clear_error(ctx);
-    if (!f || !p || !res || !x || !y)
-        return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: NULL argument");
-    if (first < 0 || count < 0 || first + count > res->N)
-        return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: slice [%d, %d) outside the %d samples",
-                            first, first + count, res->N);
-    if (res->n_attacks != p->n_attacks ||
-        memcmp(res->attacks, p->attacks, (size_t)p->n_attacks * sizeof *p->attacks) != 0)
-        return ti_ctx_error(ctx, TI_ERR_ARG,
-                            "autoattack: the result was made for another attack list");
-    ti_aa_params q;
-    ti_status s = aa_check(ctx, f, p, &q);
+    size_t nD = (size_t)n * D;
+    w->xa = malloc(nD * sizeof(float));
+    w->xsub = malloc(nD * sizeof(float));
+    w->asub = malloc(nD * sizeof(float));
+    w->logits = malloc((size_t)n * M * sizeof(float));
+    w->pred = malloc((size_t)n * sizeof(int));
+    w->ysub = malloc((size_t)n * sizeof(int));
+    w->sub = malloc((size_t)n * sizeof(int));
+    w->ids = malloc((size_t)n * sizeof(uint64_t));
+    w->fsub = malloc((size_t)n * sizeof(long));
+    w->bsub = malloc((size_t)n * sizeof(long));
+    if (!w->xa || !w->xsub || !w->asub || !w->logits || !w->pred || !w->ysub || !w->sub ||
+        !w->ids || !w->fsub || !w->bsub)
+        return ti_ctx_error(ctx, TI_ERR_NOMEM, "autoattack: out of memory for %d samples", n);
+    return TI_OK;
+}
+
+/* Attack a of the list on the batch's points still robust, from their clean x; a point it
+ * fools (misclassified on an independent forward pass, inside the threat set: FAB returns
+ * its smallest adversarial point even outside the ball) records a and its example. */
+static ti_status aa_one_attack(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *q,
+                               int a, const float *x, const int *y, const uint64_t *ids,
+                               int n, ti_eval_sample *rec, aa_work *w)
+{
+    size_t D = ti_classifier_dim(f);
+    ti_aa_attack k = q->attacks[a];
+    int m = 0;
+    for (int r = 0; r < n; r++)
+        if (rec[r].attack == TI_EVAL_ROBUST) {
+            w->sub[m] = r;
+            w->ysub[m] = y[r];
+            w->ids[m] = ids[r];
+            w->fsub[m] = w->bsub[m] = 0;
+            memcpy(w->xsub + (size_t)m * D, x + (size_t)r * D, D * sizeof(float));
+            m++;
+        }
+    if (m == 0)
+        return TI_OK;
+    ti_status s = aa_attack(ctx, f, q, k, w->xsub, w->ysub, w->ids, m, w->asub, w->fsub,
+                            w->bsub);
+    if (s == TI_OK)
+        s = ti__atk_eval(ctx, f, TI_LOSS_CE, w->asub, w->ysub, NULL, m, w->logits, NULL, NULL,
+                         w->pred, NULL);
     if (s != TI_OK)
         return s;
-    size_t D = ti_classifier_dim(f);
-    int M = f->M;
-
-    /* the slice's samples not done yet, gathered: local row r is sample idx[r] */
-    int n = 0;
-    for (int i = first; i < first + count; i++)
-        n += !res->samples[i].done;
-    if (n == 0)
-        return TI_OK;
-    float *xs = malloc((size_t)n * D * sizeof *xs), *xa = malloc((size_t)n * D * sizeof *xa);
-    float *xsub = malloc((size_t)n * D * sizeof *xsub), *asub = malloc((size_t)n * D * sizeof *asub);
-    float *logits = malloc((size_t)n * M * sizeof *logits);
-    int *idx = malloc((size_t)n * sizeof *idx), *ys = malloc((size_t)n * sizeof *ys);
-    int *pred = malloc((size_t)n * sizeof *pred), *ysub = malloc((size_t)n * sizeof *ysub);
-    int *sub = malloc((size_t)n * sizeof *sub);
-    uint64_t *ids = malloc((size_t)n * sizeof *ids);
-    long *fsub = malloc((size_t)n * sizeof *fsub), *bsub = malloc((size_t)n * sizeof *bsub);
-    ti_aa_sample *rec = calloc((size_t)n, sizeof *rec);
-    double secs[TI_AA_MAX_ATTACKS] = {0}, t0;
-    if (!xs || !xa || !xsub || !asub || !logits || !idx || !ys || !pred || !ysub || !sub ||
-        !ids || !fsub || !bsub || !rec) {
-        s = ti_ctx_error(ctx, TI_ERR_NOMEM, "autoattack: out of memory for a slice of %d", n);
-        goto done;
-    }
-    n = 0;
-    for (int i = first; i < first + count; i++)
-        if (!res->samples[i].done) {
-            if (y[i] < 0 || y[i] >= M) {
-                s = ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: label y[%d] = %d not in [0, %d)",
-                                 i, y[i], M);
-                goto done;
-            }
-            idx[n] = i;
-            ys[n] = y[i];
-            ids[n] = (uint64_t)i;
-            memcpy(xs + (size_t)n * D, x + (size_t)i * D, D * sizeof *xs);
-            n++;
-        }
-    memcpy(xa, xs, (size_t)n * D * sizeof *xa);
-
-    /* 1. clean accuracy: misclassified points are never attacked */
-    t0 = now_seconds();
-    s = ti__atk_eval(ctx, f, TI_LOSS_CE, xs, ys, NULL, n, logits, NULL, NULL, pred, NULL);
-    if (s != TI_OK)
-        goto done;
-    double t_clean = now_seconds() - t0;
-    for (int r = 0; r < n; r++) {
-        rec[r] = (ti_aa_sample){.done = 1, .label = ys[r], .clean_pred = pred[r],
-                                .adv_pred = pred[r], .forwards = 1,
-                                .attack = pred[r] == ys[r] ? TI_AA_ROBUST : TI_AA_CLEAN_WRONG};
-    }
-
-    /* 2. each attack on the points still robust, from their clean x. With eps = 0 the
-     * threat set is {x} itself: no attack can succeed, none is run. */
-    for (int a = 0; a < p->n_attacks && p->eps > 0.0f; a++) {
-        ti_aa_attack k = p->attacks[a];
-        char label[48];
-        snprintf(label, sizeof label, "autoattack:%s", ti_aa_attack_name(k));
-        if ((s = ti_ctx_progress(ctx, label, a, p->n_attacks)) != TI_OK)
-            goto done;
-        int m = 0;
-        for (int r = 0; r < n; r++)
-            if (rec[r].attack == TI_AA_ROBUST) {
-                sub[m] = r;
-                ysub[m] = ys[r];
-                ids[m] = (uint64_t)idx[r];
-                fsub[m] = bsub[m] = 0;
-                memcpy(xsub + (size_t)m * D, xs + (size_t)r * D, D * sizeof *xs);
-                m++;
-            }
-        if (m == 0)
-            continue;
-        t0 = now_seconds();
-        s = aa_attack(ctx, f, &q, k, xsub, ysub, ids, m, asub, fsub, bsub);
-        if (s != TI_OK)
-            goto done;
-        /* independent verification: misclassified, and inside the threat set (FAB returns
-         * its smallest adversarial point even when it lies outside the eps ball) */
-        s = ti__atk_eval(ctx, f, TI_LOSS_CE, asub, ysub, NULL, m, logits, NULL, NULL, pred, NULL);
-        if (s != TI_OK)
-            goto done;
-        secs[a] += now_seconds() - t0;
-        int fooled = 0;
-        for (int j = 0; j < m; j++) {
-            ti_aa_sample *rc = &rec[sub[j]];
-            rc->forwards += fsub[j] + 1;
-            rc->backwards += bsub[j];
-            const float *aj = asub + (size_t)j * D;
-            if (pred[j] != ysub[j] &&
-                in_threat_set(p->norm, aj, xsub + (size_t)j * D, D, p->eps)) {
-                rc->attack = a;
-                rc->adv_pred = pred[j];
-                memcpy(xa + (size_t)sub[j] * D, aj, D * sizeof *xa);
-                fooled++;
-            }
-        }
-        ti_ctx_log(ctx, 0, "autoattack: %s - %d out of %d successfully perturbed (samples %d..%d)",
-                   ti_aa_attack_name(k), fooled, m, first, first + count - 1);
-    }
-
-    /* 3. final independent check of every reported adversarial example */
-    {
-        int m = 0;
-        for (int r = 0; r < n; r++)
-            if (rec[r].attack >= 0) {
-                sub[m] = r;
-                ysub[m] = ys[r];
-                memcpy(xsub + (size_t)m * D, xa + (size_t)r * D, D * sizeof *xa);
-                m++;
-            }
-        s = ti__atk_eval(ctx, f, TI_LOSS_CE, xsub, ysub, NULL, m, logits, NULL, NULL, pred, NULL);
-        if (s != TI_OK)
-            goto done;
-        for (int j = 0; j < m; j++) {
-            int r = sub[j];
-            rec[r].forwards++;
-            const float *a = xa + (size_t)r * D, *x0 = xs + (size_t)r * D;
-            if (pred[j] == ys[r] || !in_threat_set(p->norm, a, x0, D, p->eps)) {
-                ti_ctx_log(ctx, 1, "autoattack: sample %d: the example reported by %s fails the "
-                           "final check (%s); counted robust", idx[r],
-                           ti_aa_attack_name(p->attacks[rec[r].attack]),
-                           pred[j] == ys[r] ? "classified correctly" : "outside the ball or box");
-                rec[r].attack = TI_AA_ROBUST;
-                rec[r].adv_pred = rec[r].clean_pred;
-                memcpy(xa + (size_t)r * D, x0, D * sizeof *xa);
-                res->n_check_failed++;
-            } else {
-                rec[r].adv_pred = pred[j];
-            }
+    int fooled = 0;
+    for (int j = 0; j < m; j++) {
+        ti_eval_sample *rc = &rec[w->sub[j]];
+        rc->forwards[a] += w->fsub[j];
+        rc->backwards[a] += w->bsub[j];
+        rc->check_forwards++;
+        const float *aj = w->asub + (size_t)j * D;
+        if (w->pred[j] != w->ysub[j] &&
+            ti_eval_in_threat_set(q->norm, aj, w->xsub + (size_t)j * D, D, q->eps)) {
+            rc->attack = a;
+            rc->adv_pred = w->pred[j];
+            memcpy(w->xa + (size_t)w->sub[j] * D, aj, D * sizeof(float));
+            fooled++;
         }
     }
-
-    /* 4. commit the slice */
-    for (int r = 0; r < n; r++) {
-        const float *a = xa + (size_t)r * D, *x0 = xs + (size_t)r * D;
-        rec[r].linf = (float)ti_norm_dist(TI_NORM_LINF, a, x0, D);
-        rec[r].l2 = (float)ti_norm_dist(TI_NORM_L2, a, x0, D);
-        res->samples[idx[r]] = rec[r];
-        if (x_adv)
-            memcpy(x_adv + (size_t)idx[r] * D, a, D * sizeof *xa);
-    }
-    res->seconds_clean += t_clean;
-    for (int a = 0; a < p->n_attacks; a++)
-        res->seconds[a] += secs[a];
-done:
-    free(xs);
-    free(xa);
-    free(xsub);
-    free(asub);
-    free(logits);
-    free(idx);
-    free(ys);
-    free(pred);
-    free(ysub);
-    free(sub);
-    free(ids);
-    free(fsub);
-    free(bsub);
-    free(rec);
-    return s;
+    ti_ctx_log(ctx, 0, "autoattack: %s - %d out of %d successfully perturbed (samples %llu..)",
+               ti_aa_attack_name(k), fooled, m, (unsigned long long)ids[0]);
+    return TI_OK;
 }
 
-ti_status ti_aa_run(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p, const float *x,
-                    const int *y, int N, float *x_adv, ti_aa_result *res)
+/* The final independent check of every reported adversarial example (a new forward pass,
+ * the threat set): a failure is logged and the point counted robust. */
+static ti_status aa_final_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
+                                const float *x, const int *y, const uint64_t *ids, int n,
+                                ti_eval_sample *rec, aa_work *w, int *check_failed)
 {
-    if (!p || !res || res->N != N)
-        return ti_ctx_error(ctx, TI_ERR_ARG, "autoattack: result made for %d samples, run on %d",
-                            res ? res->N : -1, N);
-    int bs = p->batch_size > 0 ? p->batch_size : 250;
-    for (int first = 0; first < N; first += bs) {
-        int count = N - first < bs ? N - first : bs;
-        ti_status s = ti_aa_run_slice(ctx, f, p, x, y, first, count, x_adv, res);
-        if (s != TI_OK)
-            return s;
-    }
-    ti_aa_result_summarize(res);
-    /* the reference's warning: Square much stronger than every other attack suggests
-     * that the gradient-based attacks are failing (gradient masking) */
-    for (int a = 0; a < p->n_attacks; a++)
-        if (p->attacks[a] == TI_AA_SQUARE && p->n_attacks >= 2) {
-            double other = res->clean_acc;
-            for (int b = 0; b < p->n_attacks; b++)
-                if (b != a && res->robust_acc[b] < other)
-                    other = res->robust_acc[b];
-            if (res->robust_acc[a] < other - 0.002)
-                ti_ctx_log(ctx, 1, "autoattack: Square lowered robust accuracy to %.2f%%, below "
-                           "%.2f%% of the other attacks: the gradient-based attacks may be "
-                           "failing (gradient masking?)", 100 * res->robust_acc[a], 100 * other);
+    size_t D = ti_classifier_dim(f);
+    int m = 0;
+    for (int r = 0; r < n; r++)
+        if (rec[r].attack >= 0) {
+            w->sub[m] = r;
+            w->ysub[m] = y[r];
+            memcpy(w->xsub + (size_t)m * D, w->xa + (size_t)r * D, D * sizeof(float));
+            m++;
         }
+    ti_status s = ti__atk_eval(ctx, f, TI_LOSS_CE, w->xsub, w->ysub, NULL, m, w->logits, NULL,
+                               NULL, w->pred, NULL);
+    if (s != TI_OK)
+        return s;
+    for (int j = 0; j < m; j++) {
+        int r = w->sub[j];
+        rec[r].check_forwards++;
+        const float *a = w->xa + (size_t)r * D, *x0 = x + (size_t)r * D;
+        if (w->pred[j] == y[r] || !ti_eval_in_threat_set(p->norm, a, x0, D, p->eps)) {
+            ti_ctx_log(ctx, 1, "autoattack: sample %llu: the example reported by %s fails the "
+                       "final check (%s); counted robust", (unsigned long long)ids[r],
+                       ti_aa_attack_name(p->attacks[rec[r].attack]),
+                       w->pred[j] == y[r] ? "classified correctly" : "outside the ball or box");
+            rec[r].attack = TI_EVAL_ROBUST;
+            rec[r].adv_pred = rec[r].clean_pred;
+            memcpy(w->xa + (size_t)r * D, x0, D * sizeof(float));
+            (*check_failed)++;
+        } else {
+            rec[r].adv_pred = w->pred[j];
+        }
+    }
     return TI_OK;
+}
+
+ti_status ti__aa_batch(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
+                       const float *x, const int *y, const uint64_t *ids, int n,
+                       ti_eval_sample *rec, float *x_adv, double *secs, int *check_failed,
+                       ti__eval_tick *tick)
+{
+    ti_aa_params q;
+    ti_status s = ti__aa_check(ctx, f, p, &q);
+    if (s != TI_OK || n == 0)
+        return s;
+    size_t D = ti_classifier_dim(f);
+    aa_work w = {0};
+    if ((s = aa_work_alloc(ctx, &w, n, D, f->M)) != TI_OK)
+        goto done;
+    memcpy(w.xa, x, (size_t)n * D * sizeof(float));
+
+    /* 1. clean accuracy: misclassified points are never attacked */
+    double t0 = ti_clock();
+    s = ti__atk_eval(ctx, f, TI_LOSS_CE, x, y, NULL, n, w.logits, NULL, NULL, w.pred, NULL);
+    if (s != TI_OK)
+        goto done;
+    for (int r = 0; r < n; r++)
+        ti__eval_record_clean(&rec[r], y[r], w.pred[r]);
+    secs[0] += ti_clock() - t0;
+
+    /* 2. each attack on the points still robust. With eps = 0 the threat set is {x} itself:
+     * no attack can succeed, none is run. */
+    for (int a = 0; a < p->n_attacks; a++) {
+        t0 = ti_clock();
+        if (p->eps > 0.0f && (s = aa_one_attack(ctx, f, &q, a, x, y, ids, n, rec, &w)) != TI_OK)
+            goto done;
+        secs[1 + a] += ti_clock() - t0;
+        if ((s = ti__eval_tick_add(ctx, tick, n)) != TI_OK)
+            goto done;
+    }
+
+    /* 3. the final check */
+    t0 = ti_clock();
+    s = aa_final_check(ctx, f, &q, x, y, ids, n, rec, &w, check_failed);
+    secs[0] += ti_clock() - t0;
+    if (s == TI_OK && x_adv)
+        memcpy(x_adv, w.xa, (size_t)n * D * sizeof(float));
+done:
+    aa_work_free(&w);
+    return s;
 }

@@ -138,6 +138,21 @@ void ti__atk_count(ti_atk_stats *st, const ti__atk_io *io, const int *map, const
     }
 }
 
+void ti__atk_count_range(ti_atk_stats *st, const ti__atk_io *io, int first, int n, int nf,
+                         int nb)
+{
+    if (st) {
+        st->forwards += (long)n * nf;
+        st->backwards += (long)n * nb;
+    }
+    for (int i = first; io && i < first + n; i++) {
+        if (io->fwd)
+            io->fwd[i] += nf;
+        if (io->bwd)
+            io->bwd[i] += nb;
+    }
+}
+
 ti_status ti__atk_check_args(ti_ctx *ctx, const char *who, const ti_classifier *f,
                              const void *p, const float *x, const int *y, int N,
                              const float *x_adv, ti_norm norm, float eps)

@@ -239,12 +239,14 @@ static ti_status fab_run(fab_work *wk, int n)
         wk->stale[k] = 1;
     }
     for (int it = 0; it < p->n_iter; it++) {
+        ti_status s = it % 4 == 3 ? ti_ctx_progress(wk->ctx, "fab", it, 0) : TI_OK; /* heartbeat */
+        if (s != TI_OK)
+            return s;
         int nr = 0;
         for (int k = 0; k < n; k++)
             if (wk->stale[k])
                 wk->rows[nr++] = k;
-        ti_status s = eval_rows(wk, wk->rows, nr, n, 1);
-        if (s != TI_OK)
+        if ((s = eval_rows(wk, wk->rows, nr, n, 1)) != TI_OK)
             return s;
         for (int k = 0; k < n; k++) {
             float *x1 = wk->x1 + (size_t)k * D;

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "internal.h"
 #include "thinice/fmn.h"
 #include "thinice/projection.h"
 
@@ -84,6 +85,13 @@ ti_status ti_atk_fmn_trace(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_par
                            const float *x, const int *y, int N, float *x_adv, float *norms,
                            float *eps_trace, float *norm_trace, ti_atk_stats *st)
 {
+    return ti__fmn(ctx, f, p, x, y, N, x_adv, norms, eps_trace, norm_trace, st, NULL);
+}
+
+ti_status ti__fmn(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_params *p, const float *x,
+                  const int *y, int N, float *x_adv, float *norms, float *eps_trace,
+                  float *norm_trace, ti_atk_stats *st, const ti__atk_io *io)
+{
     ti_status s = check_params(ctx, f, p, x, y, N, x_adv, norms);
     if (s != TI_OK)
         return s;
@@ -142,10 +150,11 @@ ti_status ti_atk_fmn_trace(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_par
             /* gradient of -L in one forward and one backward (the margin's runner-up comes
              * from the same pass's logits) */
             s = ti_classifier_grad(f, xa, n, margin_dlogits, &ms, logits, g);
+            if (s == TI_OK && it % 16 == 15) /* a heartbeat for long runs, and cancellation */
+                s = ti_ctx_progress(ctx, "fmn", it + 1, 0);
             if (s != TI_OK)
                 goto done;
-            cnt.forwards += n;
-            cnt.backwards += n;
+            ti__atk_count_range(&cnt, io, c0, n, 1, 1);
             ti_argmax_rows(logits, n, M, pred);
 
             for (int k = 0; k < n; k++) {

@@ -12,7 +12,10 @@
 #include "thinice/attack.h"
 #include "thinice/losses.h"
 #include "thinice/apgd.h"
+#include "thinice/eval.h"
 #include "thinice/fab.h"
+#include "thinice/fmn.h"
+#include "thinice/pgd.h"
 #include "thinice/square.h"
 
 /* Salts that keep the random streams of different attacks (and restarts, targets) apart. */
@@ -102,6 +105,10 @@ ti_status ti__atk_eval(ti_ctx *ctx, const ti_classifier *f, ti_loss loss, const 
 void ti__atk_count(ti_atk_stats *st, const ti__atk_io *io, const int *map, const int *rows,
                    int n, int nf, int nb);
 
+/* The same for the rows first .. first + n - 1 of the call (a chunk of points). */
+void ti__atk_count_range(ti_atk_stats *st, const ti__atk_io *io, int first, int n, int nf,
+                         int nb);
+
 /* Checks the arguments every attack shares; returns TI_OK or TI_ERR_ARG with a message
  * naming `who`. */
 ti_status ti__atk_check_args(ti_ctx *ctx, const char *who, const ti_classifier *f,
@@ -160,5 +167,42 @@ ti_status ti__square(ti_ctx *ctx, const ti_classifier *f, const ti_square_params
                      const ti__atk_io *io);
 ti_status ti__fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, const float *x,
                   const int *y, int N, float *x_adv, ti_atk_stats *st, const ti__atk_io *io);
+ti_status ti__pgd(ti_ctx *ctx, const ti_classifier *f, const ti_pgd_params *p, const float *x,
+                  const int *y, int N, float *x_adv, ti_atk_stats *st, const ti__atk_io *io);
+ti_status ti__fmn(ti_ctx *ctx, const ti_classifier *f, const ti_fmn_params *p, const float *x,
+                  const int *y, int N, float *x_adv, float *norms, float *eps_trace,
+                  float *norm_trace, ti_atk_stats *st, const ti__atk_io *io);
+
+/* ---- the evaluation harness (eval.c) and its batch runners ------------------------------ */
+
+/* Progress of a run in "sample-attacks": each batch adds its samples once per attack of the
+ * list as the attack finishes; reported as ti_ctx_progress(ctx, "eval", done, total). */
+typedef struct ti__eval_tick {
+    long done, total;
+} ti__eval_tick;
+ti_status ti__eval_tick_add(ti_ctx *ctx, ti__eval_tick *t, int n);
+
+/* A record after the clean pass: done, label, clean prediction (= adv_pred), ROBUST or
+ * CLEAN_WRONG, one check forward, no norms, min_norm NAN, no attack passes. */
+void ti__eval_record_clean(ti_eval_sample *rec, int label, int pred);
+
+/* One batch of n gathered samples (x (n, D), y (n), ids (n): their global indices, the keys
+ * of their random streams) through the AutoAttack ensemble (autoattack.c) or a single attack
+ * (eval_batch.c): fills rec (n) and x_adv (n, D) (the example, or x), adds the wall time of
+ * the clean pass and checks to secs[0] and of attack a to secs[1 + a]; the ensemble adds the
+ * points its final check turned back to *check_failed. tick advances once per attack. */
+/* The ensemble's checks of p against the classifier (norms, classes each attack needs) and
+ * q = p with norm, eps and seed copied into every attack's settings and the target counts
+ * clamped to M - 1 (with a warning). */
+ti_status ti__aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
+                       ti_aa_params *q);
+ti_status ti__aa_batch(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
+                       const float *x, const int *y, const uint64_t *ids, int n,
+                       ti_eval_sample *rec, float *x_adv, double *secs, int *check_failed,
+                       ti__eval_tick *tick);
+ti_status ti__eval_single_batch(ti_ctx *ctx, const ti_classifier *f, const ti_eval_params *p,
+                                const float *x, const int *y, const uint64_t *ids, int n,
+                                ti_eval_sample *rec, float *x_adv, double *secs,
+                                ti__eval_tick *tick);
 
 #endif

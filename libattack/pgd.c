@@ -4,7 +4,8 @@
  * shared/specs/attacks.md §2. PGD, projected gradient descent on the loss (Madry, Makelov,
  * Schmidt, Tsipras & Vladu, "Towards deep learning models resistant to adversarial attacks",
  * ICLR 2018): from a random point of the ball, repeated such steps, each projected back onto
- * the ball and the box; spec §3. */
+ * the ball and the box; spec §3. Every point's random start is keyed on its index in the
+ * call, or on its global sample index when the evaluation harness calls (ti__pgd). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,12 @@ ti_pgd_params ti_pgd_params_default(void)
 ti_status ti_atk_pgd(ti_ctx *ctx, const ti_classifier *f, const ti_pgd_params *p,
                      const float *x, const int *y, int N, float *x_adv, ti_atk_stats *st)
 {
+    return ti__pgd(ctx, f, p, x, y, N, x_adv, st, NULL);
+}
+
+ti_status ti__pgd(ti_ctx *ctx, const ti_classifier *f, const ti_pgd_params *p, const float *x,
+                  const int *y, int N, float *x_adv, ti_atk_stats *st, const ti__atk_io *io)
+{
     ti_status s = ti__atk_check_args(ctx, "pgd", f, p, x, y, N, x_adv, p ? p->norm : 0,
                                      p ? p->eps : 0);
     if (s == TI_OK)
@@ -119,7 +126,7 @@ ti_status ti_atk_pgd(ti_ctx *ctx, const ti_classifier *f, const ti_pgd_params *p
     s = ti__atk_eval(ctx, f, p->loss, x, y, NULL, N, logits, dl, NULL, pred, NULL);
     if (s != TI_OK)
         goto done;
-    ti__atk_count(st, NULL, NULL, NULL, N, 1, 0);
+    ti__atk_count(st, io, NULL, NULL, N, 1, 0);
     for (int i = 0; i < N; i++)
         robust[i] = pred[i] == y[i];
 
@@ -138,7 +145,8 @@ ti_status ti_atk_pgd(ti_ctx *ctx, const ti_classifier *f, const ti_pgd_params *p
             fooled[r] = 0;
             if (p->random_start) {
                 ti_rng rng;
-                ti__atk_stream(&rng, p->seed, (uint64_t)map[r], ti__salt(TI__SALT_PGD, 0, run));
+                ti__atk_stream(&rng, p->seed, ti__atk_id(io, map[r]),
+                               ti__salt(TI__SALT_PGD, 0, run));
                 ti__random_start(&rng, p->norm, xo + r * D, p->eps, D, xc + r * D);
             } else {
                 memcpy(xc + r * D, xo + r * D, D * sizeof *xc);
@@ -151,7 +159,7 @@ ti_status ti_atk_pgd(ti_ctx *ctx, const ti_classifier *f, const ti_pgd_params *p
                              last ? NULL : g);
             if (s != TI_OK)
                 goto done;
-            ti__atk_count(st, NULL, NULL, NULL, m, 1, last ? 0 : 1);
+            ti__atk_count(st, io, map, NULL, m, 1, last ? 0 : 1);
             for (int r = 0; r < m; r++) {
                 if (pred[r] != yr[r]) { /* keep the last misclassified iterate */
                     fooled[r] = 1;

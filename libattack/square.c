@@ -377,7 +377,7 @@ static ti_status square_run(ti_ctx *ctx, const ti_classifier *f, const ti_square
                 w->rows[n++] = r;
         if (n == 0)
             break;
-        if (it % 250 == 0 && (s = ti_ctx_progress(ctx, "square", it, p->n_queries)) != TI_OK)
+        if (it % 50 == 49 && (s = ti_ctx_progress(ctx, "square", it, 0)) != TI_OK) /* heartbeat */
             return s;
         sq_draw d = {.s = p->norm == TI_NORM_L2 ? ti_square_side_l2(p->p_init, it, w->H, w->W)
                                                 : ti_square_side(p->p_init, it, w->H, w->W)};

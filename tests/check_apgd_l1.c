@@ -597,21 +597,21 @@ START_TEST(test_apgd_l1_ensemble)
     ti_aa_params ap;
     ck_assert_int_eq(ti_aa_params_version(ctx, "apgd-ce,apgd-t", TI_NORM_L1, 1.0f, &ap), TI_OK);
     ap.apgd_t.n_target_classes = 3;
-    ti_aa_result *res;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &ap, N, &res), TI_OK);
-    ck_assert_int_eq(ti_aa_run(ctx, &m.lc.base, &ap, x, y, N, xa, res), TI_OK);
+    ti_eval *res;
+    ti_eval_summary sum;
+    ck_assert_int_eq(tu_aa_run(ctx, &m.lc.base, &ap, x, y, N, 250, xa, &res, &sum), TI_OK);
     ck_assert_int_eq(res->n_check_failed, 0);
-    ck_assert(res->robust_acc[1] < res->clean_acc);
+    ck_assert(sum.robust_acc[1] < sum.clean_acc);
     check_ball_box(&m.lc.base, 1.0f, x, y, N, xa);
     for (int i = 0; i < N; i++)
         if (res->samples[i].attack >= 0)
             ck_assert_int_ne(predict(&m.lc.base, xa + i * 64), y[i]);
-    ti_aa_result_free(res);
+    ti_eval_free(res);
     ck_assert_int_eq(ti_aa_params_version(ctx, "standard", TI_NORM_L1, 1.0f, &ap), TI_OK);
-    ck_assert_int_eq(ti_aa_result_new(ctx, &ap, N, &res), TI_OK);
-    ck_assert_int_eq(ti_aa_run(ctx, &m.lc.base, &ap, x, y, N, xa, res), TI_ERR_UNSUPPORTED);
+    ck_assert_int_eq(tu_aa_run(ctx, &m.lc.base, &ap, x, y, N, 250, xa, &res, NULL),
+                     TI_ERR_UNSUPPORTED);
     ck_assert(strstr(ti_ctx_errmsg(ctx), "l1"));
-    ti_aa_result_free(res);
+    ti_eval_free(res);
     ti_ctx_free(ctx);
 }
 END_TEST

@@ -537,18 +537,18 @@ START_TEST(test_square_budget_and_vertices)
 END_TEST
 
 /* ---- AutoAttack ------------------------------------------------------------------------ */
-static void aa_checks(const ti_aa_result *res, int N)
+static void aa_checks(const ti_eval *ev, const ti_eval_summary *sum, int N)
 {
-    ck_assert_int_eq(res->n_done, N);
-    double prev = res->clean_acc;
-    for (int a = 0; a < res->n_attacks; a++) {
-        ck_assert(res->robust_acc[a] <= prev);
-        prev = res->robust_acc[a];
+    ck_assert_int_eq(sum->n_done, N);
+    double prev = sum->clean_acc;
+    for (int a = 0; a < ev->n_attacks; a++) {
+        ck_assert(sum->robust_acc[a] <= prev);
+        prev = sum->robust_acc[a];
     }
     for (int i = 0; i < N; i++) {
-        const ti_aa_sample *s = &res->samples[i];
+        const ti_eval_sample *s = &ev->samples[i];
         ck_assert(s->done);
-        if (s->attack == TI_AA_ROBUST) /* robust implies clean-correct */
+        if (s->attack == TI_EVAL_ROBUST) /* robust implies clean-correct */
             ck_assert_int_eq(s->clean_pred, s->label);
         if (s->attack >= 0)
             ck_assert_int_ne(s->adv_pred, s->label);
@@ -573,37 +573,28 @@ START_TEST(test_aa_linear_exact)
     ck_assert_int_eq(ti_aa_params_version(ctx, "apgd-ce,apgd-t,square", TI_NORM_LINF, 0.05f, &p),
                      TI_OK);
     p.square.n_queries = 200;
-    p.batch_size = 7;
-    ti_aa_result *res;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &p, N, &res), TI_OK);
-    ck_assert_int_eq(ti_aa_run(ctx, &lc.base, &p, x, y, N, xa, res), TI_OK);
-    aa_checks(res, N);
+    ti_eval *res, *res2;
+    ti_eval_summary sum;
+    ck_assert_int_eq(tu_aa_run(ctx, &lc.base, &p, x, y, N, 7, xa, &res, &sum), TI_OK);
+    aa_checks(res, &sum, N);
     check_invariants(&lc.base, TI_NORM_LINF, p.eps, x, y, N, xa);
     int exact = 0, clean = 0;
     for (int i = 0; i < N; i++) {
-        clean += res->samples[i].attack != TI_AA_CLEAN_WRONG;
+        clean += res->samples[i].attack != TI_EVAL_CLEAN_WRONG;
         exact += res->samples[i].clean_pred == y[i] &&
                  linear_robust(W, b, M, D, x + i * D, y[i], p.eps);
     }
-    ck_assert_double_eq_tol(res->clean_acc, (double)clean / N, 1e-12);
-    ck_assert_double_eq_tol(res->robust_acc[2], (double)exact / N, 1e-12);
+    ck_assert_double_eq_tol(sum.clean_acc, (double)clean / N, 1e-12);
+    ck_assert_double_eq_tol(sum.robust_acc[2], (double)exact / N, 1e-12);
     ck_assert(exact > 0 && exact < clean);
 
-    /* slicing does not change any per-sample record (per-sample streams) */
-    ti_aa_result *res2;
-    p.batch_size = 4;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &p, N, &res2), TI_OK);
-    /* resume: do the first slice, then the rest in a second call */
-    ck_assert_int_eq(ti_aa_run_slice(ctx, &lc.base, &p, x, y, 0, 4, NULL, res2), TI_OK);
-    ck_assert_int_eq(ti_aa_run(ctx, &lc.base, &p, x, y, N, NULL, res2), TI_OK);
-    for (int i = 0; i < N; i++) {
-        ck_assert_int_eq(res->samples[i].attack, res2->samples[i].attack);
-        ck_assert_int_eq(res->samples[i].adv_pred, res2->samples[i].adv_pred);
-        ck_assert_int_eq(res->samples[i].forwards, res2->samples[i].forwards);
-    }
-    ti_aa_result_free(res);
-    ti_aa_result_free(res2);
-    ti_aa_result_free(NULL);
+    /* another batch size does not change any per-sample record (per-sample streams) */
+    ck_assert_int_eq(tu_aa_run(ctx, &lc.base, &p, x, y, N, 4, NULL, &res2, NULL), TI_OK);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(memcmp(&res->samples[i], &res2->samples[i], sizeof res->samples[i]), 0);
+    ti_eval_free(res);
+    ti_eval_free(res2);
+    ti_eval_free(NULL);
     ti_ctx_free(ctx);
 }
 END_TEST
@@ -616,18 +607,17 @@ static double aa_robust(ti_ctx *ctx, const ti_classifier *f, const char *version
     p.square.n_queries = 100;
     p.apgd_ce.n_iter = p.apgd_t.n_iter = p.apgd_dlr.n_iter = 20;
     p.fab.n_iter = p.fab_t.n_iter = 20;
-    ti_aa_result *res;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &p, N, &res), TI_OK);
+    ti_eval *res;
+    ti_eval_summary sum;
     float *xa = malloc((size_t)N * ti_classifier_dim(f) * sizeof *xa);
-    ti_status s = ti_aa_run(ctx, f, &p, x, y, N, xa, res);
+    ti_status s = tu_aa_run(ctx, f, &p, x, y, N, 250, xa, &res, &sum);
     ck_assert_msg(s == TI_OK, "%s", ti_ctx_errmsg(ctx));
-    aa_checks(res, N);
+    aa_checks(res, &sum, N);
     check_invariants(f, TI_NORM_LINF, eps, x, y, N, xa);
-    double rob = res->robust_acc[p.n_attacks - 1];
-    *clean = res->clean_acc;
+    *clean = sum.clean_acc;
     free(xa);
-    ti_aa_result_free(res);
-    return rob;
+    ti_eval_free(res);
+    return sum.robust_final;
 }
 
 START_TEST(test_aa_mlp_eps_limits)
@@ -699,12 +689,11 @@ START_TEST(test_attack_errors)
     ck_assert_int_eq(ti_aa_params_version(ctx, "apgd-ce,bogus", TI_NORM_LINF, 0.1f, &ap), TI_ERR_ARG);
     ck_assert(strstr(ti_ctx_errmsg(ctx), "bogus"));
     ck_assert_int_eq(ti_aa_params_version(ctx, "standard", TI_NORM_LINF, 0.1f, &ap), TI_OK);
-    ti_aa_result *res;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &ap, 1, &res), TI_OK);
-    ck_assert_int_eq(ti_aa_run(ctx, &lc.base, &ap, x, y, 1, xa, res), TI_ERR_ARG); /* M = 3 */
-    ck_assert(strstr(ti_ctx_errmsg(ctx), "apgd-t"));
-    ck_assert_int_eq(ti_aa_run_slice(ctx, &lc.base, &ap, x, y, 0, 2, xa, res), TI_ERR_ARG);
-    ti_aa_result_free(res);
+    ti_eval *res;
+    ck_assert_int_eq(tu_aa_run(ctx, &lc.base, &ap, x, y, 1, 250, xa, &res, NULL), TI_ERR_ARG);
+    ck_assert(strstr(ti_ctx_errmsg(ctx), "apgd-t")); /* M = 3 */
+    ck_assert(!res->samples[0].done);
+    ti_eval_free(res);
     ck_assert_str_eq(ti_aa_attack_name(TI_AA_FAB_T), "fab-t");
     ti_ctx_free(ctx);
 }

@@ -566,10 +566,9 @@ START_TEST(test_square_l2_autoattack)
     ti_aa_params p;
     ck_assert_int_eq(ti_aa_params_version(ctx, "square", TI_NORM_L2, eps, &p), TI_OK);
     p.square.n_queries = 200;
-    p.batch_size = 5;
-    ti_aa_result *res;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &p, N, &res), TI_OK);
-    ti_status s = ti_aa_run(ctx, &lc.base, &p, x, y, N, xa, res);
+    ti_eval *res;
+    ti_eval_summary sum;
+    ti_status s = tu_aa_run(ctx, &lc.base, &p, x, y, N, 5, xa, &res, NULL);
     ck_assert_msg(s == TI_OK, "%s", ti_ctx_errmsg(ctx));
     ck_assert_int_eq(res->n_check_failed, 0);
     ti_square_params sq = l2_params(eps, 200);
@@ -583,20 +582,19 @@ START_TEST(test_square_l2_autoattack)
     }
     ck_assert_int_gt(fooled, 0);
     ck_assert_int_lt(fooled, N - 1);
-    ti_aa_result_free(res);
+    ti_eval_free(res);
 
     ck_assert_int_eq(ti_aa_params_version(ctx, "standard", TI_NORM_L2, eps, &p), TI_OK);
     p.apgd_ce.n_iter = p.apgd_t.n_iter = 10;
     p.fab_t.n_iter = 10;
     p.square.n_queries = 100;
-    ck_assert_int_eq(ti_aa_result_new(ctx, &p, N, &res), TI_OK);
-    s = ti_aa_run(ctx, &lc.base, &p, x, y, N, xa, res);
+    s = tu_aa_run(ctx, &lc.base, &p, x, y, N, 250, xa, &res, &sum);
     ck_assert_msg(s == TI_OK, "%s", ti_ctx_errmsg(ctx));
     ck_assert_int_eq(res->n_attacks, 4);
-    ck_assert_int_eq(res->attacks[3], TI_AA_SQUARE);
-    ck_assert(res->robust_acc[3] <= res->robust_acc[2]);
+    ck_assert_str_eq(res->names[3], "square");
+    ck_assert(sum.robust_acc[3] <= sum.robust_acc[2]);
     check_l2_output(&lc.base, eps, x, y, N, xa);
-    ti_aa_result_free(res);
+    ti_eval_free(res);
     ti_ctx_free(ctx);
 }
 END_TEST

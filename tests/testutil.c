@@ -162,3 +162,23 @@ double tu_two_class_distance(ti_norm p, size_t D, const float *W, const float *b
     free(dw);
     return dist;
 }
+
+ti_status tu_aa_run(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *ap,
+                    const float *x, const int *y, int N, int batch, float *x_adv,
+                    ti_eval **out, ti_eval_summary *sum)
+{
+    ti_eval_params p;
+    memset(&p, 0, sizeof p);
+    p.kind = TI_EVAL_AUTOATTACK;
+    snprintf(p.attack, sizeof p.attack, "%s", ap->version);
+    p.norm = ap->norm;
+    p.eps = ap->eps;
+    p.seed = ap->seed;
+    p.batch_size = batch;
+    p.aa = *ap;
+    ck_assert_int_eq(ti_eval_new(ctx, &p, 0, N, out), TI_OK);
+    ti_status s = ti_eval_run(ctx, *out, f, x, y, x_adv, NULL);
+    if (sum)
+        ck_assert_int_eq(ti_eval_summarize(ctx, *out, sum), TI_OK);
+    return s;
+}

@@ -5,6 +5,7 @@
 #include <check.h>
 
 #include "thinice/attack.h"
+#include "thinice/eval.h"
 #include "thinice/ops.h"
 #include "thinice/tensor.h"
 
@@ -57,5 +58,14 @@ void tu_two_class(ti_rng *r, size_t D, int label, float *W, float *b, float *x, 
  * |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_q with j = 1 - y and q the dual of p. */
 double tu_two_class_distance(ti_norm p, size_t D, const float *W, const float *b,
                              const float *x, int y);
+
+/* ---- the AutoAttack ensemble through the evaluation harness ----------------------------- */
+
+/* Runs the ensemble of ap (its norm, eps and seed) on the N samples x, y through ti_eval_run,
+ * `batch` samples at a time; x_adv may be NULL. Returns the run's status; *out (always made,
+ * free with ti_eval_free) holds the records and *sum (may be NULL) their summary. */
+ti_status tu_aa_run(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *ap,
+                    const float *x, const int *y, int N, int batch, float *x_adv,
+                    ti_eval **out, ti_eval_summary *sum);
 
 #endif

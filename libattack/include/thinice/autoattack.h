@@ -5,12 +5,10 @@
  * FAB-T, Square) and "plus" (APGD-CE, APGD-DLR, FAB, Square, APGD-T, FAB-T with restarts),
  * or a custom list. Spec: shared/specs/attacks.md §7.
  *
- * The ensemble runs one slice of samples at a time through all its attacks. Every sample's
- * random streams derive from (seed, sample index), so the result of every attack does not
- * depend on how the samples are sliced or batched. An app that wants to
- * resume keeps the per-sample records of ti_aa_result (they are plain data) in a state file
- * written after each slice, reloads them, and calls ti_aa_run again: samples already marked
- * done are skipped. */
+ * This header holds the attack names and the ensemble's settings; the ensemble runs through
+ * the evaluation harness (eval.h: ti_eval_params_init with the version, then ti_eval_run),
+ * which processes the samples batch by batch, keys every random stream on the global sample
+ * index (so results do not depend on the batch size) and resumes from a state file. */
 #ifndef THINICE_AUTOATTACK_H
 #define THINICE_AUTOATTACK_H
 
@@ -46,7 +44,6 @@ typedef struct ti_aa_params {
                        * only (L1-APGD; no L1 "standard" version) */
     float eps;
     uint64_t seed;
-    int batch_size;   /* samples per slice in ti_aa_run (250, the reference's default) */
     char version[16]; /* "standard", "plus" or "custom" (informative) */
     int n_attacks;
     ti_aa_attack attacks[TI_AA_MAX_ATTACKS]; /* in order */
@@ -57,7 +54,7 @@ typedef struct ti_aa_params {
     ti_square_params square;
 } ti_aa_params;
 
-/* "standard" at L-inf, eps 8/255, seed 0, batch 250. */
+/* "standard" at L-inf, eps 8/255, seed 0. */
 ti_aa_params ti_aa_params_default(void);
 
 /* Parameters of a version: "standard", "plus", or a comma-separated list of attack names
@@ -66,62 +63,6 @@ ti_aa_params ti_aa_params_default(void);
  * faster; docs/attacks.md). Errors: TI_ERR_ARG for an unknown name or a too long list. */
 ti_status ti_aa_params_version(ti_ctx *ctx, const char *version, ti_norm norm, float eps,
                                ti_aa_params *out);
-
-/* What became of one sample. attack: the index in the params' attack list of the attack
- * that fooled it, or one of the codes below. */
-enum { TI_AA_ROBUST = -1, TI_AA_CLEAN_WRONG = -2 };
-
-typedef struct ti_aa_sample {
-    int done;            /* 1 once the sample went through the whole ensemble */
-    int label, clean_pred, adv_pred; /* adv_pred = prediction at x_adv (clean_pred if robust) */
-    int attack;          /* see above */
-    long forwards, backwards; /* model passes spent on this sample (clean pass, attacks,
-                                 checks), counted per point by every attack */
-    float linf, l2;      /* ||x_adv - x|| (0 for robust or clean-misclassified samples) */
-} ti_aa_sample;
-
-typedef struct ti_aa_result {
-    int N;
-    int n_attacks;
-    ti_aa_attack attacks[TI_AA_MAX_ATTACKS];
-    ti_aa_sample *samples;                   /* (N), owned */
-    double seconds_clean;                    /* wall time of the clean passes */
-    double seconds[TI_AA_MAX_ATTACKS];       /* wall time of each attack, summed over slices */
-    int n_check_failed;                      /* points the final check turned back to robust */
-    /* summary over the done samples, filled by ti_aa_result_summarize */
-    int n_done;
-    double clean_acc;
-    double robust_acc[TI_AA_MAX_ATTACKS];    /* cumulative: robust accuracy after attack a */
-} ti_aa_result;
-
-/* A result for N samples and p's attack list, every sample not done. *out owned by the
- * caller (ti_aa_result_free). Errors: TI_ERR_ARG, TI_ERR_NOMEM. */
-ti_status ti_aa_result_new(ti_ctx *ctx, const ti_aa_params *p, int N, ti_aa_result **out);
-void ti_aa_result_free(ti_aa_result *r);
-/* Recomputes n_done, clean_acc and robust_acc from the per-sample records (denominator:
- * the done samples). */
-void ti_aa_result_summarize(ti_aa_result *r);
-
-/* Runs the ensemble on the samples first .. first+count-1 of x (N, C, H, W) and y (N) that
- * are not done yet, fills their records in res and, if x_adv is not NULL, their rows of
- * x_adv (N, C, H, W): the adversarial example, or x for robust points. The records are
- * written only when the whole slice has finished, so a cancelled or failed call leaves res
- * as it was. A final independent check verifies every reported adversarial example (ball
- * exactly, with no tolerance; box [0,1]; misclassified on a new forward pass); failures are
- * reported robust and logged as warnings. Progress: ti_ctx_progress with label
- * "autoattack:<attack>" and done/total counting the attacks of the slice.
- * Errors: TI_ERR_ARG (bad parameters, range, labels, classes too few for an attack),
- * TI_ERR_UNSUPPORTED (a norm an attack lacks), TI_ERR_NOMEM, TI_ERR_CANCELLED, or an
- * attack's or the classifier's status. */
-ti_status ti_aa_run_slice(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
-                          const float *x, const int *y, int first, int count, float *x_adv,
-                          ti_aa_result *res);
-
-/* The whole ensemble on N samples in slices of p->batch_size (skipping done samples), then
- * ti_aa_result_summarize and the reference's Square warning. res must come from
- * ti_aa_result_new with the same p and N. */
-ti_status ti_aa_run(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p, const float *x,
-                    const int *y, int N, float *x_adv, ti_aa_result *res);
 
 #ifdef __cplusplus
 }
