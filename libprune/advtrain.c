@@ -33,6 +33,16 @@ ti_adv_params ti_adv_params_default(ti_adv_kind kind)
                            .random_start = 1, .beta = 6.0f, .clean_weight = 0.5f, .seed = 0};
 }
 
+ti_adv_params ti_adv_params_for_data(ti_adv_kind kind, const ti_dataset *d)
+{
+    ti_adv_params p = ti_adv_params_default(kind);
+    if (d && strcmp(d->name, "fashion-mnist") == 0) {
+        p.eps = 0.1f;
+        p.step = 0.025f;
+    }
+    return p;
+}
+
 struct ti_adv_trainer {
     ti_ctx *ctx;
     ti_model *model;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #include "internal.h"
 #include "thinice/fileio.h"
@@ -49,13 +48,6 @@ ti_prune_params ti_prune_params_default(ti_prune_method m)
     if (m == TI_PRUNE_ATMC)
         p.epochs_finetune = 0;
     return p;
-}
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 int ti__tp_weights(ti__tp_run *r, ti_param **out, int cap)
@@ -167,31 +159,6 @@ static void phase_path(const ti__tp_run *r, const char *name, const char *ext, c
     snprintf(buf, n, "%s/%s.%s", r->dir, name, ext);
 }
 
-void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph)
-{
-    ti_jw_key(w, "name");
-    ti_jw_string(w, ph->name);
-    ti_jw_key(w, "epochs");
-    ti_jw_int(w, ph->epochs);
-    ti_jw_key(w, "clean_accuracy");
-    ti_jw_number(w, ph->clean_acc);
-    ti_jw_key(w, "pgd_accuracy");
-    ti_jw_number(w, ph->pgd_acc);
-    ti_jw_key(w, "sparsity");
-    ti_jw_number(w, ph->sparsity);
-    ti_jw_key(w, "seconds");
-    ti_jw_number(w, ph->seconds);
-    ti_jw_key(w, "seconds_per_epoch");
-    if (ph->epochs > 0 && !ph->resumed)
-        ti_jw_number(w, ph->seconds / ph->epochs);
-    else
-        ti_jw_null(w);
-    ti_jw_key(w, "last_loss");
-    ti_jw_number(w, ph->last_loss);
-    ti_jw_key(w, "resumed");
-    ti_jw_bool(w, ph->resumed);
-}
-
 static ti_status write_phase_json(ti__tp_run *r, const ti_prune_phase *ph)
 {
     ti_jw *w = ti_jw_new();
@@ -256,7 +223,7 @@ ti_status ti__tp_phase_begin(ti__tp_run *r, const char *name, int epochs, int *r
     memset(ph, 0, sizeof *ph);
     snprintf(ph->name, sizeof ph->name, "%s", name);
     ph->epochs = epochs;
-    r->t0 = now();
+    r->t0 = ti_clock();
     /* every phase starts from a state that depends only on the settings and on where it is
      * in the run (the batcher at the epochs done so far, the adversary at a stream of its
      * own), so a phase after a resumed one trains exactly as in an uninterrupted run */
@@ -296,7 +263,7 @@ static ti_status evaluate(ti__tp_run *r, ti_prune_phase *ph)
 ti_status ti__tp_phase_end(ti__tp_run *r, double last_loss)
 {
     ti_prune_phase *ph = &r->rep->phases[r->rep->nphases];
-    ph->seconds = now() - r->t0;
+    ph->seconds = ti_clock() - r->t0;
     ph->last_loss = last_loss;
     ph->sparsity = ti_model_sparsity(r->m);
     ti_status s = evaluate(r, ph);

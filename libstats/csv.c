@@ -1,6 +1,7 @@
 /* A small CSV reader (RFC 4180 with a header row) for thinice-stats and the study: cells
  * kept as strings in one buffer, numbers parsed on request, errors with file and line. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -215,6 +216,11 @@ ti_stats_status ti_stats_csv_parse(const char *text, size_t len, const char *nam
     if (!c)
         return ti_stats__fail(err, TI_STATS_ERR_NOMEM, "csv: out of memory");
     snprintf(c->name, sizeof c->name, "%s", name ? name : "<csv>");
+    /* a UTF-8 byte-order mark (spreadsheets write one) is not part of the first name */
+    if (text && len >= 3 && !memcmp(text, "\xef\xbb\xbf", 3)) {
+        text += 3;
+        len -= 3;
+    }
     ti_stats_status s = parse(c, text ? text : "", len, err);
     if (s) {
         ti_stats_csv_free(c);
@@ -312,17 +318,23 @@ ti_stats_status ti_stats_csv_number(const ti_stats_csv *c, size_t row, size_t co
     if (cell[0] == '\0')
         return ti_stats__fail(err, TI_STATS_ERR_FORMAT, "%s:%ld: column '%s' is empty", c->name,
                               line, name);
+    /* decimals, and infinity spelled out (an FMN distance where no adversarial example was
+     * found); strtod would also take "nan" and hex floats */
     char *end;
+    errno = 0;
     double v = strtod(cell, &end);
-    while (is_blank(*end))
-        end++;
-    if (end == cell || *end != '\0')
-        return ti_stats__fail(err, TI_STATS_ERR_FORMAT,
-                              "%s:%ld: column '%s': '%.40s' is not a number", c->name, line,
-                              name, cell);
-    if (v != v)
-        return ti_stats__fail(err, TI_STATS_ERR_NAN, "%s:%ld: column '%s' is NaN", c->name, line,
-                              name);
+    const char *e2 = end;
+    while (is_blank(*e2))
+        e2++;
+    size_t body = strspn(cell, " \t+-.0123456789eE");
+    int word_inf = isinf(v) && strpbrk(cell, "iI");
+    if (end == cell || *e2 != '\0' || (cell + body < end && !word_inf))
+        return ti_stats__fail(err, v != v ? TI_STATS_ERR_NAN : TI_STATS_ERR_FORMAT,
+                              "%s:%ld: column '%s': '%.40s' is not a decimal number", c->name,
+                              line, name, cell);
+    if ((isinf(v) && !word_inf) || (errno == ERANGE && fabs(v) > 1))
+        return ti_stats__fail(err, TI_STATS_ERR_FORMAT, "%s:%ld: column '%s': '%.40s' is out of "
+                              "a double's range", c->name, line, name, cell);
     *out = v;
     return TI_STATS_OK;
 }

@@ -469,7 +469,7 @@ START_TEST(test_csv_parse)
     free(col);
     /* not a number, unknown column (the message lists the columns there are) */
     ck_assert_int_eq(ti_stats_csv_column(c, "group", 0, &col, &n, &e), TI_STATS_ERR_FORMAT);
-    ck_assert(strstr(e.msg, "t.csv:2") && strstr(e.msg, "'a' is not a number"));
+    ck_assert(strstr(e.msg, "t.csv:2") && strstr(e.msg, "'a' is not a decimal number"));
     ck_assert_int_eq(ti_stats_csv_column(c, "valu", 0, &col, &n, &e), TI_STATS_ERR_COLUMN);
     ck_assert(strstr(e.msg, "'valu'") && strstr(e.msg, "'group'"));
     ti_stats_csv_free(c);
@@ -480,6 +480,24 @@ START_TEST(test_csv_parse)
     ck_assert_int_eq(ti_stats_csv_parse(t2, strlen(t2), NULL, &c, &e), 0);
     ck_assert_int_eq(ti_stats_csv_column(c, "x", 0, &col, &n, &e), TI_STATS_ERR_NAN);
     ck_assert(strstr(e.msg, "<csv>:2") != NULL);
+    ti_stats_csv_free(c);
+    /* an overflow and hex are not numbers of a CSV of measurements; infinity spelled out is */
+    const char *t3 = "x\n1e400\n0x1p3\n-infinity\n 2.5e-3 \n";
+    ck_assert_int_eq(ti_stats_csv_parse(t3, strlen(t3), NULL, &c, &e), 0);
+    double val;
+    for (size_t r = 0; r < 2; r++) {
+        ck_assert_int_eq(ti_stats_csv_number(c, r, 0, &val, &e), TI_STATS_ERR_FORMAT);
+        ck_assert(strstr(e.msg, r == 0 ? "out of a double's range" : "not a decimal number"));
+    }
+    ck_assert_int_eq(ti_stats_csv_number(c, 2, 0, &val, &e), 0);
+    ck_assert(isinf(val) && val < 0);
+    ck_assert_int_eq(ti_stats_csv_number(c, 3, 0, &val, &e), 0);
+    ck_assert_double_eq(val, 2.5e-3);
+    ti_stats_csv_free(c);
+    /* a byte-order mark does not become part of the first column's name */
+    const char *t4 = "\xef\xbb\xbfscore,label\n1,0\n";
+    ck_assert_int_eq(ti_stats_csv_parse(t4, strlen(t4), NULL, &c, &e), 0);
+    ck_assert_int_eq(ti_stats_csv_find(c, "score"), 0);
     ti_stats_csv_free(c);
     ck_assert_int_eq(ti_stats_csv_parse("a,b\n", 4, NULL, &c, &e), 0);
     ck_assert_uint_eq(ti_stats_csv_nrows(c), 0);

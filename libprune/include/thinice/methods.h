@@ -75,6 +75,12 @@ typedef struct ti_prune_report {
 /* Writes the phase's fields (name, epochs, clean_accuracy, pgd_accuracy, sparsity, seconds,
  * seconds_per_epoch, last_loss, resumed) as members of the JSON object w is writing. */
 void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph);
+/* Writes a whole run's report as members of the object w is writing: method,
+ * sparsity_target, the sparsity reached (overall, per-layer mean, per layer from layers (nl),
+ * ti_prune_layers), the final clean and PGD accuracy, start and phases, and "params" (every
+ * setting of p). */
+void ti_prune_report_json(ti_jw *w, const ti_prune_params *p, const ti_prune_report *rep,
+                          const ti_prune_layer *layers, int nl);
 
 /* Prunes m in place (weights, masks) with the method of p, training on `train` and reporting
  * on `test`. With ckpt_dir (may be NULL) each finished phase is written there atomically as

@@ -211,8 +211,10 @@ long ti_stats_csv_find(const ti_stats_csv *c, const char *name);
 const char *ti_stats_csv_cell(const ti_stats_csv *c, size_t row, size_t col);
 /* 1-based line of the file on which data row `row` starts (for messages). */
 long ti_stats_csv_line(const ti_stats_csv *c, size_t row);
-/* Parses one cell as a double (strtod, whole cell). FORMAT if it is empty or not a number,
- * NAN if it is NaN; the message names file, line and column. */
+/* Parses one cell as a double: a decimal number or infinity spelled out ("inf", "-inf":
+ * FMN's distance where it found nothing). FORMAT if it is empty, not such a number (hex,
+ * words) or beyond a double's range (1e400), NAN if it is NaN; the message names file, line
+ * and column. */
 ti_stats_status ti_stats_csv_number(const ti_stats_csv *c, size_t row, size_t col,
                                     double *out, ti_stats_err *err);
 /* The numbers of the column `name` in row order, in a malloc'd array (*out, free with
@@ -221,6 +223,22 @@ ti_stats_status ti_stats_csv_number(const ti_stats_csv *c, size_t row, size_t co
  * lists the columns there are). */
 ti_stats_status ti_stats_csv_column(const ti_stats_csv *c, const char *name, int skip_empty,
                                     double **out, size_t *n, ti_stats_err *err);
+
+/* Two samples of one column split by the labels of another. */
+typedef struct ti_stats_sample {
+    char label[256];
+    double *v; /* malloc'd, free() */
+    size_t n;
+} ti_stats_sample;
+
+/* The numbers of column `value` of the rows whose column `group` holds label A into a, label
+ * B into b. groups "A,B" names the two labels (rows of other labels are skipped); NULL: the
+ * column must hold exactly two labels, taken in order of first appearance. Errors: COLUMN
+ * (no such column, the columns listed), ARG (a bad "A,B", a third label, fewer than two),
+ * FORMAT/NAN (a cell that is not a number), NOMEM. a and b are empty on error. */
+ti_stats_status ti_stats_csv_groups(const ti_stats_csv *c, const char *value, const char *group,
+                                    const char *groups, ti_stats_sample *a, ti_stats_sample *b,
+                                    ti_stats_err *err);
 
 #ifdef __cplusplus
 }
