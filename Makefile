@@ -16,6 +16,8 @@ LIBS := tensor stats attack prune
 INCS := $(foreach l,$(LIBS),-Ilib$(l)/include)
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=fast -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
+# the apps' own files include the shared app helpers by name
+$(BUILD)/obj/apps/%.o: CFLAGS_ALL += -Iapps/common
 LDFLAGS_ALL := $(LDFLAGS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -23,12 +25,11 @@ LIB_SRC = $(wildcard lib$(1)/*.c)
 ARCHIVES := $(foreach l,$(LIBS),$(BUILD)/lib/lib$(l).a)
 ALL_LIB_OBJS := $(foreach l,$(LIBS),$(call obj,$(call LIB_SRC,$(l))))
 
-# apps/<name>.c is the main of thinice-<name>; apps/<name>_*.c are its own extra files;
-# apps/app_*.c are helpers shared by every app.
-APP_SHARED := $(wildcard apps/app_*.c)
-APP_MAINS := $(filter-out $(APP_SHARED),$(shell ls apps/*.c 2>/dev/null | grep -v '_'))
-APPS := $(patsubst apps/%.c,$(BUILD)/bin/thinice-%,$(APP_MAINS))
-app_extras = $(call obj,$(filter-out $(APP_SHARED),$(wildcard apps/$(1)_*.c)))
+# apps/<name>/ holds thinice-<name> (main.c and its own files); apps/common/ the helpers every
+# app shares.
+APP_COMMON := $(wildcard apps/common/*.c)
+APP_NAMES := $(filter-out common,$(notdir $(patsubst %/,%,$(wildcard apps/*/))))
+APPS := $(patsubst %,$(BUILD)/bin/thinice-%,$(APP_NAMES))
 
 TEST_SRC := $(wildcard tests/check_*.c)
 TEST_SUPPORT := tests/runner.c tests/testutil.c
@@ -56,11 +57,11 @@ $(BUILD)/lib/libthinice.a: $(ALL_LIB_OBJS)
 	rm -f $@ && ar rcs $@ $^
 
 define app_rule
-$(BUILD)/bin/thinice-$(1): $(BUILD)/obj/apps/$(1).o $(call app_extras,$(1)) $(call obj,$(APP_SHARED)) $(BUILD)/lib/libthinice.a
+$(BUILD)/bin/thinice-$(1): $(call obj,$(wildcard apps/$(1)/*.c)) $(call obj,$(APP_COMMON)) $(BUILD)/lib/libthinice.a
 	@mkdir -p $$(dir $$@)
 	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(DEP_LIBS)
 endef
-$(foreach a,$(patsubst apps/%.c,%,$(APP_MAINS)),$(eval $(call app_rule,$(a))))
+$(foreach a,$(APP_NAMES),$(eval $(call app_rule,$(a))))
 
 # The test runner collects every tests/check_<module>.c: each defines suite_<module>().
 $(BUILD)/tests/suites.inc: $(TEST_SRC)
@@ -80,9 +81,10 @@ test: all $(TEST_BIN) check-symbols
 	$(TEST_BIN)
 
 # A library others link must not take their names: every global symbol libthinice.a
-# defines starts with ti_ (internals shared between files with ti__).
+# defines starts with ti_ (internals shared between files with ti__; AddressSanitizer adds
+# an __odr_asan.<name> twin of each global in the sanitizer build).
 check-symbols: $(BUILD)/lib/libthinice.a
-	@bad=$$(nm -g --defined-only $< | awk 'NF == 3 && $$3 !~ /^ti_/ {print $$3}' | sort -u); \
+	@bad=$$(nm -g --defined-only $< | awk 'NF == 3 && $$3 !~ /^(ti_|__odr_asan[.]ti_)/ {print $$3}' | sort -u); \
 	if [ -n "$$bad" ]; then echo "check-symbols: global symbols without the ti_ prefix:" $$bad; exit 1; fi; \
 	echo "check-symbols: every global symbol of $< starts with ti_"
 

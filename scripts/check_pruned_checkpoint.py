@@ -19,7 +19,8 @@ import torch
 
 from thinice_pt import SmallCNN, load_fmnist
 
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32}
+DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32,
+          "U8": np.uint8, "BOOL": np.bool_}
 
 
 def read_safetensors(path):
@@ -65,12 +66,11 @@ def main():
              % (zeros, total, rep["weights_zero"], rep["weights_total"]))
     line = "%s: %d tensors (%d masks), sparsity %.6f as reported" % (
         path, len(sd), len(masks), zeros / total)
-    cfg = rep["config"]
-    if cfg["model"] == "smallcnn" and cfg["data"] == "fashion-mnist":
+    if rep["model"] == "smallcnn" and rep["dataset"] == "fashion-mnist":
         net = SmallCNN()
         net.load_state_dict(weights, strict=True)
         net.eval()
-        n = cfg["eval_images"]
+        n = rep["eval_images"]
         x, y = load_fmnist("/usr/share/datasets/fashion-mnist", "t10k", n)
         with torch.no_grad():
             pred = net(x).argmax(1).numpy()

@@ -32,9 +32,10 @@ echo "attack: AutoAttack standard $aa <= PGD-20 $pgd (24 samples, eps 0.1)"
 
 # 2. FMN L-inf: per-sample minimum norms (0 for misclassified points) and the median
 "$BIN/thinice-attack" $W --count 16 --attack fmn --fmn-steps 100 --csv "$T/fmn.csv" --json "$T/fmn.json"
-head -1 "$T/fmn.csv" | grep -q ',min_norm,steps$' || fail "fmn.csv lacks min_norm,steps"
-awk -F, 'NR > 1 && $3 != $2 && $11 != 0 { bad = 1 } NR > 1 && $12 != 100 { bad = 1 }
-         END { exit bad }' "$T/fmn.csv" || fail "fmn.csv: misclassified points need norm 0, steps 100"
+head -1 "$T/fmn.csv" | grep -q ',l1,min_norm,forwards,backwards,forwards_fmn,backwards_fmn$' ||
+    fail "fmn.csv has not the harness's columns: $(head -1 "$T/fmn.csv")"
+awk -F, 'NR > 1 && $3 != $2 && $10 != 0 { bad = 1 } NR > 1 && $14 != 100 { bad = 1 }
+         END { exit bad }' "$T/fmn.csv" || fail "fmn.csv: misclassified points need norm 0, 100 backward passes"
 grep -q '"median_norm":' "$T/fmn.json" || fail "fmn.json lacks the median norm"
 
 # 3. kill -KILL mid-run, resume, same CSV as an uninterrupted run
@@ -57,7 +58,7 @@ echo "attack: killed after $done_before of 60 samples, resumed to the same CSV"
 if "$BIN/thinice-attack" $A --eps 0.2 --resume "$T/state" 2> "$T/err"; then
     fail "a state file from another eps was accepted"
 fi
-grep -q 'other arguments.*eps' "$T/err" || fail "refusal message: $(cat "$T/err")"
+grep -q 'other settings.*eps' "$T/err" || fail "refusal message: $(cat "$T/err")"
 
 # 5. errors: missing weights (1), wrong architecture (1), bad flag values (2)
 set +e

@@ -24,7 +24,7 @@ C="--data $DATA --count 20 --threads 2 --no-progress --quiet"
 "$BIN/thinice-attack" --model "onnx:$ONNX" $C --eps 0.02 --attack apgd-ce,apgd-t \
     --csv "$T/aa.csv" --json "$T/aa.json" > /dev/null || fail "apgd-ce,apgd-t: exit $?"
 [ "$(wc -l < "$T/aa.csv")" -eq 21 ] || fail "aa.csv should have a header and 20 rows"
-awk -F, 'NR > 1 && ($1 != NR - 2 || ($5 == 1 && $8 != "apgd-ce" && $8 != "apgd-t")) { bad = 1 }
+awk -F, 'NR > 1 && ($1 != NR - 2 || ($5 == 1 && $6 != "apgd-ce" && $6 != "apgd-t")) { bad = 1 }
          END { exit bad }' "$T/aa.csv" || fail "aa.csv rows: $(cat "$T/aa.csv")"
 clean=$(num "$T/aa.json" clean_accuracy); rob=$(num "$T/aa.json" robust_accuracy)
 awk -v c="$clean" -v r="$rob" 'BEGIN { exit !(r <= c && c >= 0.5 && r < c) }' ||
@@ -36,8 +36,8 @@ echo "onnx: apgd-ce,apgd-t eps 0.02 on 20 images: clean $clean, robust $rob"
 "$BIN/thinice-attack" --model "$ONNX" $C --attack fmn --fmn-steps 50 \
     --csv "$T/fmn.csv" --json "$T/fmn.json" > /dev/null || fail "fmn: exit $?"
 [ "$(wc -l < "$T/fmn.csv")" -eq 21 ] || fail "fmn.csv should have a header and 20 rows"
-awk -F, 'NR > 1 && (($3 != $2 && $11 != 0) || $12 != 50) { bad = 1 } END { exit bad }' \
-    "$T/fmn.csv" || fail "fmn.csv: misclassified points need norm 0, steps 50"
+awk -F, 'NR > 1 && (($3 != $2 && $10 != 0) || $14 != 50) { bad = 1 } END { exit bad }' \
+    "$T/fmn.csv" || fail "fmn.csv: misclassified points need norm 0, 50 backward passes"
 clean=$(num "$T/fmn.json" clean_accuracy); rob=$(num "$T/fmn.json" robust_accuracy)
 awk -v c="$clean" -v r="$rob" 'BEGIN { exit !(r <= c) }' || fail "fmn: robust $rob > clean $clean"
 echo "onnx: fmn 50 steps: clean $clean, robust $rob, median norm $(num "$T/fmn.json" median_norm)"
@@ -51,7 +51,7 @@ cmp -s "$T/r1.csv" "$T/r2.csv" || fail "re-run from a finished state file gave a
 printf '\x28\x01' >> "$T/m.onnx" # same name, other bytes: model_version = 1 appended
 set +e
 "$BIN/thinice-attack" $R --resume "$T/state" > /dev/null 2> "$T/err"; rc=$?
-[ $rc -eq 1 ] && grep -q 'other arguments.*weights_fnv' "$T/err" ||
+[ $rc -eq 1 ] && grep -q 'other settings.*weights_fnv' "$T/err" ||
     fail "state of another ONNX file: rc $rc, $(cat "$T/err")"
 
 # 4. errors: truncated file (1, names the file), other input shape (1), --weights (2),

@@ -41,7 +41,7 @@ for method in magnitude hydra; do
     total=$(jnum "$T/$method.json" weights_total)
     [ "$zeros" = 379266 ] && [ "$total" = 421408 ] ||
         fail "$method: $zeros of $total weights are zero, expected 379266 of 421408"
-    grep -q '"max_abs_logit_diff":0[,}]' "$T/$method.json" ||
+    grep -q '"reload_max_abs_logit_diff":0[,}]' "$T/$method.json" ||
         fail "$method: the written checkpoint does not reload to identical logits"
     acc=$(jnum "$T/$method.json" clean_accuracy)
     awk -v a="$acc" 'BEGIN { exit !(a >= 0.3) }' ||

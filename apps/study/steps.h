@@ -6,8 +6,9 @@
 #define THINICE_STUDY_STEPS_H
 
 #include "app_cli.h"
-#include "study_config.h"
+#include "config.h"
 #include "thinice/data.h"
+#include "thinice/json.h"
 #include "thinice/model.h"
 
 typedef struct study {
@@ -55,5 +56,18 @@ ti_status study_step_autoattack(study *st, study_model *m);
  * boundary distance of every sample (a cached step). Free with study_samples_free. */
 ti_status study_step_samples(study *st, const study_model *m, int fmn, study_samples *out);
 void study_samples_free(study_samples *s);
+
+/* ---- what the step files share ---------------------------------------------------------- */
+
+/* "[k/n] message" on stdout (nothing with --quiet), after erasing the progress line. */
+void study_say(study *st, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The record of step `name` if it exists and ran with `key` (NULL otherwise). */
+ti_json *study_record_load(study *st, const char *name, const char *key);
+/* Writes the record {key, numbers...} of step `name` (names and values in pairs). */
+ti_status study_record_save(study *st, const char *name, const char *key, int n,
+                            const char *const *names, const double *values);
+double study_rec_num(const ti_json *j, const char *name);
+/* The model of sm, loaded from its weights file. */
+ti_status study_load_model(study *st, const study_model *sm, ti_model **m);
 
 #endif

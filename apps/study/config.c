@@ -5,10 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "study_config.h"
+#include <sys/stat.h>
+
+#include "config.h"
 #include "thinice/data.h"
+#include "thinice/eval.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
+#include "thinice/methods.h"
 
 void study_config_default(study_config *c)
 {
@@ -219,15 +223,75 @@ ti_status study_config_load(ti_ctx *ctx, const char *path, study_config *c)
     return s;
 }
 
-/* ---- writing ------------------------------------------------------------------------------ */
+/* ---- checking ------------------------------------------------------------------------------ */
 
-/* A float as the shortest decimal that reads back to it (0.1f prints as 0.1). */
-static double f2d(float v)
+/* The index of the first repeated entry of a list of n strings of width w, or -1. */
+static int repeated(const char *list, int n, size_t w)
 {
-    char b[32];
-    snprintf(b, sizeof b, "%.7g", v);
-    return strtod(b, NULL);
+    for (int i = 1; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (!strcmp(list + (size_t)i * w, list + (size_t)j * w))
+                return i;
+    return -1;
 }
+
+static ti_status check_names(ti_ctx *ctx, const study_config *c)
+{
+    for (int i = 0; i < c->nnet; i++) {
+        int known = 0;
+        for (const char *const *a = ti_model_arch_names(); *a; a++)
+            known |= !strcmp(*a, c->networks[i]);
+        if (!known)
+            return ti_ctx_error(ctx, TI_ERR_ARG, "networks: unknown architecture \"%s\"",
+                                c->networks[i]);
+    }
+    for (int i = 0; i < c->nmethod; i++) {
+        ti_prune_method m;
+        if (ti_prune_method_parse(c->methods[i], &m) != TI_OK)
+            return ti_ctx_error(ctx, TI_ERR_ARG, "methods: \"%s\" is not magnitude, hydra, "
+                                "admm or atmc", c->methods[i]);
+    }
+    if (repeated(c->networks[0], c->nnet, sizeof c->networks[0]) >= 0 ||
+        repeated(c->methods[0], c->nmethod, sizeof c->methods[0]) >= 0)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "networks and methods must not repeat an entry");
+    for (int i = 1; i < c->nsparsity; i++)
+        for (int j = 0; j < i; j++)
+            if (c->sparsities[i] == c->sparsities[j])
+                return ti_ctx_error(ctx, TI_ERR_ARG, "sparsities: %g appears twice",
+                                    c->sparsities[i]);
+    return TI_OK;
+}
+
+ti_status study_config_check(ti_ctx *ctx, const study_config *c)
+{
+    ti_adv_kind k;
+    ti_norm n;
+    ti_eval_params p;
+    struct stat sb;
+    ti_status s = check_names(ctx, c);
+    if (s != TI_OK)
+        return s;
+    if (ti_adv_kind_parse(c->dense.loss, &k) != TI_OK)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "dense.loss: \"%s\" is not natural, pgd, trades or "
+                            "mixed", c->dense.loss);
+    if (ti_norm_parse(c->fmn.norm, &n) != TI_OK)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "fmn.norm: \"%s\" is not linf, l2, l1 or l0",
+                            c->fmn.norm);
+    if (ti_eval_params_init(ctx, c->attack.version, TI_NORM_LINF, c->eps, &p) != TI_OK) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "%s", ti_ctx_errmsg(ctx));
+        return ti_ctx_error(ctx, TI_ERR_ARG, "attack.version: %s", msg);
+    }
+    if (stat(c->data, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "data: %s is not a directory (point \"data\" or "
+                            "--data at a Fashion-MNIST or CIFAR-10 copy)", c->data);
+    if (c->test_count > 0 && c->attack.count > c->test_count)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "attack.count %d is more than test_count %d",
+                            c->attack.count, c->test_count);
+    return TI_OK;
+}
+
+/* ---- writing ------------------------------------------------------------------------------ */
 
 static void write_field(ti_jw *w, const field *f, const study_config *c)
 {
@@ -236,7 +300,7 @@ static void write_field(ti_jw *w, const field *f, const study_config *c)
     ti_jw_key(w, f->key);
     switch (f->type) {
     case F_INT: ti_jw_int(w, *(const int *)at); break;
-    case F_FLOAT: ti_jw_number(w, f2d(*(const float *)at)); break;
+    case F_FLOAT: ti_jw_float(w, *(const float *)at); break;
     case F_U64: ti_jw_int(w, (long long)*(const uint64_t *)at); break;
     case F_STR: ti_jw_string(w, at); break;
     case F_STRS:

@@ -3,7 +3,7 @@
 #ifndef THINICE_STUDY_REPORT_H
 #define THINICE_STUDY_REPORT_H
 
-#include "study_steps.h"
+#include "steps.h"
 
 /* One pruned model with its dense parent's per-sample results. */
 typedef struct study_entry {

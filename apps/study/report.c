@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "study_report.h"
+#include "report.h"
 #include "thinice/fileio.h"
 #include "thinice/plot.h"
 #include "thinice/study.h"

@@ -5,10 +5,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
+#include <xmmintrin.h>
 
 #include "app_cli.h"
+#include "thinice/fileio.h"
 
 const char *app_prog = "thinice";
 
@@ -18,6 +20,9 @@ void app_init(const char *argv0)
         const char *slash = strrchr(argv0, '/');
         app_prog = slash ? slash + 1 : argv0;
     }
+    /* the apps own their process: flush denormals everywhere (the library does so only on
+     * its own threads and inside its parallel kernels) */
+    _mm_setcsr(_mm_getcsr() | 0x8040u);
 }
 
 void app_error(const char *fmt, ...)
@@ -117,13 +122,20 @@ int app_parse_u64(const char *flag, const char *s, uint64_t *out)
     return 0;
 }
 
+/* A plain decimal number: digits, one point, an exponent; no "inf", "nan" or hex, which
+ * strtod would take. */
+static int plain_decimal(const char *s)
+{
+    return s[strspn(s, "0123456789+-.eE")] == '\0' && strpbrk(s, "0123456789");
+}
+
 int app_parse_double(const char *flag, const char *s, double lo, double hi, double *out)
 {
     char *end;
     errno = 0;
-    double v = s && *s ? strtod(s, &end) : 0;
-    if (!s || !*s || *end != '\0' || !isfinite(v)) {
-        app_error("%s: '%s' is not a finite number", flag, s ? s : "");
+    double v = s && plain_decimal(s) ? strtod(s, &end) : 0;
+    if (!s || !plain_decimal(s) || *end != '\0' || !isfinite(v)) {
+        app_error("%s: '%s' is not a finite decimal number", flag, s ? s : "");
         return -1;
     }
     if (errno == ERANGE && fabs(v) > 1) {
@@ -155,13 +167,19 @@ int app_parse_fraction(const char *flag, const char *s, double hi, float *out)
     char num[64];
     size_t n = (size_t)(slash - s);
     double a, b;
-    if (n == 0 || n >= sizeof num) {
+    char *end;
+    if (n == 0 || n >= sizeof num || !plain_decimal(slash + 1)) {
         app_error("%s: '%s' is not a number or a fraction like 8/255", flag, s);
         return -1;
     }
     memcpy(num, s, n);
     num[n] = '\0';
-    if (app_parse_double(flag, num, 0, 1e6, &a) || app_parse_double(flag, slash + 1, 1e-6, 1e6, &b))
+    b = strtod(slash + 1, &end);
+    if (*end != '\0' || !(b > 0) || !isfinite(b)) {
+        app_error("%s: '%s': the denominator must be a positive number", flag, s);
+        return -1;
+    }
+    if (app_parse_double(flag, num, 0, 1e6, &a))
         return -1;
     if (a / b > hi) {
         app_error("%s: '%s' is %g, above %g", flag, s, a / b, hi);
@@ -177,13 +195,6 @@ void app_log(void *user, int level, const char *msg)
     fprintf(stderr, "%s: %s%s\n", app_prog, level > 0 ? "warning: " : "", msg);
 }
 
-double app_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
 void app_progress_clear(app_progress *p)
 {
     if (p && p->drawn) {
@@ -193,36 +204,58 @@ void app_progress_clear(app_progress *p)
     }
 }
 
+/* "label  120/500 img  3.2 img/s  ETA 2:05" */
+static void progress_text(const app_progress *p, double t, char *buf, size_t len)
+{
+    double el = t - p->t0, done = p->done * p->scale, total = p->total * p->scale;
+    double rate = el > 0 ? (p->done - p->first_done) * p->scale / el : 0;
+    double eta = rate > 0 ? (total - done) / rate : 0;
+    const char *u = p->unit ? p->unit : "it";
+    snprintf(buf, len, "%s  %.0f/%.0f %s  %.3g %s/s  ETA %d:%02d", p->label, done, total, u,
+             rate, u, (int)eta / 60, (int)eta % 60);
+}
+
+/* A new task starts when the counting label changes or its count goes back. */
+static void progress_track(app_progress *p, const char *label, long done, long total, double t)
+{
+    if (strncmp(p->label, label, sizeof p->label - 1) != 0 || done < p->done) {
+        snprintf(p->label, sizeof p->label, "%s", label);
+        p->t0 = p->last_draw = t;
+        p->first_done = done; /* the rate counts the units done from here on */
+    }
+    p->done = done;
+    p->total = total;
+}
+
 int app_progress_cb(void *user, const char *label, long done, long total)
 {
     app_progress *p = user;
     if (!p->enabled)
         return 0;
-    double t = app_now();
-    /* a new task starts when the label changes or the count goes back */
-    if (strncmp(p->label, label, sizeof p->label - 1) != 0 || done < p->last_done) {
-        snprintf(p->label, sizeof p->label, "%s", label);
-        p->t0 = t;
-        p->first_done = done; /* the rate counts the units done from here on */
-        p->last_draw = t;     /* first draw after 0.1 s, once a rate exists */
+    double t = ti_clock();
+    if (total > 0) {
+        progress_track(p, label, done, total, t);
+        if (done >= total) {
+            app_progress_clear(p);
+            p->label[0] = '\0';
+            p->done = 0;
+            return 0;
+        }
+    } else if (!p->label[0]) {
+        return 0; /* a heartbeat outside any counted task */
     }
-    p->last_done = done;
-    if (done >= total) {
-        app_progress_clear(p);
-        p->label[0] = '\0';
-        p->last_done = 0;
-        return 0;
-    }
-    if (t - p->last_draw < 0.1)
+    if (t - p->last_draw < (p->tty ? 0.1 : p->period))
         return 0;
     p->last_draw = t;
-    double el = t - p->t0;
-    double rate = el > 0 ? (done - p->first_done) / el : 0;
-    double eta = rate > 0 ? (total - done) / rate : 0;
-    fprintf(stderr, "\r\033[K%s  %ld/%ld  %.0f %s/s  ETA %d:%02d", label, done, total,
-            rate * p->scale, p->unit ? p->unit : "it", (int)eta / 60, (int)eta % 60);
+    char text[256];
+    progress_text(p, t, text, sizeof text);
+    if (p->tty) {
+        fprintf(stderr, "\r\033[K%s", text);
+        p->drawn = 1;
+    } else {
+        fprintf(stderr, "%s: %s\n", app_prog, text);
+    }
     fflush(stderr);
-    p->drawn = 1;
     return 0;
 }
 
@@ -230,8 +263,50 @@ void app_progress_install(ti_ctx *ctx, app_progress *p, int enabled, double scal
                           const char *unit)
 {
     memset(p, 0, sizeof *p);
-    p->enabled = enabled && isatty(STDERR_FILENO);
+    p->enabled = enabled;
+    p->tty = isatty(STDERR_FILENO);
     p->scale = scale > 0 ? scale : 1;
     p->unit = unit;
+    const char *period = getenv("THINICE_PROGRESS_SECONDS"); /* batch systems may want another */
+    p->period = period && atof(period) > 0 ? atof(period) : 30;
     ti_ctx_set_progress(ctx, app_progress_cb, p);
+}
+
+int app_check_output(ti_ctx *ctx, const char *flag, const char *path)
+{
+    if (!path || ti_check_output(ctx, path) == TI_OK)
+        return 0;
+    app_error("%s %s: %s", flag, path, ti_ctx_errmsg(ctx));
+    return -1;
+}
+
+void app_logger_cb(void *user, int level, const char *msg)
+{
+    app_logger *lg = user;
+    if (lg->quiet && level == 0)
+        return;
+    app_progress_clear(lg->progress);
+    app_log(NULL, level, msg);
+}
+
+void app_json_program(ti_jw *w)
+{
+    ti_jw_key(w, "program");
+    ti_jw_string(w, app_prog);
+    ti_jw_key(w, "version");
+    ti_jw_string(w, TI_VERSION);
+}
+
+int app_check_output_dir(ti_ctx *ctx, const char *flag, const char *dir)
+{
+    struct stat sb;
+    if (stat(dir, &sb) == 0) {
+        if (S_ISDIR(sb.st_mode) && access(dir, W_OK | X_OK) == 0)
+            return 0;
+        app_error("%s %s: %s", flag, dir, S_ISDIR(sb.st_mode) ? "the directory cannot be "
+                  "written" : "exists and is not a directory");
+        return -1;
+    }
+    /* a new directory: its parent must take it (checked like a new file there) */
+    return app_check_output(ctx, flag, dir);
 }

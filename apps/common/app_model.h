@@ -49,4 +49,22 @@ int app_model_refuse_onnx(const char *name);
 ti_status app_model_open_onnx(ti_ctx *ctx, const char *spec, const ti_dataset *d,
                               ti_onnx **out);
 
+/* A network to evaluate: a zoo model loaded from its checkpoint, or an imported ONNX graph,
+ * with its classifier view (batches of at most `batch`). */
+typedef struct app_net {
+    ti_model *model;  /* NULL for an ONNX graph */
+    ti_onnx *onnx;    /* NULL for a zoo model */
+    ti_classifier f;
+    const char *file; /* the file that holds the weights: the checkpoint or the .onnx */
+} app_net;
+
+/* Opens `model` (an architecture with `weights`, or an ONNX spec) for data set d, as
+ * app_model_open_for and app_model_open_onnx do, and makes its classifier view. On failure
+ * nothing is left open and ctx holds the message. */
+ti_status app_net_open(ti_ctx *ctx, const char *model, const char *weights, const ti_dataset *d,
+                       int batch, app_net *out);
+void app_net_close(app_net *n);
+/* "smallcnn (w.safetensors)" or "m.onnx (ONNX, opset 17, 23 nodes, producer pytorch)". */
+void app_net_describe(const app_net *n, const char *model, char *buf, size_t len);
+
 #endif

@@ -157,3 +157,41 @@ ti_status app_model_open_onnx(ti_ctx *ctx, const char *spec, const ti_dataset *d
     *out = g;
     return TI_OK;
 }
+
+ti_status app_net_open(ti_ctx *ctx, const char *model, const char *weights, const ti_dataset *d,
+                       int batch, app_net *out)
+{
+    memset(out, 0, sizeof *out);
+    ti_status s;
+    if (ti_onnx_is_spec(model)) {
+        out->file = ti_onnx_spec_path(model);
+        s = app_model_open_onnx(ctx, model, d, &out->onnx);
+        if (s == TI_OK)
+            s = ti_onnx_classifier(out->onnx, batch, &out->f);
+    } else {
+        out->file = weights;
+        s = app_model_open_for(ctx, model, weights, d, &out->model);
+        if (s == TI_OK)
+            s = ti_model_classifier(out->model, batch, &out->f);
+    }
+    if (s != TI_OK)
+        app_net_close(out);
+    return s;
+}
+
+void app_net_close(app_net *n)
+{
+    ti_model_free(n->model);
+    ti_onnx_free(n->onnx);
+    memset(n, 0, sizeof *n);
+}
+
+void app_net_describe(const app_net *n, const char *model, char *buf, size_t len)
+{
+    if (n->onnx)
+        snprintf(buf, len, "%s (ONNX, opset %d, %d nodes, producer %s)", n->file,
+                 ti_onnx_opset(n->onnx), ti_onnx_nodes(n->onnx),
+                 ti_onnx_producer(n->onnx)[0] ? ti_onnx_producer(n->onnx) : "unknown");
+    else
+        snprintf(buf, len, "%s (%s)", model, n->file ? n->file : "random weights");
+}

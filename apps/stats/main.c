@@ -12,7 +12,7 @@
 #include "thinice/stats.h"
 
 typedef struct opts {
-    const char *csv, *value, *group, *groups, *col_a, *col_b, *json;
+    const char *csv, *value, *group, *groups, *col_a, *col_b, *json; /* csv: the input */
     ti_stats_mwu_params mwu;
     double level;
     int quiet;
@@ -20,20 +20,19 @@ typedef struct opts {
 
 /* One side of the comparison: its label, its values, and their summary. */
 typedef struct side {
-    char label[256];
-    double *v;
-    size_t n, cap;
+    ti_stats_sample s;
     ti_stats_summary sum;
 } side;
 
 static void usage(void)
 {
-    printf("Usage: %s --csv FILE --value COL --group COL [--groups A,B] [OPTION]...\n"
-           "   or: %s --csv FILE --a COL --b COL [OPTION]...\n"
+    printf("Usage: %s FILE.csv --value COL --group COL [--groups A,B] [OPTION]...\n"
+           "   or: %s FILE.csv --a COL --b COL [OPTION]...\n"
            "Compare two samples from a CSV file (with a header row): the Mann-Whitney U test\n"
            "(as scipy.stats.mannwhitneyu) and the ROC AUC (as sklearn's roc_auc_score) with\n"
            "its DeLong confidence interval, plus descriptive statistics of both samples.\n\n"
-           "  --csv FILE            the input CSV (comma-separated, quoted fields allowed)\n"
+           "  FILE.csv, --input FILE  the input CSV (comma-separated, quoted fields\n"
+           "                        allowed; values are decimals, or inf)\n"
            "  --value COL           the numeric column whose values are compared ...\n"
            "  --group COL           ... between the groups named in this column\n"
            "  --groups A,B          the two groups, A first (default: the column's two\n"
@@ -46,10 +45,11 @@ static void usage(void)
            "                        and nothing is tied), exact or asymptotic\n"
            "  --no-continuity       no continuity correction in the normal approximation\n"
            "  --level X             confidence level of the AUC interval (default 0.95)\n"
-           "  --json FILE           also write the results as JSON (atomically)\n"
+           "  -o, --output FILE     also write the results as JSON (- for standard output)\n"
+           "  --json FILE           the same as --output\n"
            "  --quiet               print nothing on success\n"
-           "  -h, --help            show this help and exit\n"
-           "      --version         show the version and exit\n\n"
+           "  -h, --help            this text\n"
+           "  --version             version\n\n"
            "The AUC is P(A > B) + P(A = B) / 2 = U1 / (nA nB), with U1 the statistic of A;\n"
            "1 - AUC is the probability that A is the smaller. p-values below 1e-300 are\n"
            "reported through log10 p, which stays exact however small p is.\n"
@@ -59,10 +59,11 @@ static void usage(void)
 
 static int parse_args(int argc, char **argv, opts *o)
 {
-    enum { O_CSV = 256, O_VALUE, O_GROUP, O_GROUPS, O_A, O_B, O_ALT, O_METHOD, O_NOCONT,
+    enum { O_INPUT = 256, O_VALUE, O_GROUP, O_GROUPS, O_A, O_B, O_ALT, O_METHOD, O_NOCONT,
            O_LEVEL, O_JSON, O_QUIET, O_VERSION };
     static const struct option lo[] = {
-        {"csv", required_argument, 0, O_CSV},
+        {"input", required_argument, 0, O_INPUT},
+        {"output", required_argument, 0, 'o'},
         {"value", required_argument, 0, O_VALUE},
         {"group", required_argument, 0, O_GROUP},
         {"groups", required_argument, 0, O_GROUPS},
@@ -83,10 +84,10 @@ static int parse_args(int argc, char **argv, opts *o)
     o->level = 0.95;
     int c;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", lo, NULL)) != -1) {
         ti_stats_err e = {0};
         switch (c) {
-        case O_CSV: o->csv = optarg; break;
+        case O_INPUT: o->csv = optarg; break;
         case O_VALUE: o->value = optarg; break;
         case O_GROUP: o->group = optarg; break;
         case O_GROUPS: o->groups = optarg; break;
@@ -109,22 +110,25 @@ static int parse_args(int argc, char **argv, opts *o)
             break;
         case O_NOCONT: o->mwu.use_continuity = 0; break;
         case O_LEVEL:
-            if (app_parse_double("level", optarg, 1e-9, 1 - 1e-9, &o->level))
+            if (app_parse_double("--level", optarg, 1e-9, 1 - 1e-9, &o->level))
                 return APP_EXIT_USAGE;
             break;
+        case 'o':
         case O_JSON: o->json = optarg; break;
         case O_QUIET: o->quiet = 1; break;
-        case 'h': usage(); exit(APP_EXIT_OK);
-        case O_VERSION: app_print_version(); exit(APP_EXIT_OK);
+        case 'h': usage(); return -2;
+        case O_VERSION: app_print_version(); return -2;
         default:
             return app_getopt_error(c, argv);
         }
     }
+    if (!o->csv && optind < argc) /* the input as the one positional argument */
+        o->csv = argv[optind++];
     int rc = app_parse_done(0, argc, argv);
     if (rc >= 0)
         return rc;
     if (!o->csv)
-        return app_usage_error("--csv FILE is required");
+        return app_usage_error("an input CSV is required (FILE.csv or --input FILE)");
     int by_group = o->value || o->group || o->groups, by_cols = o->col_a || o->col_b;
     if (by_group && by_cols)
         return app_usage_error("use either --value/--group or --a/--b, not both");
@@ -142,89 +146,32 @@ static int parse_args(int argc, char **argv, opts *o)
     return APP_EXIT_OK;
 }
 
-static int push(side *s, double v)
+/* A number as %12.6g, or n/a where it is undefined (the spread of a sample with an
+ * infinity, which %g would print as -nan). */
+static void cell(double v)
 {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? 2 * s->cap : 256;
-        double *p = realloc(s->v, cap * sizeof *p);
-        if (!p)
-            return -1;
-        s->v = p;
-        s->cap = cap;
-    }
-    s->v[s->n++] = v;
-    return 0;
+    if (v != v)
+        printf(" %12s", "n/a");
+    else
+        printf(" %12.6g", v);
 }
 
-/* Splits rows by the group column into A and B. Without --groups the column must hold exactly
- * two distinct labels, taken in order of first appearance. */
-static int load_groups(const opts *o, const ti_stats_csv *c, side *a, side *b)
-{
-    long vc = ti_stats_csv_find(c, o->value), gc = ti_stats_csv_find(c, o->group);
-    const char *missing = vc < 0 ? o->value : gc < 0 ? o->group : NULL;
-    if (missing) {
-        app_error("%s: no column '%s'", o->csv, missing);
-        return APP_EXIT_FAIL;
-    }
-    size_t nrows = ti_stats_csv_nrows(c);
-    if (o->groups) {
-        const char *comma = strchr(o->groups, ',');
-        snprintf(a->label, sizeof a->label, "%.*s", (int)(comma - o->groups), o->groups);
-        snprintf(b->label, sizeof b->label, "%s", comma + 1);
-        if (strcmp(a->label, b->label) == 0) {
-            app_error("--groups: the two groups are both '%s'", a->label);
-            return APP_EXIT_FAIL;
-        }
-    } else {
-        int k = 0;
-        for (size_t r = 0; r < nrows; r++) {
-            const char *g = ti_stats_csv_cell(c, r, (size_t)gc);
-            if (k >= 1 && strcmp(g, a->label) == 0)
-                continue;
-            if (k >= 2 && strcmp(g, b->label) == 0)
-                continue;
-            if (k == 2) {
-                app_error("%s:%ld: column '%s' has a third group '%s' (after '%s' and '%s'): "
-                          "pick two with --groups A,B", o->csv, ti_stats_csv_line(c, r),
-                          o->group, g, a->label, b->label);
-                return APP_EXIT_FAIL;
-            }
-            snprintf(k == 0 ? a->label : b->label, sizeof a->label, "%s", g);
-            k++;
-        }
-        if (k < 2) {
-            app_error("%s: column '%s' has %s; two are needed", o->csv, o->group,
-                      k == 0 ? "no rows" : "a single group");
-            return APP_EXIT_FAIL;
-        }
-    }
-    for (size_t r = 0; r < nrows; r++) {
-        const char *g = ti_stats_csv_cell(c, r, (size_t)gc);
-        side *s = strcmp(g, a->label) == 0 ? a : strcmp(g, b->label) == 0 ? b : NULL;
-        if (!s)
-            continue;
-        double v;
-        ti_stats_err e = {0};
-        if (ti_stats_csv_number(c, r, (size_t)vc, &v, &e)) {
-            app_error("%s", e.msg);
-            return APP_EXIT_FAIL;
-        }
-        if (push(s, v)) {
-            app_error("out of memory");
-            return APP_EXIT_FAIL;
-        }
-    }
-    return APP_EXIT_OK;
-}
-
-static int load_columns(const opts *o, const ti_stats_csv *c, side *a, side *b)
+/* The two samples: by group labels or as two columns. */
+static int load(const opts *o, const ti_stats_csv *c, side *a, side *b)
 {
     ti_stats_err e = {0};
-    snprintf(a->label, sizeof a->label, "%s", o->col_a);
-    snprintf(b->label, sizeof b->label, "%s", o->col_b);
-    if (ti_stats_csv_column(c, o->col_a, 1, &a->v, &a->n, &e) ||
-        ti_stats_csv_column(c, o->col_b, 1, &b->v, &b->n, &e)) {
-        app_error("%s", e.msg);
+    ti_stats_status s;
+    if (o->group) {
+        s = ti_stats_csv_groups(c, o->value, o->group, o->groups, &a->s, &b->s, &e);
+    } else {
+        snprintf(a->s.label, sizeof a->s.label, "%s", o->col_a);
+        snprintf(b->s.label, sizeof b->s.label, "%s", o->col_b);
+        s = ti_stats_csv_column(c, o->col_a, 1, &a->s.v, &a->s.n, &e);
+        if (!s)
+            s = ti_stats_csv_column(c, o->col_b, 1, &b->s.v, &b->s.n, &e);
+    }
+    if (s) {
+        app_error("%s: %s", o->csv, e.msg);
         return APP_EXIT_FAIL;
     }
     return APP_EXIT_OK;
@@ -244,16 +191,19 @@ static void print_results(const opts *o, const side *a, const side *b,
 {
     if (o->group)
         printf("%s: column '%s' by '%s': A = '%s', B = '%s'\n\n", o->csv, o->value, o->group,
-               a->label, b->label);
+               a->s.label, b->s.label);
     else
-        printf("%s: A = column '%s', B = column '%s'\n\n", o->csv, a->label, b->label);
+        printf("%s: A = column '%s', B = column '%s'\n\n", o->csv, a->s.label, b->s.label);
     printf("     %8s %12s %12s %12s %12s %12s %12s %12s\n", "n", "mean", "sd", "min", "q1",
            "median", "q3", "max");
     const side *s2[2] = {a, b};
     for (int i = 0; i < 2; i++) {
         const ti_stats_summary *s = &s2[i]->sum;
-        printf("  %c  %8zu %12.6g %12.6g %12.6g %12.6g %12.6g %12.6g %12.6g\n", 'A' + i, s->n,
-               s->mean, s->sd, s->min, s->q1, s->median, s->q3, s->max);
+        printf("  %c  %8zu", 'A' + i, s->n);
+        const double v[7] = {s->mean, s->sd, s->min, s->q1, s->median, s->q3, s->max};
+        for (int k = 0; k < 7; k++)
+            cell(v[k]);
+        printf("\n");
     }
     char pbuf[96];
     format_p(pbuf, sizeof pbuf, r->p, r->log10_p);
@@ -276,7 +226,7 @@ static void json_summary(ti_jw *w, const side *s)
 {
     ti_jw_begin_object(w);
     ti_jw_key(w, "label");
-    ti_jw_string(w, s->label);
+    ti_jw_string(w, s->s.label);
     ti_jw_key(w, "n");
     ti_jw_int(w, (long long)s->sum.n);
     const char *keys[8] = {"mean", "sd", "min", "q1", "median", "q3", "max", "var"};
@@ -298,11 +248,8 @@ static int write_json(const opts *o, const side *a, const side *b, const ti_stat
         return APP_EXIT_FAIL;
     }
     ti_jw_begin_object(w);
-    ti_jw_key(w, "tool");
-    ti_jw_string(w, "thinice-stats");
-    ti_jw_key(w, "version");
-    ti_jw_string(w, TI_VERSION);
-    ti_jw_key(w, "csv");
+    app_json_program(w);
+    ti_jw_key(w, "input");
     ti_jw_string(w, o->csv);
     ti_jw_key(w, "mode");
     ti_jw_string(w, o->group ? "groups" : "columns");
@@ -383,38 +330,44 @@ int main(int argc, char **argv)
     opts o;
     int rc = parse_args(argc, argv, &o);
     if (rc != APP_EXIT_OK)
-        return rc;
+        return rc == -2 ? APP_EXIT_OK : rc;
 
     ti_stats_err e = {0};
     ti_stats_csv *c = NULL;
     side a, b;
     memset(&a, 0, sizeof a);
     memset(&b, 0, sizeof b);
+    ti_ctx *ctx = ti_ctx_new(0, 1);
+    int unwritable = !ctx || app_check_output(ctx, "--output", o.json);
+    ti_ctx_free(ctx);
+    if (unwritable)
+        return APP_EXIT_FAIL;
     if (ti_stats_csv_read(o.csv, &c, &e)) {
         app_error("%s", e.msg);
         return APP_EXIT_FAIL;
     }
-    rc = o.group ? load_groups(&o, c, &a, &b) : load_columns(&o, c, &a, &b);
+    rc = load(&o, c, &a, &b);
     ti_stats_csv_free(c);
     if (rc != APP_EXIT_OK)
         goto done;
-    if (a.n == 0 || b.n == 0) {
+    if (a.s.n == 0 || b.s.n == 0) {
         app_error("%s: %s '%s' has no values", o.csv, o.group ? "group" : "column",
-                  a.n == 0 ? a.label : b.label);
+                  a.s.n == 0 ? a.s.label : b.s.label);
         rc = APP_EXIT_FAIL;
         goto done;
     }
 
     ti_stats_mwu_result r;
     ti_stats_delong d;
-    if (ti_stats_describe(a.v, a.n, &a.sum, &e) || ti_stats_describe(b.v, b.n, &b.sum, &e) ||
-        ti_stats_mwu(a.v, a.n, b.v, b.n, &o.mwu, &r, &e)) {
+    if (ti_stats_describe(a.s.v, a.s.n, &a.sum, &e) ||
+        ti_stats_describe(b.s.v, b.s.n, &b.sum, &e) ||
+        ti_stats_mwu(a.s.v, a.s.n, b.s.v, b.s.n, &o.mwu, &r, &e)) {
         app_error("%s", e.msg);
         rc = APP_EXIT_FAIL;
         goto done;
     }
     int have_ci = 1;
-    ti_stats_status s = ti_stats_auc_delong(a.v, a.n, b.v, b.n, o.level, &d, &e);
+    ti_stats_status s = ti_stats_auc_delong(a.s.v, a.s.n, b.s.v, b.s.n, o.level, &d, &e);
     if (s == TI_STATS_ERR_EMPTY) {
         have_ci = 0; /* a group of one value: report U and p, no interval */
     } else if (s) {
@@ -427,7 +380,7 @@ int main(int argc, char **argv)
     if (o.json)
         rc = write_json(&o, &a, &b, &r, &d, have_ci);
 done:
-    free(a.v);
-    free(b.v);
+    free(a.s.v);
+    free(b.s.v);
     return rc;
 }

@@ -8,11 +8,13 @@
 #include <stdio.h>
 
 #include "thinice/core.h"
+#include "thinice/json.h"
 
 /* Exit codes of every app. */
 enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2 };
 
-/* The program name used in messages (set once by app_init from argv[0], "thinice" before). */
+/* The program name used in messages (set once by app_init from argv[0], "thinice" before).
+ * app_init also turns on flush-to-zero and denormals-are-zero for the process's main thread. */
 extern const char *app_prog;
 void app_init(const char *argv0);
 
@@ -47,29 +49,49 @@ int app_parse_fraction(const char *flag, const char *s, double hi, float *out);
 /* The log callback for ti_ctx_set_log: "prog: [warning: ]msg" on stderr. user is unused. */
 void app_log(void *user, int level, const char *msg);
 
-/* The progress line. Install with app_progress_install; the callback redraws at most ten
- * times a second "label  done/total  rate unit/s  ETA m:ss", where the rate counts
- * done * scale units (e.g. scale = batch size, unit = "img"). It draws only when enabled
- * and stderr is a terminal, and erases itself when done reaches total. */
+/* Progress of long work on stderr: on a terminal a line redrawn at most ten times a second,
+ * "label  done/total unit  rate unit/s  ETA m:ss" (erased when the work ends); into a pipe or
+ * a file (batch jobs) the same as a plain line every `period` seconds (30, or the environment's
+ * THINICE_PROGRESS_SECONDS). done and total
+ * are the library's counts times `scale` (e.g. 1 / attacks, to count the evaluation's
+ * sample-attacks as images). The library's heartbeats (total 0) keep the display alive.
+ * Install with app_progress_install; enabled = 0 (--quiet, --no-progress) draws nothing. */
 typedef struct app_progress {
     int enabled;
     double scale;
     const char *unit;
+    double period;
     /* private */
+    int tty, drawn;
     char label[64];
     double t0, last_draw;
-    long last_done, first_done;
-    int drawn;
+    long done, total, first_done;
 } app_progress;
 
 void app_progress_install(ti_ctx *ctx, app_progress *p, int enabled, double scale,
                           const char *unit);
-/* Erases the line if one is drawn (before printing anything else on the terminal). */
+/* Erases the terminal line if one is drawn (before printing anything else). */
 void app_progress_clear(app_progress *p);
 /* The callback itself (exposed for apps that chain it); user is an app_progress. */
 int app_progress_cb(void *user, const char *label, long done, long total);
 
-/* Monotonic seconds, for timing what the apps print. */
-double app_now(void);
+/* The log callback apps install when they draw progress: erases the progress line first, and
+ * with quiet drops the info messages (warnings always pass). user is an app_logger. */
+typedef struct app_logger {
+    int quiet;
+    app_progress *progress;
+} app_logger;
+void app_logger_cb(void *user, int level, const char *msg);
+
+/* The members every app's JSON summary starts with: "program" (e.g. "thinice-attack") and
+ * "version". */
+void app_json_program(ti_jw *w);
+
+/* Checks an output path before any work (ti_check_output): prints "prog: --flag PATH: why"
+ * and returns -1 if it cannot be written, 0 otherwise (path NULL: nothing to check). */
+int app_check_output(ti_ctx *ctx, const char *flag, const char *path);
+/* The same for an output directory: one that exists and can be written, or a new one whose
+ * parent exists and can be written. */
+int app_check_output_dir(ti_ctx *ctx, const char *flag, const char *dir);
 
 #endif

@@ -50,6 +50,10 @@ void study_config_default(study_config *c);
 /* Overrides c with the JSON file at path. Errors (missing file, bad JSON, unknown key, wrong
  * type, value out of range) name the file and the key. */
 ti_status study_config_load(ti_ctx *ctx, const char *path, study_config *c);
+/* Checks the whole configuration before any work: architecture, method, loss, norm and
+ * attack names, repeated entries, the data directory, counts that fit together. Errors name
+ * the key. */
+ti_status study_config_check(ti_ctx *ctx, const study_config *c);
 /* The configuration as JSON text (malloc'd), for the report and the step keys. */
 char *study_config_json(const study_config *c);
 

@@ -1,0 +1,325 @@
+/* thinice-study's model steps (see steps.h): dense adversarial training and pruning, each
+ * cached under <out>/steps/<name>.json with the key of the configuration it ran with, and the
+ * helpers every step shares. The evaluations are in evaluate.c. */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "steps.h"
+#include "thinice/advtrain.h"
+#include "thinice/eval.h"
+#include "thinice/fileio.h"
+#include "thinice/json.h"
+#include "thinice/methods.h"
+
+/* ---- small helpers ---------------------------------------------------------------------- */
+
+void study_say(study *st, const char *fmt, ...)
+{
+    if (st->quiet)
+        return;
+    app_progress_clear(st->progress);
+    va_list ap;
+    va_start(ap, fmt);
+    printf("[%d/%d] ", st->step, st->nsteps);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    fflush(stdout);
+}
+
+/* The per-epoch line of the dense training. */
+static void say_epoch(void *user, const ti_adv_train_epoch *e)
+{
+    study *st = user;
+    if (st->quiet)
+        return;
+    app_progress_clear(st->progress);
+    printf("      epoch %d/%d: loss %.4f, train accuracy %.4f, %.0f img/s\n", e->epoch, e->epochs,
+           e->train.loss, e->train.accuracy, e->train.images_per_s);
+    fflush(stdout);
+}
+
+static int exists(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0;
+}
+
+static ti_status make_dir(ti_ctx *ctx, const char *path)
+{
+    if (mkdir(path, 0777) != 0 && errno != EEXIST)
+        return ti_ctx_error(ctx, TI_ERR_IO, "cannot create the directory %s: %s", path,
+                            strerror(errno));
+    return TI_OK;
+}
+
+/* The record of step `name` if it exists and ran with `key` (NULL otherwise). */
+ti_json *study_record_load(study *st, const char *name, const char *key)
+{
+    char path[1400];
+    snprintf(path, sizeof path, "%s/steps/%s.json", st->out, name);
+    if (!exists(path))
+        return NULL;
+    char *text;
+    size_t len;
+    ti_json *j = NULL;
+    if (ti_read_file(st->ctx, path, &text, &len) != TI_OK)
+        return NULL;
+    if (ti_json_parse(st->ctx, text, len, &j) != TI_OK)
+        j = NULL;
+    free(text);
+    const char *k = j ? ti_json_string(ti_json_get(j, "key")) : NULL;
+    if (!k || strcmp(k, key) != 0) {
+        ti_json_free(j);
+        return NULL;
+    }
+    return j;
+}
+
+/* Writes the record {key, numbers...} of step `name` (names and values in pairs). */
+ti_status study_record_save(study *st, const char *name, const char *key, int n,
+                             const char *const *names, const double *values)
+{
+    ti_jw *w = ti_jw_new();
+    if (!w)
+        return ti_ctx_error(st->ctx, TI_ERR_NOMEM, "out of memory");
+    ti_jw_begin_object(w);
+    ti_jw_key(w, "key");
+    ti_jw_string(w, key);
+    for (int i = 0; i < n; i++) {
+        ti_jw_key(w, names[i]);
+        ti_jw_number(w, values[i]);
+    }
+    ti_jw_end_object(w);
+    size_t len;
+    const char *text = ti_jw_text(w, &len);
+    char path[1400];
+    snprintf(path, sizeof path, "%s/steps/%s.json", st->out, name);
+    ti_status s = text ? ti_write_file_atomic(st->ctx, path, text, len)
+                       : ti_ctx_error(st->ctx, TI_ERR_NOMEM, "out of memory");
+    ti_jw_free(w);
+    return s;
+}
+
+double study_rec_num(const ti_json *j, const char *name)
+{
+    return ti_json_number(ti_json_get(j, name));
+}
+
+static ti_status new_model(study *st, const char *network, ti_model **m)
+{
+    ti_model_config mc = {.C = st->test->C, .H = st->test->H, .W = st->test->W,
+                          .M = st->test->M};
+    return ti_model_new(st->ctx, network, &mc, m);
+}
+
+ti_status study_load_model(study *st, const study_model *sm, ti_model **m)
+{
+    ti_status s = new_model(st, sm->network, m);
+    if (s == TI_OK && (s = ti_model_load(*m, sm->path)) != TI_OK) {
+        ti_model_free(*m);
+        *m = NULL;
+    }
+    return s;
+}
+
+/* ---- setup ------------------------------------------------------------------------------ */
+
+ti_status study_open(study *st)
+{
+    static const char *const dirs[] = {"", "/steps", "/models", "/prune", "/samples"};
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        char path[1200];
+        snprintf(path, sizeof path, "%s%s", st->out, dirs[i]);
+        ti_status s = make_dir(st->ctx, path);
+        if (s != TI_OK)
+            return s;
+    }
+    ti_status s = ti_data_load_range(st->ctx, st->cfg->data, TI_SPLIT_TRAIN, 0, st->cfg->train_count,
+                                     &st->train);
+    if (s == TI_OK)
+        s = ti_data_load_range(st->ctx, st->cfg->data, TI_SPLIT_TEST, 0, st->cfg->test_count,
+                               &st->test);
+    return s;
+}
+
+void study_close(study *st)
+{
+    ti_dataset_free(st->train);
+    ti_dataset_free(st->test);
+    st->train = st->test = NULL;
+}
+
+/* The clean and PGD accuracy of m the way the methods report it: PGD-<pgd_steps> at the
+ * training eps on the first attack.count test samples. */
+static ti_status method_eval(study *st, ti_model *m, double *clean, double *pgd)
+{
+    const study_config *c = st->cfg;
+    ti_dataset *sub = NULL;
+    int n = c->attack.count < st->test->N ? c->attack.count : st->test->N;
+    ti_classifier view;
+    ti_status s = ti_dataset_slice(st->ctx, st->test, 0, n, &sub);
+    if (s == TI_OK)
+        s = ti_model_classifier(m, c->batch, &view);
+    if (s == TI_OK)
+        s = ti_adv_evaluate(st->ctx, &view, sub, c->batch, c->eps, c->step, c->attack.pgd_steps,
+                            c->seed ^ 0x5eed, clean, pgd);
+    ti_dataset_free(sub);
+    return s;
+}
+
+/* ---- dense adversarial training ---------------------------------------------------------- */
+
+/* The dense model's adversarial training: libprune's training run with the study's
+ * settings (cosine schedule, augmentation on CIFAR-10, one seed for batches and adversary). */
+static ti_status train_dense(study *st, ti_model *m)
+{
+    const study_config *c = st->cfg;
+    ti_adv_train_params p = ti_adv_train_params_default();
+    ti_adv_kind_parse(c->dense.loss, &p.adv.kind); /* checked with the configuration */
+    p.adv = ti_adv_params_default(p.adv.kind);
+    p.adv.eps = c->eps;
+    p.adv.step = c->step;
+    p.adv.steps = c->steps;
+    p.adv.seed = c->seed;
+    p.epochs = c->dense.epochs;
+    p.batch = c->batch;
+    p.lr = c->dense.lr;
+    p.weight_decay = c->dense.weight_decay;
+    p.augment = st->train->C == 3;
+    p.seed = c->seed;
+    p.on_epoch = say_epoch;
+    p.user = st;
+    return ti_adv_train_run(st->ctx, m, st->train, NULL, &p, NULL);
+}
+
+ti_status study_step_dense(study *st, const char *network, study_model *dense)
+{
+    const study_config *c = st->cfg;
+    memset(dense, 0, sizeof *dense);
+    snprintf(dense->network, sizeof dense->network, "%s", network);
+    snprintf(dense->method, sizeof dense->method, "dense");
+    snprintf(dense->tag, sizeof dense->tag, "%s-dense", network);
+    snprintf(dense->path, sizeof dense->path, "%s/models/%s.safetensors", st->out, dense->tag);
+    snprintf(dense->key, sizeof dense->key,
+             "dense net=%s data=%.900s train=%d test=%d epochs=%d lr=%g wd=%g loss=%s eps=%g "
+             "step=%g steps=%d batch=%d seed=%llu eval=%d/%d",
+             network, c->data, st->train->N, st->test->N, c->dense.epochs, c->dense.lr,
+             c->dense.weight_decay, c->dense.loss, c->eps, c->step, c->steps, c->batch,
+             (unsigned long long)c->seed, c->attack.count, c->attack.pgd_steps);
+    st->step++;
+    ti_json *rec = study_record_load(st, dense->tag, dense->key);
+    if (rec && exists(dense->path)) {
+        dense->clean = study_rec_num(rec, "clean");
+        dense->pgd = study_rec_num(rec, "pgd");
+        ti_json_free(rec);
+        study_say(st, "dense %s: cached (clean %.4f, PGD %.4f)", network, dense->clean, dense->pgd);
+        return TI_OK;
+    }
+    ti_json_free(rec);
+    study_say(st, "dense %s: %s training, %d epochs on %d images", network, c->dense.loss,
+        c->dense.epochs, st->train->N);
+    double t0 = ti_clock();
+    ti_model *m = NULL;
+    ti_status s = new_model(st, network, &m);
+    if (s == TI_OK)
+        s = train_dense(st, m);
+    if (s == TI_OK)
+        s = method_eval(st, m, &dense->clean, &dense->pgd);
+    if (s == TI_OK)
+        s = ti_model_save(m, dense->path);
+    ti_model_free(m);
+    if (s != TI_OK)
+        return s;
+    const char *names[2] = {"clean", "pgd"};
+    double vals[2] = {dense->clean, dense->pgd};
+    st->seconds += ti_clock() - t0;
+    study_say(st, "dense %s: clean %.4f, PGD-%d %.4f (%.0f s)", network, dense->clean,
+        c->attack.pgd_steps, dense->pgd, ti_clock() - t0);
+    return study_record_save(st, dense->tag, dense->key, 2, names, vals);
+}
+
+/* ---- pruning ---------------------------------------------------------------------------- */
+
+ti_status study_step_prune(study *st, const study_model *dense, const char *method,
+                           double sparsity, study_model *pruned)
+{
+    const study_config *c = st->cfg;
+    memset(pruned, 0, sizeof *pruned);
+    ti_prune_params pp;
+    ti_prune_method pm;
+    if (ti_prune_method_parse(method, &pm) != TI_OK)
+        return ti_ctx_error(st->ctx, TI_ERR_ARG,
+                            "method \"%s\" is not magnitude, hydra, admm or atmc", method);
+    pp = ti_prune_params_default(pm);
+    pp.sparsity = sparsity;
+    pp.batch = c->batch;
+    pp.adv.eps = c->eps;
+    pp.adv.step = c->step;
+    pp.adv.steps = c->steps;
+    pp.adv.seed = c->seed;
+    if (pm != TI_PRUNE_MAGNITUDE)
+        pp.epochs_prune = c->prune.epochs_prune;
+    if (pm != TI_PRUNE_ATMC)
+        pp.epochs_finetune = c->prune.epochs_finetune;
+    pp.eval_count = c->attack.count;
+    pp.eval_steps = c->attack.pgd_steps;
+    pp.seed = c->seed;
+    snprintf(pruned->network, sizeof pruned->network, "%s", dense->network);
+    snprintf(pruned->method, sizeof pruned->method, "%s", method);
+    pruned->sparsity = sparsity;
+    snprintf(pruned->tag, sizeof pruned->tag, "%s-%s-%g", dense->network, method,
+             100 * sparsity);
+    snprintf(pruned->path, sizeof pruned->path, "%s/models/%s.safetensors", st->out,
+             pruned->tag);
+    int ntrain = c->prune.train_count > 0 && c->prune.train_count < st->train->N
+                     ? c->prune.train_count : st->train->N;
+    snprintf(pruned->key, sizeof pruned->key, "%.1800s | prune %s sparsity=%g epochs=%d+%d train=%d",
+             dense->key, method, sparsity, pp.epochs_prune, pp.epochs_finetune, ntrain);
+    st->step++;
+    ti_json *rec = study_record_load(st, pruned->tag, pruned->key);
+    if (rec && exists(pruned->path)) {
+        pruned->clean = study_rec_num(rec, "clean");
+        pruned->pgd = study_rec_num(rec, "pgd");
+        ti_json_free(rec);
+        study_say(st, "%s: cached (clean %.4f, PGD %.4f)", pruned->tag, pruned->clean, pruned->pgd);
+        return TI_OK;
+    }
+    ti_json_free(rec);
+    study_say(st, "%s: %s pruning to %g%% sparsity (%d + %d epochs, %s loss)", pruned->tag, method,
+        100 * sparsity, pp.epochs_prune, pp.epochs_finetune, ti_adv_kind_name(pp.adv.kind));
+    double t0 = ti_clock();
+    ti_model *m = NULL;
+    ti_dataset *train = NULL;
+    ti_prune_report rep;
+    char dir[1300];
+    snprintf(dir, sizeof dir, "%s/prune/%s", st->out, pruned->tag);
+    ti_status s = study_load_model(st, dense, &m);
+    if (s == TI_OK)
+        s = ti_dataset_slice(st->ctx, st->train, 0, ntrain, &train);
+    if (s == TI_OK)
+        s = ti_prune_run(st->ctx, m, train, st->test, &pp, dir, &rep);
+    if (s == TI_OK) {
+        const ti_prune_phase *last = &rep.phases[rep.nphases - 1];
+        pruned->clean = last->clean_acc;
+        pruned->pgd = last->pgd_acc;
+        s = ti_model_save(m, pruned->path);
+    }
+    ti_dataset_free(train);
+    ti_model_free(m);
+    if (s != TI_OK)
+        return s;
+    st->seconds += ti_clock() - t0;
+    study_say(st, "%s: clean %.4f, PGD-%d %.4f, sparsity %.4f (%.0f s)", pruned->tag, pruned->clean,
+        c->attack.pgd_steps, pruned->pgd, rep.phases[rep.nphases - 1].sparsity,
+        ti_clock() - t0);
+    const char *names[2] = {"clean", "pgd"};
+    double vals[2] = {pruned->clean, pruned->pgd};
+    return study_record_save(st, pruned->tag, pruned->key, 2, names, vals);
+}
+
