@@ -65,7 +65,8 @@ static inline float ti__within(float x, float d)
     return (dv > 0 ? dv : -dv) > (d > 0 ? (double)d : -(double)d) ? nextafterf(v, x) : v;
 }
 
-/* Pulls xa (D) straight towards x until ||xa - x||_2 <= eps holds exactly (the same rounding
+/* The threat-set projections (projection.c, beside the L1 one of projection.h).
+ * Pulls xa (D) straight towards x until ||xa - x||_2 <= eps holds exactly (the same rounding
  * issue at L2: scaling delta to norm eps and adding it to x can end a hair outside). Usually
  * one pass that measures and changes nothing. */
 void ti__fit_l2(float *xa, const float *x, float eps, size_t D);
@@ -74,7 +75,8 @@ void ti__fit_l2(float *xa, const float *x, float eps, size_t D);
  * float: every coordinate ends within eps of x by ti__within). */
 void ti__proj_linf(float *xa, const float *x, float eps, size_t D);
 /* AutoAttack's L2 "projection": scale xa - x to norm min(eps, ||xa - x||_2), then clip to
- * [0,1] (not the exact projection onto ball ∩ box; spec §4.3), then ti__fit_l2. */
+ * [0,1] (not the exact projection onto ball ∩ box; docs/attacks.md#conventions), then
+ * ti__fit_l2. */
 void ti__proj_l2(float *xa, const float *x, float eps, size_t D);
 
 /* xa = Proj(xs + step * dir(g)) with dir = sign (L-inf) or g/||g||_2 (L2), Proj onto the
