@@ -14,8 +14,8 @@
 #include "thinice/data.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
-#include "thinice/methods.h"
 #include "thinice/model.h"
+#include "thinice/prune.h"
 #include "thinice/safetensors.h"
 #include "thinice/train.h"
 

@@ -15,7 +15,7 @@
 #include "thinice/fileio.h"
 #include "thinice/fmn.h"
 #include "thinice/json.h"
-#include "thinice/methods.h"
+#include "thinice/prune.h"
 #include "thinice/stats.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
