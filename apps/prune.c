@@ -1,5 +1,5 @@
 /* thinice-prune: prunes a dense (adversarially trained) checkpoint with magnitude pruning,
- * HYDRA, ADMM or ATMC (libprune, specs/pruning.md sections 3-6) to a target sparsity, prints
+ * HYDRA, ADMM or ATMC (libprune; docs/pruning.md) to a target sparsity, prints
  * each epoch and each phase (clean and PGD accuracy), and writes the pruned checkpoint
  * (safetensors with masks) and a JSON report. Thin: options, library calls, printing. */
 #include <getopt.h>

@@ -9,7 +9,8 @@ JSON.
 Usage (from the repository root, after `make NATIVE=1 build-native/bin/bench_models`):
   /usr/bin/python3 scripts/compare_models.py [--rounds 3] [--models resnet18,vgg16_bn,wrn_28_4]
                                              [--reps 5] [-o build-native/compare_models.json]
-PyTorch runs with glibc told to keep freed memory (its best setting, performance.md).
+PyTorch runs with glibc told to keep freed memory (its best setting,
+docs/PERFORMANCE.md#the-pytorch-baseline).
 """
 import argparse
 import json

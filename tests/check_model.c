@@ -1,4 +1,4 @@
-/* Tests of the model zoo: parameter counts and MACs against pruning.md section 1.1, the
+/* Tests of the model zoo: parameter counts and MACs against docs/models.md, the
  * initialisations, parity with PyTorch 1.13 (fixtures made by scripts/make_model_fixtures.py:
  * the weights are a test pattern both sides compute bit-identically from the tensor names,
  * checked by checksums), checkpoints (round trip, HYDRA extras, masks, errors), training-mode
