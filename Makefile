@@ -2,9 +2,19 @@
 # `make test` runs the unit suite; `make san` runs it under ASan+UBSan; `make bench` measures;
 # `make check-data` runs the integration checks on Fashion-MNIST and CIFAR-10.
 PREFIX ?= /usr/local
-BUILD ?= build
 CC ?= cc
+# The default build runs on any CPU of its architecture (an installed libthinice.a may be
+# copied to another machine). NATIVE=1 compiles for this machine's CPU (-march=native: AVX2
+# and FMA on a recent x86-64) into its own directory; `make bench` always measures that build.
+# docs/PERFORMANCE.md says what the portable build gives up.
+NATIVE ?= 0
+ifeq ($(NATIVE),1)
+BUILD ?= build-native
 OPT ?= -O3 -march=native
+else
+BUILD ?= build
+OPT ?= -O3
+endif
 PKGS := openblas zlib
 
 DEP_CFLAGS := $(shell pkg-config --cflags $(PKGS))
@@ -97,8 +107,14 @@ $(BUILD)/bin/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(BUILD)/obj/tests/benc
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
 
+ifeq ($(NATIVE),1)
 bench: all $(BENCH_BINS)
 	@for b in $(BENCH_BINS); do echo "== $$b"; $$b || exit 1; done
+else
+# The benchmarks measure the native build (build-native/), whatever the default build is.
+bench:
+	$(MAKE) NATIVE=1 bench
+endif
 
 check-data: all $(BUILD)/bin/bench_data
 	bash tests/data/run.sh $(BUILD)
@@ -112,6 +128,6 @@ install: all
 	  thinice.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/thinice.pc
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-native
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

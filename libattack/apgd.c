@@ -1,8 +1,8 @@
 /* APGD, Auto-PGD (Croce & Hein, "Reliable evaluation of adversarial robustness with an
  * ensemble of diverse parameter-free attacks", ICML 2020, Algorithm 1): PGD with momentum
  * 0.75 and a per-sample step size that halves at fixed checkpoints when the loss oscillates
- * or stalls, restarting from the best point. Reference quirks kept: shared/specs/attacks.md
- * §4.3, docs/attacks.md. L1 (Croce & Hein, "Mind the box: l1-APGD for sparse adversarial
+ * or stalls, restarting from the best point. Reference quirks kept (fra31/auto-attack,
+ * autoattack/autopgd_base.py): docs/attacks.md#reference-quirks-kept. L1 (Croce & Hein, "Mind the box: l1-APGD for sparse adversarial
  * attacks on image classifiers", ICML 2021): sparse steps, the exact projection onto the L1
  * ball ∩ box, no momentum, and checkpoints that adapt the sparsity and the step instead.
  * This file: the single run, and the restarts that both APGD and APGD-T (apgd_targeted.c)
@@ -307,7 +307,7 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
         memcpy(w->xp + r * D, xc, D * sizeof *xc);
         memcpy(w->gb + r * D, w->g + r * D, D * sizeof *xc);
         w->lbest[r] = w->lckpt[r] = w->lossv[r];
-        w->eta[r] = (p->norm == TI_NORM_L1 ? 1.0f : 2.0f) * eps; /* spec §4.1 */
+        w->eta[r] = (p->norm == TI_NORM_L1 ? 1.0f : 2.0f) * eps; /* as the reference */
         w->reduced[r] = 1; /* so the no-progress test cannot fire at the first checkpoint */
         /* L1: the first steps move 20% of the coordinates; the first checkpoint compares
          * the best point's sparsity with D */

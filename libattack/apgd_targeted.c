@@ -1,7 +1,7 @@
 /* APGD-T (Croce & Hein, ICML 2020, §3.3 and AutoAttack): APGD with the targeted DLR loss,
  * run towards each of the classes of clean-logit rank 2..n+1 in turn, on the points that
  * no earlier target fooled. Success is any misclassification (not reaching the target), as
- * in AutoAttack. Spec: shared/specs/attacks.md §4.6. This file: the choice of targets and
+ * in AutoAttack (docs/attacks.md#restarts-and-apgd-t). This file: the choice of targets and
  * the checks; the target loop is ti__apgd_restarts (apgd.c). */
 #include "internal.h"
 #include "thinice/apgd.h"

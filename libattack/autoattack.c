@@ -1,7 +1,7 @@
 /* AutoAttack's ensemble (Croce & Hein, ICML 2020, §4 and the reference's
  * run_standard_evaluation): clean pass, then every attack of the list on the points still
  * robust, each from the clean x, with an independent verification after each attack and a
- * final check of every reported adversarial example. Spec: shared/specs/attacks.md §7. */
+ * final check of every reported adversarial example. docs/attacks.md#autoattack. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +38,7 @@ ti_status ti_aa_attack_parse(const char *name, ti_aa_attack *out)
     return TI_ERR_ARG;
 }
 
-/* standard's settings for every attack (spec §7.1) */
+/* standard's settings for every attack (the versions' table of docs/attacks.md#autoattack) */
 static void aa_base(ti_aa_params *p, ti_norm norm, float eps)
 {
     memset(p, 0, sizeof *p);
@@ -121,7 +121,7 @@ ti_status ti_aa_params_version(ti_ctx *ctx, const char *version, ti_norm norm, f
 }
 
 /* Classes each attack needs; n_target_classes are clamped to M - 1 with a warning (the
- * reference crashes there, users asked for this: AutoAttack issue #110). */
+ * reference crashes there, users asked for this: fra31/auto-attack#110 on GitHub). */
 ti_status ti__aa_check(ti_ctx *ctx, const ti_classifier *f, const ti_aa_params *p,
                        ti_aa_params *q)
 {

@@ -1,9 +1,8 @@
-/* Helpers every attack shares: per-sample random streams, the projections onto the L-inf and
- * L2 threat sets (spec §0 and §4.3), one batched loss-and-gradient evaluation (one forward
- * and one backward through the classifier's grad callback when it has one, else forward +
- * vjp), call counting and argument checks. */
+/* Helpers every attack shares: per-sample random streams, one batched loss-and-gradient
+ * evaluation (one forward and one backward through the classifier's grad callback when it has
+ * one, else forward + vjp), call counting, argument checks, the random start and the projected
+ * ascent step (the projections themselves are in projection.c). */
 #include <math.h>
-#include <string.h>
 
 #include "internal.h"
 
@@ -13,43 +12,6 @@ void ti__atk_stream(ti_rng *r, uint64_t seed, uint64_t id, uint64_t salt)
     ti_rng_seed(&base, seed);
     /* mix id and salt into one key; splitmix inside ti_rng_split spreads it */
     ti_rng_split(r, &base, id * 0x9e3779b97f4a7c15ULL ^ (salt + 0x632be59bd9b4e019ULL));
-}
-
-void ti__proj_linf(float *xa, const float *x, float eps, size_t D)
-{
-    for (size_t i = 0; i < D; i++) {
-        float v = ti__clampf(xa[i], ti__within(x[i], -eps), ti__within(x[i], eps));
-        xa[i] = ti__clampf(v, 0.0f, 1.0f);
-    }
-}
-
-void ti__proj_l2(float *xa, const float *x, float eps, size_t D)
-{
-    double s = 0;
-    for (size_t i = 0; i < D; i++) {
-        double d = (double)xa[i] - x[i];
-        s += d * d;
-    }
-    float nrm = (float)sqrt(s);
-    float scale = (nrm < eps ? nrm : eps) / (nrm + 1e-12f);
-    for (size_t i = 0; i < D; i++)
-        xa[i] = ti__clampf(x[i] + (xa[i] - x[i]) * scale, 0.0f, 1.0f);
-    ti__fit_l2(xa, x, eps, D);
-}
-
-void ti__fit_l2(float *xa, const float *x, float eps, size_t D)
-{
-    /* shrink by the measured excess plus a margin that doubles, in case rounding bites
-     * again; x and xa are in the box, so every point between them is too */
-    for (int tries = 0; tries < 16; tries++) {
-        double n = ti_norm_dist(TI_NORM_L2, xa, x, D);
-        if (n <= (double)eps)
-            return;
-        float k = (float)((double)eps / n * (1.0 - 1e-7 * (double)(1 << tries)));
-        for (size_t i = 0; i < D; i++)
-            xa[i] = x[i] + (xa[i] - x[i]) * k;
-    }
-    memcpy(xa, x, D * sizeof *xa); /* unreachable in practice: the clean point is inside */
 }
 
 static ti_status classifier_failed(ti_ctx *ctx, ti_status s, const char *what)

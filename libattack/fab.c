@@ -1,6 +1,6 @@
 /* FAB, the Fast Adaptive Boundary attack: Croce & Hein, "Minimally distorted adversarial
  * examples with a fast adaptive boundary attack", ICML 2020 (Alg. 1), in the version of
- * AutoAttack (fra31/auto-attack, fab_base.py): spec shared/specs/attacks.md §5.
+ * AutoAttack (fra31/auto-attack, fab_base.py); docs/fab.md.
  *
  * One run, per sample, from x1 (x0 = the clean point):
  *   repeat n_iter times:
@@ -11,9 +11,9 @@
  *     alpha = min(a1 / (a1 + a2), alpha_max), a_i = max(||d_i||_p, 1e-8)
  *     x1 = clip01((1 - alpha)(x1 + eta d1) + alpha (x0 + eta d2))
  *     if pred(x1) != y: keep x1 if it is the smallest so far; x1 = x0 + beta (x1 - x0)
- * Around it (§5.4-5.5): runs only on correctly classified points; run 1 starts at x0, later
- * restarts at a random point of radius eps/2; FAB-T loops over the targets of clean-logit
- * rank 2..n+1; a point leaves once it has an adversarial point within eps. */
+ * Around it (docs/fab.md#restarts-and-fab-t): runs only on correctly classified points; run 1
+ * starts at x0, later restarts at a random point of radius eps/2; FAB-T loops over the targets
+ * of clean-logit rank 2..n+1; a point leaves once it has an adversarial point within eps. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* FMN, the Fast Minimum-Norm attack: Pintor, Roli, Brendel & Biggio, "Fast minimum-norm
  * adversarial attacks through adaptive norm constraints", NeurIPS 2021 (Alg. 1), with the
- * authors' code's details (spec shared/specs/attacks.md §8; docs/fmn.md).
+ * authors' code's details (docs/fmn.md; pralab/Fast-Minimum-Norm-FMN-Attack, src/attacks/fmn.py).
  *
  * Per sample, delta = 0, epsilon = +inf (L0: 1), best = worst = ||max(x, 1 - x)||_p:
  *   for i = 0 .. K-1:

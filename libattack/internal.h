@@ -68,7 +68,8 @@ static inline float ti__within(float x, float d)
     return (dv > 0 ? dv : -dv) > (d > 0 ? (double)d : -(double)d) ? nextafterf(v, x) : v;
 }
 
-/* Pulls xa (D) straight towards x until ||xa - x||_2 <= eps holds exactly (the same rounding
+/* The threat-set projections (projection.c, beside the L1 one of projection.h).
+ * Pulls xa (D) straight towards x until ||xa - x||_2 <= eps holds exactly (the same rounding
  * issue at L2: scaling delta to norm eps and adding it to x can end a hair outside). Usually
  * one pass that measures and changes nothing. */
 void ti__fit_l2(float *xa, const float *x, float eps, size_t D);
@@ -77,7 +78,8 @@ void ti__fit_l2(float *xa, const float *x, float eps, size_t D);
  * float: every coordinate ends within eps of x by ti__within). */
 void ti__proj_linf(float *xa, const float *x, float eps, size_t D);
 /* AutoAttack's L2 "projection": scale xa - x to norm min(eps, ||xa - x||_2), then clip to
- * [0,1] (not the exact projection onto ball ∩ box; spec §4.3), then ti__fit_l2. */
+ * [0,1] (not the exact projection onto ball ∩ box; docs/attacks.md#conventions), then
+ * ti__fit_l2. */
 void ti__proj_l2(float *xa, const float *x, float eps, size_t D);
 
 /* xa = Proj(xs + step * dir(g)) with dir = sign (L-inf) or g/||g||_2 (L2), Proj onto the
@@ -140,13 +142,13 @@ ti_status ti__apgd_ws_init(ti_ctx *ctx, ti__apgd_ws *w, int N, size_t D, int M, 
 void ti__apgd_ws_free(ti__apgd_ws *w);
 /* Checks the parameters shared by APGD and APGD-T (norm, n_iter, restarts, rho). */
 ti_status ti__apgd_check(ti_ctx *ctx, const char *who, const ti_apgd_params *p);
-/* One APGD run (spec §4.3) on rows 0..m-1 of w, whose xo, yr (and tr for DLR_T), map are
+/* One APGD run (docs/attacks.md#the-schedule) on rows 0..m-1 of w, whose xo, yr (and tr for DLR_T), map are
  * filled; leaves fooled[r] and, where fooled, xa row r. trace: record row 0 in p's trace. */
 ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params *p,
                        ti_loss loss, ti__apgd_ws *w, int m, uint64_t salt,
                        const ti__atk_io *io, ti_atk_stats *st, int trace);
 
-/* The attack after its checks (spec §4.3 restarts, §4.6 target loop): x_adv = x, one clean
+/* The attack after its checks (docs/attacks.md#restarts-and-apgd-t): x_adv = x, one clean
  * pass that marks the correctly classified points as robust, then n_restarts runs of loss
  * on the points still robust, once (nt = 0: untargeted) or once per target, the classes of
  * clean-logit rank 2..nt+1. A point fooled by a run keeps that run's x_adv and is not

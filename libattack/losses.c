@@ -1,6 +1,6 @@
 /* The attacks' losses on logits and their gradients w.r.t. the logits: cross-entropy, the
  * Carlini-Wagner margin, DLR and targeted DLR (Croce & Hein, ICML 2020, eq. 3 and §3.3).
- * Spec: shared/specs/attacks.md §1; derivation of the DLR gradient in docs/attacks.md. */
+ * Definitions and the derivation of the DLR gradient: docs/attacks.md#losses. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* The sign-gradient attacks of pgd.h. FGSM, the Fast Gradient Sign Method (Goodfellow,
  * Shlens & Szegedy, "Explaining and harnessing adversarial examples", ICLR 2015): one step of
- * size eps along the sign of the loss gradient (L2: along the normalised gradient); spec
- * shared/specs/attacks.md §2. PGD, projected gradient descent on the loss (Madry, Makelov,
- * Schmidt, Tsipras & Vladu, "Towards deep learning models resistant to adversarial attacks",
- * ICLR 2018): from a random point of the ball, repeated such steps, each projected back onto
- * the ball and the box; spec §3. Every point's random start is keyed on its index in the
+ * size eps along the sign of the loss gradient (L2: along the normalised gradient). PGD,
+ * projected gradient descent on the loss (Madry, Makelov, Schmidt, Tsipras & Vladu, "Towards
+ * deep learning models resistant to adversarial attacks", ICLR 2018): from a random point of
+ * the ball, repeated such steps, each projected back onto the ball and the box.
+ * docs/attacks.md#fgsm-and-pgd. Every point's random start is keyed on its index in the
  * call, or on its global sample index when the evaluation harness calls (ti__pgd). */
 #include <stdlib.h>
 #include <string.h>

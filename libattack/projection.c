@@ -1,12 +1,14 @@
-/* Projections onto norm balls at 0 (L-inf, L2, L1 by Duchi et al. ICML 2008, L0 by top-k),
- * the exact projection onto the L1 ball intersected with the box [0,1]^n (Croce & Hein,
- * "Mind the box", ICML 2021, for L1-APGD; derivation in docs/attacks.md) and the O(n) radix
- * sort of non-negative float keys that they and FAB's projection share.
- * Spec: shared/specs/attacks.md §8.5. */
+/* Every projection of libattack but FAB's: onto the threat sets around a clean point x that
+ * the attacks step in (L-inf exact; L2 as AutoAttack does it, scale then clip; L1 exact onto
+ * the L1 ball intersected with the box [0,1]^n, Croce & Hein, "Mind the box", ICML 2021, for
+ * L1-APGD), onto norm balls at 0 for FMN's delta (L-inf, L2, L1 by Duchi et al. ICML 2008, L0
+ * by top-k), and the O(n) radix sort of non-negative float keys that they and FAB's projection
+ * share. Derivations: docs/attacks.md#conventions and #l1-apgd-norm--ti_norm_l1, docs/fmn.md. */
 #include <assert.h>
 #include <math.h>
 #include <string.h>
 
+#include "internal.h"
 #include "thinice/projection.h"
 
 size_t ti_proj_work_bytes(size_t n)
@@ -144,6 +146,45 @@ void ti_proj_ball(ti_norm p, float *delta, size_t n, float eps, void *work)
     case TI_NORM_L0: proj_l0(delta, n, eps, work); break;
     default: assert(!"ti_proj_ball: unknown norm");
     }
+}
+
+/* ---- the L-inf and L2 threat sets around x, exact in float (internal.h) ----------------- */
+
+void ti__proj_linf(float *xa, const float *x, float eps, size_t D)
+{
+    for (size_t i = 0; i < D; i++) {
+        float v = ti__clampf(xa[i], ti__within(x[i], -eps), ti__within(x[i], eps));
+        xa[i] = ti__clampf(v, 0.0f, 1.0f);
+    }
+}
+
+void ti__proj_l2(float *xa, const float *x, float eps, size_t D)
+{
+    double s = 0;
+    for (size_t i = 0; i < D; i++) {
+        double d = (double)xa[i] - x[i];
+        s += d * d;
+    }
+    float nrm = (float)sqrt(s);
+    float scale = (nrm < eps ? nrm : eps) / (nrm + 1e-12f);
+    for (size_t i = 0; i < D; i++)
+        xa[i] = ti__clampf(x[i] + (xa[i] - x[i]) * scale, 0.0f, 1.0f);
+    ti__fit_l2(xa, x, eps, D);
+}
+
+void ti__fit_l2(float *xa, const float *x, float eps, size_t D)
+{
+    /* shrink by the measured excess plus a margin that doubles, in case rounding bites
+     * again; x and xa are in the box, so every point between them is too */
+    for (int tries = 0; tries < 16; tries++) {
+        double n = ti_norm_dist(TI_NORM_L2, xa, x, D);
+        if (n <= (double)eps)
+            return;
+        float k = (float)((double)eps / n * (1.0 - 1e-7 * (double)(1 << tries)));
+        for (size_t i = 0; i < D; i++)
+            xa[i] = x[i] + (xa[i] - x[i]) * k;
+    }
+    memcpy(xa, x, D * sizeof *xa); /* unreachable in practice: the clean point is inside */
 }
 
 /* ---- the L1 ball ∩ box ------------------------------------------------------------------ */

@@ -1,10 +1,10 @@
 /* The Square attack (Andriushchenko, Croce, Flammarion & Hein, ECCV 2020, Algorithm 1) in
  * AutoAttack's version: random search on the margin loss, one query per point and iteration,
- * a proposal kept when the margin drops; forward passes only. L-inf (§3.1): every coordinate
+ * a proposal kept when the margin drops; forward passes only. L-inf (paper §3.1): every coordinate
  * a vertex clip01(x +- eps), starting from vertical stripes, each step recolouring one square
- * window. L2 (§3.2): a grid of centre-weighted "eta" patterns to start, each step moving the
+ * window. L2 (paper §3.2): a grid of centre-weighted "eta" patterns to start, each step moving the
  * perturbation's mass from a second window into the first, the result rescaled to norm eps.
- * Spec: shared/specs/attacks.md §6; L2 and the per-point streams in docs/attacks.md. */
+ * The schedule, the reference's quirks, L2 and the per-point streams: docs/attacks.md#square. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,7 +56,7 @@ int ti_square_side_l2(float p_init, int it, int H, int W)
     return s;
 }
 
-/* ---- eta: the L2 update pattern (§3.2) ------------------------------------------------- */
+/* ---- eta: the L2 update pattern (paper §3.2) ------------------------------------------- */
 
 static double sumsq(const float *v, size_t n)
 {
@@ -203,7 +203,7 @@ static void draw_windows(ti_rng *r, ti_norm norm, int H, int W, sq_draw *d)
     }
 }
 
-/* ---- L-inf: start and proposal (§3.1) -------------------------------------------------- */
+/* ---- L-inf: start and proposal (paper §3.1) -------------------------------------------- */
 
 /* Vertical stripes: x_best = clip01(x + eps * sign), one sign per (channel, column). */
 static void linf_init(sq_ws *w, const ti_square_params *p, ti_rng *batch, int m)
@@ -238,7 +238,7 @@ static void linf_propose(const sq_ws *w, float eps, const sq_draw *d, const floa
             }
 }
 
-/* ---- L2: start and proposal (§3.2) ----------------------------------------------------- */
+/* ---- L2: start and proposal (paper §3.2) ----------------------------------------------- */
 
 /* xn = clip01(x + eps * delta / (||delta||_2 + 1e-12)); delta may alias xn. */
 static void l2_apply(float *xn, const float *delta, const float *x0, float eps, size_t D)

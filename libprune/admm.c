@@ -1,4 +1,4 @@
-/* ADMM pruning (Ye et al., ICCV 2019; pruning.md section 4): minimise the adversarial loss
+/* ADMM pruning (Ye et al., ICCV 2019; docs/pruning.md#admm): minimise the adversarial loss
  * subject to W_l in S_l = {||V||_0 <= keep_l} through the scaled augmented Lagrangian
  *   f_adv(W) + sum_l rho/2 ||W_l - Z_l + U_l||^2,
  * alternating SGD on W (the penalty adds rho (W - Z + U) to the gradient), the Z step

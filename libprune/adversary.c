@@ -1,4 +1,4 @@
-/* The adversaries used inside adversarial training (pruning.md 2.1 and 2.3): PGD on the
+/* The adversaries used inside adversarial training (docs/pruning.md#the-adversary-inside-training): PGD on the
  * cross-entropy (Madry et al. 2018) and TRADES' maximisation of KL(p(x) || p(x')) (Zhang et
  * al. 2019). Both ascend with the sign of the input gradient and project on the L-inf ball
  * of radius eps around x and on the box [0,1] after every step; the model is queried through

@@ -1,4 +1,4 @@
-/* Adversarial training as hooks of the training loop (pruning.md 2.2-2.3): the inputs hook
+/* Adversarial training as hooks of the training loop (docs/pruning.md#adversarial-training): the inputs hook
  * crafts x' in evaluation mode, the loss hook builds the outer objective in training mode:
  *   PGD (Madry):   CE(f(x'), y)                       (the default loss on replaced inputs)
  *   TRADES:        CE(f(x), y) + beta KL(p(x) || p(x')) (gradients through both branches)

@@ -1,4 +1,4 @@
-/* ATMC at 32 bits (Gui et al., NeurIPS 2019; pruning.md section 5.3): projected adversarial
+/* ATMC at 32 bits (Gui et al., NeurIPS 2019; docs/pruning.md#atmc): projected adversarial
  * SGD with a GLOBAL l0 constraint. After every step all conv and linear weights are projected
  * on {at most keep non-zeros over the whole network} (iterative hard thresholding: a pruned
  * weight can come back if a step makes it large enough), on the 50/50 clean/adversarial

@@ -1,4 +1,4 @@
-/* HYDRA (Sehwag et al., NeurIPS 2020; pruning.md section 3). Every conv and linear weight W
+/* HYDRA (Sehwag et al., NeurIPS 2020; docs/pruning.md#hydra). Every conv and linear weight W
  * gets an importance score S; the forward pass uses W * topk(|S|, k) per layer.
  *   prune phase:    S starts at the scaled init sqrt(6/fan_in) W / max|W| (so the first mask
  *                   is magnitude pruning), then S (and batch norm) are trained with the weights

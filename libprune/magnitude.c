@@ -1,4 +1,4 @@
-/* Magnitude pruning, the baseline (pruning.md 6; HYDRA's "LWM"): keep the largest |w| of each
+/* Magnitude pruning, the baseline (docs/pruning.md#magnitude-pruning-lwm; HYDRA's "LWM"): keep the largest |w| of each
  * layer (or over all layers with `global`), then fine-tune the surviving weights with the
  * adversarial loss and the mask fixed. */
 #include "internal.h"

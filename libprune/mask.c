@@ -1,5 +1,5 @@
-/* Masks by magnitude: exact top-k with a deterministic tie rule (pruning.md 3.2), its global
- * form over many tensors (ATMC, 5.4) and the l0-ball projection (ADMM's Z step, 4.3).
+/* Masks by magnitude: exact top-k with a deterministic tie rule (docs/pruning.md#conventions),
+ * its global form over many tensors (ATMC) and the l0-ball projection (ADMM's Z step).
  * Selection instead of sorting: ATMC projects after every optimizer step over millions of
  * weights, so the O(n) quickselect matters. */
 #include <math.h>

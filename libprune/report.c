@@ -1,7 +1,7 @@
-/* The pruning report as JSON (methods.h): a phase's record (also each phase checkpoint's
+/* The pruning report as JSON (prune.h): a phase's record (also each phase checkpoint's
  * .json) and the whole run's report that thinice-prune writes: the method, the sparsity
  * reached per layer and overall, the accuracy after each phase, and every setting. */
-#include "thinice/methods.h"
+#include "thinice/prune.h"
 
 void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph)
 {

@@ -1,4 +1,5 @@
-/* Sparsity reports over a model's conv and linear weights (pruning.md section 6): per layer,
+/* Sparsity reports over a model's conv and linear weights (docs/pruning.md#counting-sparsity):
+ * per layer,
  * global, and HYDRA's unweighted per-layer mean. */
 #include "thinice/prune.h"
 

@@ -1,5 +1,5 @@
 /* ResNet-18 and ResNet-34 in the CIFAR form of kuangliu/pytorch-cifar (used by HYDRA, ADMM,
- * ATMC; pruning.md 1.5): 3x3 stem without max-pool, BasicBlocks [2,2,2,2] or [3,4,6,3] with
+ * ATMC; docs/models.md#architectures): 3x3 stem without max-pool, BasicBlocks [2,2,2,2] or [3,4,6,3] with
  * option-B (1x1 conv + BN) shortcuts, global average pool, one linear. Post-activation:
  * out = ReLU(BN2(conv2(ReLU(BN1(conv1 x)))) + shortcut x). PyTorch default init. */
 #include <stdio.h>

@@ -1,6 +1,6 @@
-/* The small CNN of issue 2 item 8 (PyTorch names conv1, conv2, fc1, fc2): two 3x3 conv +
+/* thinice's small CNN for Fashion-MNIST (PyTorch names conv1, conv2, fc1, fc2): two 3x3 conv +
  * ReLU + 2x2 max-pool stages (32 and 64 channels), then 128 hidden units and the logits.
- * PyTorch default initialisation (kaiming-uniform a = sqrt 5, pruning.md 1.2). */
+ * PyTorch default initialisation (kaiming-uniform a = sqrt 5, docs/models.md#initialisation). */
 #include <stdlib.h>
 
 #include "model_internal.h"

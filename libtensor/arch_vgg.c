@@ -1,4 +1,4 @@
-/* VGG-16 in two forms (pruning.md 1.3 and 1.4):
+/* VGG-16 in two forms (docs/models.md#architectures):
  *  - vgg16_bn, HYDRA's vgg_cifar.py: 13 conv3x3 (no bias) + BN + ReLU, four max-pools,
  *    adaptive average pool to 2x2, classifier 2048-256-256-M; HYDRA's init (Kaiming normal
  *    fan-out convs, N(0, 0.01^2) linears, zero biases);

@@ -1,4 +1,4 @@
-/* WideResNet-28-4 and 28-10 as HYDRA's wrn_cifar.py (pruning.md 1.6): 3x3 stem, three groups
+/* WideResNet-28-4 and 28-10 as HYDRA's wrn_cifar.py (docs/models.md#architectures): 3x3 stem, three groups
  * of four pre-activation BasicBlocks (widths 16w, 32w, 64w; strides 1, 2, 2), BN + ReLU,
  * global average pool, linear. A block whose widths differ takes its 1x1 shortcut from the
  * activated input. HYDRA also builds an unused "sub_block1": not built here (its keys are

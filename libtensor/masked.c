@@ -1,5 +1,5 @@
 /* Masked weights for pruning: W~ = W * M with a constant 0/1 mask, and HYDRA's
- * straight-through gradient to the importance scores (Sehwag et al. 2020; pruning.md 3.3):
+ * straight-through gradient to the importance scores (Sehwag et al. 2020; docs/pruning.md#hydra):
  * the top-k selection is treated as the identity, so dL/dS = sign(S) * W * dL/dW~. */
 #include "thinice/ops.h"
 #include "internal.h"

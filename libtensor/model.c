@@ -1,5 +1,6 @@
 /* The generic part of a model: the architecture table, parameter registration into three
- * blocks (parameters, gradients, buffers) with PyTorch's initialisations (pruning.md 1.2),
+ * blocks (parameters, gradients, buffers) with the references' initialisations
+ * (docs/models.md#initialisation),
  * lookup, masks, sparsity, the weight hook and the layer helpers the architectures share. */
 #include <math.h>
 #include <stdio.h>
@@ -169,7 +170,7 @@ static ti_status finalize(ti_model *m)
 }
 
 /* vgg16_admm's five pools empty a map smaller than 32: pad the image with zeros first
- * (pruning.md 1.7) by a 1x1 identity convolution with padding, which keeps the input
+ * (docs/models.md#other-input-sizes) by a 1x1 identity convolution with padding, which keeps the input
  * gradient exact and needs no extra op. */
 static ti_status setup_pad(ti_model *m, int pad)
 {

@@ -8,11 +8,11 @@
 #include "thinice/model.h"
 #include "thinice/ops.h"
 
-/* BatchNorm constants of PyTorch's defaults (pruning.md section 0). */
+/* BatchNorm constants of PyTorch's defaults (docs/pruning.md#conventions). */
 #define MI_BN_MOMENTUM 0.1f
 #define MI_BN_EPS 1e-5f
 
-/* How a parameter is initialised when the model is created (pruning.md section 1.2). */
+/* How a parameter is initialised when the model is created (docs/models.md#initialisation). */
 typedef enum ti__mi_init_kind {
     MI_INIT_CONST = 0, /* every element = a */
     MI_INIT_UNIFORM,   /* U(-a, a): PyTorch's default conv/linear weight and bias */
@@ -113,7 +113,7 @@ ti_tensor *ti__mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, 
                           ti_tensor *x, int training, int relu);
 
 /* vgg16_admm's five max-pools empty any map smaller than 32: the model zero-pads the input by
- * this many pixels on each side first (pruning.md 1.7 recommends padding 28 -> 32). */
+ * this many pixels on each side first, 28 -> 32 (docs/models.md#other-input-sizes). */
 static inline int ti__mi_vgg_admm_pad(int H, int W)
 {
     int small = H < W ? H : W;

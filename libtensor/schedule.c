@@ -1,6 +1,6 @@
 /* Learning-rate schedules as functions of the fractional epoch: constant, step (PyTorch's
  * MultiStepLR), cosine (CosineAnnealingLR, with an optional linear warm-up) and piecewise
- * linear. The reference recipes and their quirks are in specs/pruning.md section 2.4. */
+ * linear. The reference recipes and their quirks: docs/pruning.md#learning-rate-schedules. */
 #include <math.h>
 #include <string.h>
 

@@ -13,7 +13,8 @@ RSS minus the RSS before the model was made) is its own. Besides wall-clock imag
 decides wall time, while CPU time is the work done (spinning OpenMP threads count). Prints the torch.mm 1024^3 GFLOP/s
 of the same run, a table, and JSON (to the path given as the first argument, if any).
 
-Run with glibc told to keep freed memory, PyTorch's best setting (shared/specs/performance.md):
+Run with glibc told to keep freed memory, PyTorch's best setting
+(docs/PERFORMANCE.md#the-pytorch-baseline):
   GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296 \\
       /usr/bin/python3 scripts/bench_pytorch_models.py [out.json]
 Environment: THINICE_THREADS (2), THINICE_BENCH_REPS (3), THINICE_BENCH_MODELS, THINICE_BENCH_BATCH.

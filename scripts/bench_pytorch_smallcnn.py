@@ -5,7 +5,7 @@ fc2 128->10) trained on random 1x28x28 images at batch 128 with SGD (lr 0.01, mo
 weight decay 5e-4) and cross-entropy, 2 threads; prints the best images/s of 3 timed epochs of
 40 batches after one warm-up epoch, and the torch.mm 1024^3 GFLOP/s of the same run.
 
-The fair baseline runs with glibc told to keep freed memory (see specs/performance.md):
+The fair baseline runs with glibc told to keep freed memory (docs/PERFORMANCE.md#the-pytorch-baseline):
   GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296 \\
       /usr/bin/python3 scripts/bench_pytorch_smallcnn.py
 """

@@ -1,15 +1,16 @@
 #!/usr/bin/python3
 """thinice against PyTorch on the model-zoo benchmark, side by side: for every round and
-every model, build/bin/bench_models and scripts/bench_pytorch_models.py run one after the
+every model, build-native/bin/bench_models (the native build `make bench` measures) and scripts/bench_pytorch_models.py run one after the
 other (their order alternating from round to round), so that both see the same state of a
 shared, noisy machine. Prints per model and workload the median images/s of each over the
 rounds and the median of the per-round ratios thinice / PyTorch, and writes all rounds as
 JSON.
 
-Usage (from the repository root, after `make build/bin/bench_models`):
+Usage (from the repository root, after `make NATIVE=1 build-native/bin/bench_models`):
   /usr/bin/python3 scripts/compare_models.py [--rounds 3] [--models resnet18,vgg16_bn,wrn_28_4]
-                                             [--reps 5] [-o build/compare_models.json]
-PyTorch runs with glibc told to keep freed memory (its best setting, performance.md).
+                                             [--reps 5] [-o build-native/compare_models.json]
+PyTorch runs with glibc told to keep freed memory (its best setting,
+docs/PERFORMANCE.md#the-pytorch-baseline).
 """
 import argparse
 import json
@@ -34,7 +35,7 @@ def one(lib, model, reps, tmp):
     env = dict(os.environ, THINICE_BENCH_MODELS=model, THINICE_BENCH_REPS=str(reps))
     out = os.path.join(tmp, f"{lib}.json")
     if lib == "thinice":
-        cmd = [os.path.join(ROOT, "build", "bin", "bench_models"), out]
+        cmd = [os.path.join(ROOT, "build-native", "bin", "bench_models"), out]
     else:
         env["GLIBC_TUNABLES"] = TUNED
         cmd = ["/usr/bin/python3", os.path.join(HERE, "bench_pytorch_models.py"), out]
@@ -46,7 +47,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--models", default="resnet18,vgg16_bn,wrn_28_4")
     ap.add_argument("--reps", type=int, default=5)
-    ap.add_argument("-o", "--output", default=os.path.join(ROOT, "build", "compare_models.json"))
+    ap.add_argument("-o", "--output", default=os.path.join(ROOT, "build-native", "compare_models.json"))
     args = ap.parse_args()
     models = args.models.split(",")
     rounds = []

@@ -6,9 +6,9 @@ from round to round, so that both see the same state of a shared machine. Prints
 training-loop seconds and the median over the rounds of PyTorch's time over thinice's, and
 writes the rounds as JSON.
 
-Usage (from the repository root, after `make`):
+Usage (from the repository root, after `make NATIVE=1`, the build benchmarks measure):
   /usr/bin/python3 scripts/compare_pgdat.py [--rounds 2] [--count 60000] [--threads 2]
-                                            [-o build/compare_pgdat.json]
+                                            [-o build-native/compare_pgdat.json]
 """
 import argparse
 import json
@@ -24,7 +24,7 @@ TUNED = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967296"
 
 def thinice(args, tmp):
     out = os.path.join(tmp, "train.json")
-    subprocess.run([os.path.join(ROOT, "build", "bin", "thinice-train"), "--adv", "pgd",
+    subprocess.run([os.path.join(ROOT, "build-native", "bin", "thinice-train"), "--adv", "pgd",
                     "--eps", "0.1", "--step", "0.025", "--steps", "10", "--lr", "0.05",
                     "--train-count", str(args.count), "--test-count", "1000", "--epochs", "1",
                     "--threads", str(args.threads), "--quiet", "--no-progress", "--json", out],
@@ -46,7 +46,7 @@ def main():
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--count", type=int, default=60000)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("-o", "--output", default=os.path.join(ROOT, "build", "compare_pgdat.json"))
+    ap.add_argument("-o", "--output", default=os.path.join(ROOT, "build-native", "compare_pgdat.json"))
     args = ap.parse_args()
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:

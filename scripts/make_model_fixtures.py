@@ -4,7 +4,7 @@
 Run from the repository root with Debian's PyTorch 1.13:  /usr/bin/python3 scripts/make_model_fixtures.py
 
 Each architecture is written here again in PyTorch with the module names of the reference
-code (HYDRA's vgg_cifar.py / wrn_cifar.py, kuangliu's ResNet and VGG, pruning.md section 1).
+code (HYDRA's vgg_cifar.py / wrn_cifar.py, kuangliu's ResNet and VGG; docs/models.md).
 
 Weights: a ResNet-18 in float32 is 45 MB, too much for the repository. Instead every tensor is
 filled with a *test pattern* that C and Python compute bit-identically from the tensor's name
@@ -161,7 +161,7 @@ class VGG16ADMM(nn.Module):  # kuangliu VGG('VGG16') of the ADMM repository
         self.classifier = nn.Linear(512, M)
 
     def forward(self, x):
-        if self.pad:  # pruning.md 1.7: zero-pad 28 -> 32
+        if self.pad:  # docs/models.md, other input sizes: zero-pad 28 -> 32
             x = F.pad(x, (self.pad,) * 4)
         return self.classifier(torch.flatten(self.features(x), 1))
 
@@ -267,8 +267,8 @@ def make(arch, C, H, W, M):
     raise ValueError(arch)
 
 
-SPEC_COUNTS = {"vgg16_bn": 15311818, "vgg16_admm": 14728266, "resnet18": 11173962,
-               "resnet34": 21282122, "wrn_28_4": 5849050, "wrn_28_10": 36479194}
+REF_COUNTS = {"vgg16_bn": 15311818, "vgg16_admm": 14728266, "resnet18": 11173962,
+              "resnet34": 21282122, "wrn_28_4": 5849050, "wrn_28_10": 36479194}
 
 
 def kinds(model):
@@ -351,12 +351,12 @@ def fixture(tag, arch, C, H, W, M, N, norm=None, seed=0):
 
 
 def count_check():
-    """The parameter counts of the spec's table, from the PyTorch definitions."""
-    for arch, want in SPEC_COUNTS.items():
+    """The parameter counts of docs/models.md's table, from the PyTorch definitions."""
+    for arch, want in REF_COUNTS.items():
         model = make(arch, 3, 32, 32, 10)
         got = sum(p.numel() for n, p in model.named_parameters() if "sub_block1" not in n)
         assert got == want, (arch, got, want)
-    print("parameter counts match pruning.md section 1.1")
+    print("parameter counts match docs/models.md")
 
 
 def real_smallcnn():

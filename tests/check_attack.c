@@ -1,5 +1,5 @@
 /* Tests of libattack's losses, FGSM, PGD, APGD, APGD-T, Square and the AutoAttack ensemble
- * against analytic answers: loss values of the spec's examples, finite differences, linear
+ * against analytic answers: the loss values of docs/attacks.md, finite differences, linear
  * models whose exact L-inf robustness is known in closed form, and invariants (ball, box,
  * determinism, untouched misclassified points). A tiny ReLU network gives a nonlinear case. */
 #include <math.h>
@@ -115,7 +115,7 @@ static void make_data(const ti_classifier *f, int N, uint64_t seed, float lo, fl
     free(z);
 }
 
-/* Exact L-inf robustness of a linear classifier at (x, y) (spec §10.7). */
+/* Exact L-inf robustness of a linear classifier at (x, y) (docs/attacks.md#linear-models-as-oracles). */
 static int linear_robust(const float *W, const float *b, int M, size_t D, const float *x, int y,
                          float eps)
 {

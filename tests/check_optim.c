@@ -252,7 +252,7 @@ START_TEST(test_schedule_step_cosine_pytorch)
 END_TEST
 
 /* HYDRA's cosine, lr(e) = lr0 (1 + cos(pi (e - 1) / E)) / 2 per epoch: the test values of
- * specs/pruning.md 2.4. Warm-up and piecewise linear by hand. */
+ * docs/pruning.md#learning-rate-schedules. Warm-up and piecewise linear by hand. */
 START_TEST(test_schedule_hydra_warmup_linear)
 {
     ti_ctx *ctx = ti_ctx_new(1, 1);

@@ -1,6 +1,6 @@
 /* Tests of libprune's adversarial training and methods on a tiny separable problem made
  * here: 1x8x8 images of two classes (a bright top-left or bottom-right quadrant, plus noise),
- * a small CNN, short schedules. Properties from pruning.md section 8. */
+ * a small CNN, short schedules. Properties and worked examples from docs/pruning.md. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -66,13 +66,13 @@ static void pretrain(ti_ctx *ctx, ti_model *m, const ti_dataset *d, int epochs)
 
 START_TEST(test_scaled_init_and_admm_lr)
 {
-    /* pruning.md 3.4: fan_in 1, W = [1, -2, 4] -> S = [0.6123724, -1.2247449, 2.4494897] */
+    /* docs/pruning.md#hydra: fan_in 1, W = [1, -2, 4] -> S = [0.6123724, -1.2247449, 2.4494897] */
     float W[3] = {1, -2, 4}, S[3];
     ti_prune_hydra_scaled_init(W, 3, 1, S);
     ck_assert_float_eq_tol(S[0], 0.6123724f, 1e-6);
     ck_assert_float_eq_tol(S[1], -1.2247449f, 1e-6);
     ck_assert_float_eq_tol(S[2], 2.4494897f, 1e-6);
-    /* 4.2: 0.01 for offsets 0..6, 0.001 for 7..13, 0.0001 for 14..19, then again */
+    /* ADMM's periodic rate: 0.01 for offsets 0..6, 0.001 for 7..13, 0.0001 for 14..19, then again */
     for (int e = 0; e < 40; e++) {
         int o = e % 20;
         float want = o < 7 ? 0.01f : (o < 14 ? 0.001f : 0.0001f);

@@ -1,5 +1,5 @@
-/* Tests of libprune's mask arithmetic against the worked examples of pruning.md (3.2-3.3,
- * 4.3, 5.4), brute force, and the HYDRA straight-through gradient of ti_masked_weight. */
+/* Tests of libprune's mask arithmetic against the worked examples of docs/pruning.md (HYDRA,
+ * ADMM, ATMC), brute force, and the HYDRA straight-through gradient of ti_masked_weight. */
 #include <math.h>
 #include <stdlib.h>
 
@@ -8,7 +8,7 @@
 
 START_TEST(test_keep_count)
 {
-    /* pruning.md 1.3: conv1 of VGG-16-BN, 1728 weights: 1555 zeros at 90%, 1641 at 95% */
+    /* docs/pruning.md#hydra: conv1 of VGG-16-BN, 1728 weights: 1555 zeros at 90%, 1641 at 95% */
     ck_assert_uint_eq(1728 - ti_prune_keep_count(1728, 0.9), 1555);
     ck_assert_uint_eq(1728 - ti_prune_keep_count(1728, 0.95), 1641);
     ck_assert_uint_eq(2359296 - ti_prune_keep_count(2359296, 0.9), 2123366);
@@ -21,7 +21,7 @@ END_TEST
 
 START_TEST(test_topk_worked_example_and_ties)
 {
-    /* 3.3: S = [0.3, -0.9, 0.1, 0.5, -0.2], keep 2 -> M = [0, 1, 0, 1, 0] */
+    /* HYDRA's example: S = [0.3, -0.9, 0.1, 0.5, -0.2], keep 2 -> M = [0, 1, 0, 1, 0] */
     float s[5] = {0.3f, -0.9f, 0.1f, 0.5f, -0.2f}, m[6];
     ck_assert_int_eq(ti_prune_topk_mask(s, 5, 2, m, NULL), TI_OK);
     float want[5] = {0, 1, 0, 1, 0};
@@ -68,7 +68,7 @@ END_TEST
 
 START_TEST(test_global_worked_example)
 {
-    /* 5.4: layer 1 = [0.5, -0.2], layer 2 = [1.0, -0.05, 0.3], k = 2 */
+    /* ATMC's example: layer 1 = [0.5, -0.2], layer 2 = [1.0, -0.05, 0.3], k = 2 */
     float a[2] = {0.5f, -0.2f}, b[3] = {1.0f, -0.05f, 0.3f}, ma[2], mb[3];
     const float *v[2] = {a, b};
     size_t n[2] = {2, 3};
@@ -84,7 +84,7 @@ END_TEST
 
 START_TEST(test_l0_projection)
 {
-    /* 4.3: v = [0.5, -3, 2, 0.1, -1], p = 0.6 -> keep 2 -> [0, -3, 2, 0, 0], distance 1.26 */
+    /* ADMM's example: v = [0.5, -3, 2, 0.1, -1], p = 0.6 -> keep 2 -> [0, -3, 2, 0, 0], distance 1.26 */
     float v[5] = {0.5f, -3, 2, 0.1f, -1}, z[5], zz[5];
     ck_assert_int_eq(ti_prune_project_l0(v, 5, ti_prune_keep_count(5, 0.6), z), TI_OK);
     float want[5] = {0, -3, 2, 0, 0};
@@ -115,7 +115,7 @@ static ti_tensor *build_masked(ti_tape *t, ti_tensor **in, void *user)
 
 START_TEST(test_hydra_straight_through)
 {
-    /* 3.3 worked example: W = [1..5], S as above, G = [0.1..0.5] ->
+    /* HYDRA's worked example: W = [1..5], S as above, G = [0.1..0.5] ->
      * dS = [0.1, -0.4, 0.9, 1.6, -2.5], dW = [0, 0.2, 0, 0.4, 0] */
     ti_ctx *ctx = ti_ctx_new(1, 1);
     ti_tape *tape = ti_tape_new(ctx);

@@ -11,7 +11,7 @@
 #include "app_cli.h"
 #include "app_model.h"
 #include "thinice/fileio.h"
-#include "thinice/methods.h"
+#include "thinice/prune.h"
 #include "thinice/train.h"
 
 typedef struct opts {

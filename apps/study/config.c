@@ -12,7 +12,7 @@
 #include "thinice/eval.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
-#include "thinice/methods.h"
+#include "thinice/prune.h"
 
 void study_config_default(study_config *c)
 {

@@ -14,7 +14,7 @@
 #include "thinice/eval.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
-#include "thinice/methods.h"
+#include "thinice/prune.h"
 
 /* ---- small helpers ---------------------------------------------------------------------- */
 

@@ -1,6 +1,6 @@
 /* Attack benchmark: AutoAttack standard (L-inf, eps 0.1) on the first 200 Fashion-MNIST test
  * images of a PGD-trained small CNN, the setting in which the reference PyTorch AutoAttack
- * takes 219 s on this machine with 2 threads (issue 4). Prints clean accuracy, PGD-20 and
+ * takes 219 s on this machine with 2 threads (docs/PERFORMANCE.md#attacks). Prints clean accuracy, PGD-20 and
  * per-attack robust accuracy and times, and checks that AutoAttack is never weaker than PGD-20.
  *
  * The model is trained once with the library (PGD-AT of Madry et al.: eps 0.1, step 0.025,

@@ -1,4 +1,4 @@
-/* Model-zoo benchmark (issue 3): ResNet-18, VGG-16-BN and WRN-28-4 at batch 128 on 3x32x32,
+/* Model-zoo benchmark (docs/PERFORMANCE.md#model-zoo): ResNet-18, VGG-16-BN and WRN-28-4 at batch 128 on 3x32x32,
  * three workloads each: forward (evaluation, nothing recorded), a training step without the
  * optimizer (zero grads, training-mode forward, mean cross-entropy, backward to every parameter)
  * and the input gradient attacks use (evaluation mode, parameters frozen, summed cross-entropy,

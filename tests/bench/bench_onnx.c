@@ -3,7 +3,7 @@
  * file with a small protobuf encoder, then times ti_onnx_load (read + decode + compile + a
  * one-image dry run) over 5 runs, in wall time and in CPU time of the process (user + system:
  * what the load costs, independent of other jobs on a shared machine). Fails if the best CPU
- * time reaches a second (issue 7 asks for well under a second). One thread. Usage:
+ * time reaches a second (the goal is well under a second). One thread. Usage:
  * bench_onnx [out.json]. The file is deleted. */
 #include <stdint.h>
 #include <stdio.h>

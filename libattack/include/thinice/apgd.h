@@ -3,7 +3,7 @@
  * loss and targeted (APGD-T, targeted DLR over the classes of clean-logit rank 2..n+1),
  * L-inf and L2, as AutoAttack runs them, reference quirks included (docs/attacks.md), and
  * L1-APGD (Croce & Hein, "Mind the box", ICML 2021) on the L1 ball ∩ [0,1]^d.
- * Spec: shared/specs/attacks.md §4. Both follow the calling convention of attack.h. */
+ * docs/attacks.md#apgd. Both follow the calling convention of attack.h. */
 #ifndef THINICE_APGD_H
 #define THINICE_APGD_H
 
@@ -48,7 +48,7 @@ typedef struct ti_apgd_params {
  * are fixed by the method; at L1, no momentum and an initial step of eps.) */
 ti_apgd_params ti_apgd_params_default(void);
 
-/* The checkpoint iterations (1-based, spec §4.2) of a run of n_iter iterations into ckpt
+/* The checkpoint iterations (1-based, docs/attacks.md#the-schedule) of a run of n_iter iterations into ckpt
  * (at most max entries); returns how many there are. For n_iter 100: 22 41 57 70 80 87 93 99.
  * L-inf and L2; at L1 a checkpoint falls every max(floor(0.04 n_iter), 1) iterations. */
 int ti_apgd_checkpoints(int n_iter, int *ckpt, int max);

@@ -3,7 +3,7 @@
  * a list in order, each on the points still robust and each starting from the clean x; a
  * point is non-robust if any attack fooled it. Versions "standard" (APGD-CE, APGD-T,
  * FAB-T, Square) and "plus" (APGD-CE, APGD-DLR, FAB, Square, APGD-T, FAB-T with restarts),
- * or a custom list. Spec: shared/specs/attacks.md §7.
+ * or a custom list. docs/attacks.md#autoattack.
  *
  * This header holds the attack names and the ensemble's settings; the ensemble runs through
  * the evaluation harness (eval.h: ti_eval_params_init with the version, then ti_eval_run),
@@ -58,8 +58,8 @@ typedef struct ti_aa_params {
 ti_aa_params ti_aa_params_default(void);
 
 /* Parameters of a version: "standard", "plus", or a comma-separated list of attack names
- * (each with standard's settings, apgd-dlr and fab with 1 restart). Spec §7.1 gives the
- * settings. APGD runs with stop_on_success = 1 (same robust accuracy as the reference,
+ * (each with standard's settings, apgd-dlr and fab with 1 restart); the settings are in
+ * docs/attacks.md#autoattack. APGD runs with stop_on_success = 1 (same robust accuracy as the reference,
  * faster; docs/attacks.md). Errors: TI_ERR_ARG for an unknown name or a too long list. */
 ti_status ti_aa_params_version(ti_ctx *ctx, const char *version, ti_norm norm, float eps,
                                ti_aa_params *out);

@@ -1,8 +1,8 @@
 /* FAB, the Fast Adaptive Boundary attack (Croce & Hein, "Minimally distorted adversarial
  * examples with a fast adaptive boundary attack", ICML 2020), in AutoAttack's version:
  * untargeted (full Jacobian) and targeted (FAB-T, targets by clean-logit rank), L-inf, L2
- * and L1, random restarts as the reference does them. Spec: shared/specs/attacks.md §5;
- * the projection onto hyperplane-and-box is derived in docs/fab.md. */
+ * and L1, random restarts as the reference does them (fra31/auto-attack, fab_base.py). The
+ * attack and its projection onto hyperplane-and-box are derived in docs/fab.md. */
 #ifndef THINICE_FAB_H
 #define THINICE_FAB_H
 

@@ -1,7 +1,7 @@
 /* FMN, the Fast Minimum-Norm attack (Pintor, Roli, Brendel & Biggio, "Fast minimum-norm
  * adversarial attacks through adaptive norm constraints", NeurIPS 2021), for L0, L1, L2 and
- * L-inf, untargeted and targeted. Spec: shared/specs/attacks.md §8; the epsilon step is
- * explained in docs/fmn.md. It measures each sample's distance to the decision boundary. */
+ * L-inf, untargeted and targeted, with the authors' code's details
+ * (pralab/Fast-Minimum-Norm-FMN-Attack); the epsilon step is explained in docs/fmn.md. It measures each sample's distance to the decision boundary. */
 #ifndef THINICE_FMN_H
 #define THINICE_FMN_H
 

@@ -1,6 +1,6 @@
 /* Losses of the attacks, on the logits of one sample, with their gradient w.r.t. the logits
- * (the attacks backpropagate it through the classifier's vjp). Spec: shared/specs/attacks.md
- * §1; the DLR derivation is in docs/attacks.md.
+ * (the attacks backpropagate it through the classifier's vjp). Definitions and the DLR
+ * derivation: docs/attacks.md#losses.
  *
  * Conventions: z holds the M logits of one sample, y the true label, t a target label.
  * "Largest", "2nd largest", ... use one fixed tie rule everywhere in libattack: among equal

@@ -1,5 +1,5 @@
 /* FGSM (Goodfellow et al., ICLR 2015) and PGD (Madry et al., ICLR 2018), L-inf and L2, with
- * random start and restarts on the points not yet fooled. Spec: shared/specs/attacks.md §2-3.
+ * random start and restarts on the points not yet fooled. docs/attacks.md#fgsm-and-pgd.
  * Both follow the calling convention of attack.h. */
 #ifndef THINICE_PGD_H
 #define THINICE_PGD_H

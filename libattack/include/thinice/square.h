@@ -1,10 +1,10 @@
 /* The Square attack (Andriushchenko, Croce, Flammarion & Hein, "Square Attack: a
- * query-efficient black-box adversarial attack via random search", ECCV 2020), L-inf (§3.1)
- * and L2 (§3.2), in AutoAttack's version: margin loss, one query per point and iteration,
+ * query-efficient black-box adversarial attack via random search", ECCV 2020), L-inf (paper §3.1)
+ * and L2 (paper §3.2), in AutoAttack's version: margin loss, one query per point and iteration,
  * square windows of side from the p schedule. L-inf starts from vertical stripes and sets
  * windows to vertices of the eps box; L2 starts from a grid of centre-weighted "eta"
  * patterns and moves the perturbation's mass between two windows. Uses forward passes only.
- * Spec: shared/specs/attacks.md §6; L2 in docs/attacks.md. Follows the calling convention of
+ * Details and the reference's quirks in docs/attacks.md#square. Follows the calling convention of
  * attack.h. */
 #ifndef THINICE_SQUARE_H
 #define THINICE_SQUARE_H
@@ -36,7 +36,8 @@ typedef struct ti_square_params {
  * windows (shared_window 0), seed 0. */
 ti_square_params ti_square_params_default(void);
 
-/* The fraction of pixels p at iteration it (0-based) for p_init (spec §6.3), and the side
+/* The fraction of pixels p at iteration it (0-based) for p_init (the schedule's table in
+ * docs/attacks.md#square), and the side
  * of the square on an H x W image: max(round(sqrt(p H W)), 1), at most min(H, W). */
 float ti_square_p(float p_init, int it);
 int ti_square_side(float p_init, int it, int H, int W);

@@ -2,7 +2,7 @@
  * KL maximisation of TRADES, Zhang et al. 2019) and the hooks that plug them into
  * ti_train_epoch (train.h). The inner maximisation always runs the model in evaluation mode
  * (through its classifier view); the outer loss runs it in training mode.
- * Spec: ../shared/specs/pruning.md section 2. */
+ * docs/pruning.md#adversarial-training. */
 #ifndef THINICE_ADVTRAIN_H
 #define THINICE_ADVTRAIN_H
 

@@ -1,18 +1,97 @@
-/* libprune: masks, sparsity and the adversarial pruning methods of the thin-ice study
- * (HYDRA, ADMM, ATMC, magnitude pruning) with the adversarial training they build on.
- * This header holds the mask arithmetic every method shares (see ../shared/specs/pruning.md
- * sections 3.2, 4.3, 5.4 and 6). Sparsity s is the fraction of weights REMOVED; the fraction
- * kept is k = 1 - s. */
+/* libprune: the adversarial pruning methods of the thin-ice study (HYDRA, ADMM, ATMC and
+ * magnitude pruning) run from a dense adversarially trained model, and the mask arithmetic
+ * every method shares. Sparsity s is the fraction of weights REMOVED; the fraction kept is
+ * k = 1 - s. Each method does what its authors' code does (docs/pruning.md):
+ *   magnitude: per-layer (or global) magnitude masks, then masked adversarial fine-tuning;
+ *   HYDRA:     importance scores trained with the weights frozen (prune phase), then masked
+ *              fine-tuning of the weights (finetune phase);
+ *   ADMM:      augmented-Lagrangian training towards the per-layer l0 sets (admm phase),
+ *              hard pruning, then masked adversarial retraining (retrain phase);
+ *   ATMC:      projected adversarial SGD with a global top-k after every step (prune phase).
+ * Every conv and linear weight is pruned (HYDRA's rule; ADMM and magnitude layer-wise at the
+ * same sparsity, ATMC globally), so each model meets its target sparsity exactly. */
 #ifndef THINICE_PRUNE_H
 #define THINICE_PRUNE_H
 
 #include <stddef.h>
 
+#include "thinice/advtrain.h"
+#include "thinice/json.h"
 #include "thinice/model.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* ---- the pruning run ------------------------------------------------------------------- */
+
+typedef enum ti_prune_method {
+    TI_PRUNE_MAGNITUDE = 0,
+    TI_PRUNE_HYDRA,
+    TI_PRUNE_ADMM,
+    TI_PRUNE_ATMC,
+    TI_PRUNE_METHOD_COUNT
+} ti_prune_method;
+
+const char *ti_prune_method_name(ti_prune_method m); /* "magnitude", "hydra", "admm", "atmc" */
+ti_status ti_prune_method_parse(const char *s, ti_prune_method *out);
+
+typedef struct ti_prune_params {
+    ti_prune_method method;
+    double sparsity;      /* fraction of conv and linear weights removed (0.9, 0.95) */
+    int global;           /* magnitude: one threshold over all layers instead of per layer */
+    ti_adv_params adv;    /* the adversarial loss of every phase */
+    int batch;
+    int epochs_prune;     /* HYDRA prune, ADMM admm, ATMC projected training (magnitude: 0) */
+    int epochs_finetune;  /* HYDRA finetune, ADMM retrain, magnitude finetune (ATMC: 0) */
+    float lr_prune;       /* initial learning rates of the two phases */
+    float lr_finetune;
+    float momentum, weight_decay;
+    int admm_period;      /* ADMM: epochs between Z/U updates (the reference: 20 of 200) */
+    float admm_rho, admm_rho_mult; /* ADMM: initial rho 1e-3, times 1.3 at each update */
+    int eval_count;       /* test samples for the per-phase clean/PGD report (0: all) */
+    int eval_steps;       /* PGD steps of that report (eps and step from adv) */
+    uint64_t seed;
+} ti_prune_params;
+
+/* The method's reference settings scaled to short schedules: HYDRA with TRADES, lr 0.1 for
+ * the scores and 0.01 to fine-tune (cosine); ADMM with PGD-AT, lr 0.01 periodic then 0.01
+ * step; ATMC with the 50/50 mixed loss, lr 0.01 step; magnitude with PGD-AT, lr 0.01
+ * cosine. Sparsity 0.9, batch 128, momentum 0.9, wd 1e-4, 2 + 2 epochs, PGD-10 report on
+ * 1000 test samples. */
+ti_prune_params ti_prune_params_default(ti_prune_method m);
+
+#define TI_PRUNE_MAX_PHASES 4
+typedef struct ti_prune_phase {
+    char name[32];     /* "hydra-prune", "hydra-finetune", "admm", "retrain", ... */
+    int epochs;
+    double clean_acc, pgd_acc; /* after the phase, on the report's test samples */
+    double sparsity;   /* global sparsity over conv and linear weights after the phase */
+    double seconds;    /* training time of the phase (0 when resumed from its checkpoint) */
+    double last_loss;  /* mean training loss of the last epoch */
+    int resumed;       /* non-zero: loaded from its checkpoint, not trained in this run */
+} ti_prune_phase;
+
+typedef struct ti_prune_report {
+    ti_prune_phase start;  /* the dense model as given */
+    ti_prune_phase phases[TI_PRUNE_MAX_PHASES];
+    int nphases;
+} ti_prune_report;
+
+/* Writes the phase's fields (name, epochs, clean_accuracy, pgd_accuracy, sparsity, seconds,
+ * seconds_per_epoch, last_loss, resumed) as members of the JSON object w is writing. */
+void ti_prune_phase_json(ti_jw *w, const ti_prune_phase *ph);
+
+/* Prunes m in place (weights, masks) with the method of p, training on `train` and reporting
+ * on `test`. With ckpt_dir (may be NULL) each finished phase is written there atomically as
+ * "<phase>.safetensors" (weights and masks) with "<phase>.json" (its report), and a run
+ * whose checkpoints exist resumes after the last finished phase. Progress goes through the
+ * context's callback. */
+ti_status ti_prune_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
+                       const ti_dataset *test, const ti_prune_params *p, const char *ckpt_dir,
+                       ti_prune_report *rep);
+
+/* ---- masks and sparsity (docs/pruning.md#conventions, #counting-sparsity) ---------------- */
 
 /* Number of weights kept in a tensor of n weights at sparsity s: n - floor(s n), computed so
  * that decimal sparsities (0.9, 0.95) give the exact-rational answer (HYDRA's rule). */
@@ -46,6 +125,13 @@ typedef struct ti_prune_layer {
  * = sum zeros / sum n; HYDRA's figure = mean over layers of zeros/n. */
 int ti_prune_layers(ti_model *m, ti_prune_layer *out, int cap);
 double ti_prune_layer_mean_sparsity(const ti_prune_layer *l, int nl);
+
+/* Writes a whole run's report as members of the object w is writing: method,
+ * sparsity_target, the sparsity reached (overall, per-layer mean, per layer from layers (nl),
+ * ti_prune_layers), the final clean and PGD accuracy, start and phases, and "params" (every
+ * setting of p). */
+void ti_prune_report_json(ti_jw *w, const ti_prune_params *p, const ti_prune_report *rep,
+                          const ti_prune_layer *layers, int nl);
 
 #ifdef __cplusplus
 }

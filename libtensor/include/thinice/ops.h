@@ -76,7 +76,7 @@ ti_tensor *ti_flatten(ti_tape *tape, ti_tensor *x);
 
 /* y = w * mask (element-wise, mask constant, same shape as w). Backward: dw += mask * dy, and
  * when `score` is given and requires a gradient, the straight-through estimator of a top-k
- * mask over |score| (HYDRA, pruning.md 3.3): dscore += sign(score) * w * dy, for every entry
+ * mask over |score| (HYDRA, docs/pruning.md#hydra): dscore += sign(score) * w * dy, for every entry
  * including the masked ones. score may be NULL. */
 ti_tensor *ti_masked_weight(ti_tape *tape, ti_tensor *w, const float *mask, ti_tensor *score);
 

@@ -1,7 +1,7 @@
 /* Stochastic gradient descent exactly as PyTorch's torch.optim.SGD (no dampening), over a list
  * of tensors in frozen-able groups with optional 0/1 masks, and learning-rate schedules as a
- * function of the (fractional) epoch. See docs/app-train.md and specs/pruning.md sections 0
- * and 2.4 for the conventions and the reference recipes. */
+ * function of the (fractional) epoch. See docs/app-train.md and docs/pruning.md (#conventions,
+ * #learning-rate-schedules) for the conventions and the reference recipes. */
 #ifndef THINICE_OPTIM_H
 #define THINICE_OPTIM_H
 
@@ -40,7 +40,7 @@ typedef struct ti_sgd_params {
                            and batch-norm gamma/beta; 0: only on conv and linear weights */
 } ti_sgd_params;
 
-/* The paper's recipe (specs/pruning.md 2.4): lr 0.1, momentum 0.9, weight decay 1e-4, no
+/* The paper's recipe (docs/pruning.md#learning-rate-schedules): lr 0.1, momentum 0.9, weight decay 1e-4, no
  * Nesterov, weight decay on every parameter. */
 ti_sgd_params ti_sgd_params_default(void);
 
