@@ -94,7 +94,7 @@ static double beta_cf(double x, double a, double b, long max_terms)
         D = 1.0 / D;
         double delta = C * D;
         f *= delta;
-        if (fabs(delta - 1.0) < 1e-16)
+        if (fabs(delta - 1.0) < 3e-16) /* within an ulp or so of 1 */
             return f;
     }
     return NAN;
@@ -180,9 +180,10 @@ double ti_stats__beta_tail_inv(double logq, double a, double b, int upper)
             (fabs(step) <= 1e-13 * fabs(s) && fabs(step) >= 0.5 * prev))
             break;
         prev = fabs(step);
-        s -= step;
-        if (!(s > lo && s < hi))
-            s = isfinite(lo) ? 0.5 * (lo + hi) : fmin(s + step, hi) - fmax(1.0, fabs(s + step));
+        double next = s - step;
+        if (!(next > lo && next < hi))
+            next = isfinite(lo) ? 0.5 * (lo + hi) : fmin(s, hi) - fmax(1.0, fabs(s));
+        s = next;
     }
     return exp(s);
 }
