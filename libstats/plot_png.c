@@ -192,6 +192,21 @@ static void png_text(void *self, double x, double y, const char *s, int anchor, 
     }
 }
 
+/* Does any panel stroke a path (line or step series, reference lines)? Scatter figures then
+ * need no coverage mask. */
+static int has_paths(const ti_plot_figure *f)
+{
+    for (int i = 0; i < f->npanels; i++) {
+        const ti_plot_panel *p = &f->panels[i];
+        if (p->nvlines > 0)
+            return 1;
+        for (int k = 0; k < p->nseries; k++)
+            if (p->series[k].style == TI_PLOT_LINE || p->series[k].style == TI_PLOT_STEPS)
+                return 1;
+    }
+    return 0;
+}
+
 int ti_plot_png(const ti_plot_figure *f, unsigned char **out, size_t *len)
 {
     if (!f || f->npanels <= 0)
@@ -199,9 +214,10 @@ int ti_plot_png(const ti_plot_figure *f, unsigned char **out, size_t *len)
     raster r = {.bx0 = 1 << 30, .by0 = 1 << 30, .bx1 = -1, .by1 = -1};
     ti__plot_size(f, &r.W, &r.H);
     r.rgb = malloc((size_t)r.W * r.H * 3);
-    r.mask = calloc((size_t)r.W * r.H, sizeof *r.mask);
+    int paths = has_paths(f);
+    r.mask = paths ? calloc((size_t)r.W * r.H, sizeof *r.mask) : NULL;
     int rc = -1;
-    if (r.rgb && r.mask) {
+    if (r.rgb && (r.mask || !paths)) {
         memset(r.rgb, 0xff, (size_t)r.W * r.H * 3);
         ti__canvas c = {&r,        png_line,       png_rect,    png_marker,
                         png_text,  png_path_begin, png_path_to, png_path_end};
