@@ -114,9 +114,8 @@ ti_stats_status ti_stats_auc_delong(const double *x, size_t n1, const double *y,
         return s;
     if (!out)
         return ti_stats__fail(err, TI_STATS_ERR_ARG, "auc_delong: NULL argument");
-    if (!(level > 0.0 && level < 1.0))
-        return ti_stats__fail(err, TI_STATS_ERR_ARG,
-                              "auc_delong: level %g must be between 0 and 1 (e.g. 0.95)", level);
+    if ((s = ti_stats__check_level(level, "auc_delong", err)))
+        return s;
     if (n1 < 2 || n2 < 2)
         return ti_stats__fail(err, TI_STATS_ERR_EMPTY,
                               "auc_delong: the DeLong variance needs at least 2 values per "

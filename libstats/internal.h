@@ -30,11 +30,34 @@ double ti_stats__midranks(const double *x, size_t n, double *ranks, ti_stats__it
 ti_stats_status ti_stats__check_nan(const double *x, size_t n, const char *fn,
                                     const char *what, ti_stats_err *err);
 
+/* Checks 0 < level < 1 (a confidence level): TI_STATS_ERR_ARG naming fn otherwise. */
+ti_stats_status ti_stats__check_level(double level, const char *fn, ti_stats_err *err);
+
+/* Wilson's score interval for k successes in n trials at normal quantile z (proportion.c);
+ * exactly 0 at k = 0 and 1 at k = n. */
+void ti_stats__wilson(double k, double n, double z, double *lo, double *hi);
+
+/* Checks per-sample adversarial distances (security.c): not NULL, n >= 1, no NaN, none
+ * negative. */
+ti_stats_status ti_stats__check_distances(const double *d, size_t n, const char *fn,
+                                          ti_stats_err *err);
+/* (1/n) sum_i min(d_i, e): the integral of the security curve of d over [0, e]. */
+double ti_stats__mean_clipped(const double *d, size_t n, double e);
+
 /* The exact null distribution of the Mann-Whitney U: P(U <= k) for samples of sizes m, n
  * without ties (mwu_exact.c). TI_STATS_ERR_TOO_LARGE if the table would exceed the limit or
  * the result underflows; TI_STATS_ERR_NOMEM. */
 #define TI_STATS__EXACT_MAX_TABLE ((size_t)1 << 24)
 ti_stats_status ti_stats__mwu_exact_cdf(size_t m, size_t n, double k, double *cdf,
                                         ti_stats_err *err);
+
+/* log of the lower (upper = 0) or upper (upper = 1) tail of the Beta(a, b) distribution at x,
+ * i.e. log I_x(a, b) or log(1 - I_x(a, b)), given x, y = 1 - x and their logs (each computed
+ * where it has full precision), a, b > 0 (beta.c). Accurate to ~1e-14 relative however small
+ * the tail; NaN if the continued fraction does not converge. */
+double ti_stats__beta_logtail(double x, double y, double lx, double ly, double a, double b,
+                              int upper);
+/* The x at which that tail equals exp(logq) (logq <= 0). */
+double ti_stats__beta_tail_inv(double logq, double a, double b, int upper);
 
 #endif

@@ -1,6 +1,6 @@
-/* The layout of a scatter figure, shared by the SVG and PNG writers: panels on a grid, data
- * ranges, "nice" ticks (steps of 1, 2 or 5 times a power of ten), grid, points, legend and
- * labels, drawn through the canvas interface of plot_internal.h. */
+/* The layout of a figure, shared by the SVG and PNG writers: panels on a grid, data ranges,
+ * "nice" ticks (steps of 1, 2 or 5 times a power of ten), grid, legend and labels, drawn
+ * through the canvas interface of plot_internal.h (the data inside the axes: plot_series.c). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -50,9 +50,16 @@ void ti__plot_size(const ti_plot_figure *f, int *W, int *H)
     *H = rows * ph;
 }
 
-/* Finite data range of a panel, padded by 5%, never empty. */
+/* Range of a panel's axis: the fixed one if given, else the finite data (points and, on x,
+ * reference lines) padded by 5%, never empty. */
 static void data_range(const ti_plot_panel *p, int axis, double *lo, double *hi)
 {
+    double fmin_ = axis ? p->ymin : p->xmin, fmax_ = axis ? p->ymax : p->xmax;
+    if (fmin_ < fmax_) {
+        *lo = fmin_;
+        *hi = fmax_;
+        return;
+    }
     *lo = INFINITY;
     *hi = -INFINITY;
     for (int s = 0; s < p->nseries; s++)
@@ -63,6 +70,11 @@ static void data_range(const ti_plot_panel *p, int axis, double *lo, double *hi)
                 continue;
             *lo = fmin(*lo, v);
             *hi = fmax(*hi, v);
+        }
+    for (int i = 0; !axis && i < p->nvlines; i++)
+        if (isfinite(p->vlines[i].x)) {
+            *lo = fmin(*lo, p->vlines[i].x);
+            *hi = fmax(*hi, p->vlines[i].x);
         }
     if (!isfinite(*lo)) {
         *lo = 0;
@@ -87,29 +99,14 @@ static void format_tick(char *buf, size_t len, double v, double step)
         snprintf(buf, len, "%.*f", dec > 0 ? dec : 0, v);
 }
 
-typedef struct axes {
-    double ax, ay, aw, ah;         /* plot area in pixels */
-    double xlo, xhi, ylo, yhi;     /* data range */
-} axes;
-
-static double px(const axes *a, double x)
-{
-    return a->ax + (x - a->xlo) / (a->xhi - a->xlo) * a->aw;
-}
-
-static double py(const axes *a, double y)
-{
-    return a->ay + a->ah - (y - a->ylo) / (a->yhi - a->ylo) * a->ah;
-}
-
-static void draw_ticks(const axes *a, const ti__canvas *c)
+static void draw_ticks(const ti__axes *a, const ti__canvas *c)
 {
     double t[16];
     char buf[32];
     int n = ti_plot_ticks(a->xlo, a->xhi, 7, t);
     double step = n > 1 ? t[1] - t[0] : 1;
     for (int i = 0; i < n; i++) {
-        double x = px(a, t[i]);
+        double x = ti__px(a, t[i]);
         c->line(c->self, x, a->ay, x, a->ay + a->ah, 0xe4e4e4);
         c->line(c->self, x, a->ay + a->ah, x, a->ay + a->ah + 4, 0x333333);
         format_tick(buf, sizeof buf, t[i], step);
@@ -118,7 +115,7 @@ static void draw_ticks(const axes *a, const ti__canvas *c)
     n = ti_plot_ticks(a->ylo, a->yhi, 7, t);
     step = n > 1 ? t[1] - t[0] : 1;
     for (int i = 0; i < n; i++) {
-        double y = py(a, t[i]);
+        double y = ti__py(a, t[i]);
         c->line(c->self, a->ax, y, a->ax + a->aw, y, t[i] == 0.0 ? 0x9a9a9a : 0xe4e4e4);
         c->line(c->self, a->ax - 4, y, a->ax, y, 0x333333);
         format_tick(buf, sizeof buf, t[i], step);
@@ -126,17 +123,16 @@ static void draw_ticks(const axes *a, const ti__canvas *c)
     }
 }
 
-static void draw_points(const ti_plot_panel *p, const axes *a, const ti__canvas *c)
-{
-    for (int s = 0; s < p->nseries; s++) {
-        const ti_plot_series *se = &p->series[s];
-        for (size_t i = 0; i < se->n; i++)
-            if (isfinite(se->x[i]) && isfinite(se->y[i]))
-                c->marker(c->self, px(a, se->x[i]), py(a, se->y[i]), se->marker, se->rgb);
-    }
-}
-
 /* The legend sits under the x label, two entries per row, so it never hides points. */
+
+/* A series' legend text: "label (n)" for points (n counts the points, drawn or not),
+ * "label" for lines. */
+static int legend_text(const ti_plot_series *se, char *buf, size_t len)
+{
+    if (se->style == TI_PLOT_LINE || se->style == TI_PLOT_STEPS)
+        return snprintf(buf, len, "%s", se->label);
+    return snprintf(buf, len, "%s (%zu)", se->label, se->n);
+}
 
 /* Legend columns: two when the longest entry fits in half a panel, else one. */
 static int legend_cols(const ti_plot_figure *f, int pw)
@@ -146,17 +142,29 @@ static int legend_cols(const ti_plot_figure *f, int pw)
     for (int i = 0; i < f->npanels; i++)
         for (int s = 0; s < f->panels[i].nseries; s++) {
             const ti_plot_series *se = &f->panels[i].series[s];
-            size_t n = (size_t)snprintf(buf, sizeof buf, "%s (%zu)", se->label, se->n);
+            if (!se->label)
+                continue;
+            size_t n = (size_t)legend_text(se, buf, sizeof buf);
             widest = n > widest ? n : widest;
         }
     return (double)widest * ti__font_w + 24 <= (pw - 16) / 2.0 ? 2 : 1;
 }
 
+static int legend_entries(const ti_plot_panel *p)
+{
+    int n = 0;
+    for (int s = 0; s < p->nseries; s++)
+        n += p->series[s].label != NULL;
+    return n;
+}
+
 static int legend_rows(const ti_plot_figure *f)
 {
     int most = 0, cols = legend_cols(f, f->panel_w > 0 ? f->panel_w : 460);
-    for (int i = 0; i < f->npanels; i++)
-        most = f->panels[i].nseries > most ? f->panels[i].nseries : most;
+    for (int i = 0; i < f->npanels; i++) {
+        int n = legend_entries(&f->panels[i]);
+        most = n > most ? n : most;
+    }
     return (most + cols - 1) / cols;
 }
 
@@ -164,38 +172,55 @@ static void draw_legend(const ti_plot_panel *p, double x0, double y0, double w, 
                         const ti__canvas *c)
 {
     char buf[160];
+    int k = 0;
     for (int s = 0; s < p->nseries; s++) {
-        double x = x0 + (s % cols) * (w / cols), y = y0 + (s / cols) * LEGEND_ROW;
-        c->marker(c->self, x + 5, y + ti__font_h / 2.0, p->series[s].marker, p->series[s].rgb);
-        snprintf(buf, sizeof buf, "%s (%zu)", p->series[s].label, p->series[s].n);
+        const ti_plot_series *se = &p->series[s];
+        if (!se->label)
+            continue;
+        double x = x0 + (k % cols) * (w / cols), y = y0 + (k / cols) * LEGEND_ROW;
+        k++;
+        ti__plot_legend_sample(se, x, y, c);
+        legend_text(se, buf, sizeof buf);
         c->text(c->self, x + 14, y, buf, TI__LEFT, 0);
     }
 }
 
-static void draw_panel(const ti_plot_panel *p, double x0, double y0, int pw, int ph,
-                       int lrows, int lcols, const ti__canvas *c)
+void ti__plot_axes(const ti_plot_figure *f, int i, ti__axes *a)
 {
-    axes a = {.ax = x0 + MARGIN_L, .ay = y0 + MARGIN_T, .aw = pw - MARGIN_L - MARGIN_R,
-              .ah = ph - MARGIN_T - MARGIN_B - lrows * LEGEND_ROW};
-    data_range(p, 0, &a.xlo, &a.xhi);
-    data_range(p, 1, &a.ylo, &a.yhi);
-    draw_ticks(&a, c);
-    draw_points(p, &a, c);
-    c->rect(c->self, a.ax, a.ay, a.aw, a.ah, 0x333333);
-    draw_legend(p, x0 + 8, a.ay + a.ah + MARGIN_B - 4, pw - 16, lcols, c);
+    int cols, rows, pw, ph;
+    panel_dims(f, &cols, &rows, &pw, &ph);
+    double x0 = (double)(i % cols) * pw, y0 = (double)(i / cols) * ph;
+    *a = (ti__axes){.ax = x0 + MARGIN_L, .ay = y0 + MARGIN_T, .aw = pw - MARGIN_L - MARGIN_R,
+                    .ah = ph - MARGIN_T - MARGIN_B - legend_rows(f) * LEGEND_ROW};
+    data_range(&f->panels[i], 0, &a->xlo, &a->xhi);
+    data_range(&f->panels[i], 1, &a->ylo, &a->yhi);
+}
+
+/* Panel p whose top-left corner is (x0, y0), pw pixels wide, with axes a. */
+static void draw_panel(const ti_plot_panel *p, double x0, double y0, int pw, const ti__axes *a,
+                       int lcols, const ti__canvas *c)
+{
+    draw_ticks(a, c);
+    ti__plot_series(p, a, c);
+    c->rect(c->self, a->ax, a->ay, a->aw, a->ah, 0x333333);
+    draw_legend(p, x0 + 8, a->ay + a->ah + MARGIN_B - 4, pw - 16, lcols, c);
     if (p->title)
-        c->text(c->self, a.ax + a.aw / 2, y0 + 8, p->title, TI__CENTER, 0);
+        c->text(c->self, a->ax + a->aw / 2, y0 + 8, p->title, TI__CENTER, 0);
     if (p->xlabel)
-        c->text(c->self, a.ax + a.aw / 2, a.ay + a.ah + 8 + ti__font_h, p->xlabel, TI__CENTER, 0);
+        c->text(c->self, a->ax + a->aw / 2, a->ay + a->ah + 8 + ti__font_h, p->xlabel,
+                TI__CENTER, 0);
     if (p->ylabel)
-        c->text(c->self, x0 + 6, a.ay + a.ah / 2, p->ylabel, TI__CENTER, 1);
+        c->text(c->self, x0 + 6, a->ay + a->ah / 2, p->ylabel, TI__CENTER, 1);
 }
 
 void ti__plot_draw(const ti_plot_figure *f, const ti__canvas *c)
 {
     int cols, rows, pw, ph;
     panel_dims(f, &cols, &rows, &pw, &ph);
-    for (int i = 0; i < f->npanels; i++)
-        draw_panel(&f->panels[i], (double)(i % cols) * pw, (double)(i / cols) * ph, pw, ph,
-                   legend_rows(f), legend_cols(f, pw), c);
+    for (int i = 0; i < f->npanels; i++) {
+        ti__axes a;
+        ti__plot_axes(f, i, &a);
+        draw_panel(&f->panels[i], (double)(i % cols) * pw, (double)(i / cols) * ph, pw, &a,
+                   legend_cols(f, pw), c);
+    }
 }

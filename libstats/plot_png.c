@@ -1,5 +1,8 @@
 /* The PNG writer: rasterises the layout of plot_layout.c into an RGB image (anti-aliased
- * circles, glyphs from the DejaVu coverage atlas in font.c) and encodes it (png_encode.c). */
+ * circles and thick lines, glyphs from the DejaVu coverage atlas in font.c) and encodes it
+ * (png_encode.c). A thick line is the union of capsules around its segments: each pixel takes
+ * the largest coverage any segment gives it, in a mask blended once when the path ends, so
+ * joins and dense steps are not darkened by overlapping blends. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +13,16 @@
 typedef struct raster {
     unsigned char *rgb; /* (H, W, 3) */
     int W, H;
+    float *mask;        /* (H, W) coverage of the path being drawn, 0 outside bx0..by1 */
+    int bx0, by0, bx1, by1; /* the mask's dirty box (bx0 > bx1: clean) */
+    uint32_t pen_rgb;
+    double pen_w, pen_x, pen_y;
+    int dashed;
+    double dash_pos;    /* distance along a dashed path, for the pattern's phase */
 } raster;
+
+#define DASH_ON 6.0
+#define DASH_OFF 4.0
 
 /* Blends colour rgb over pixel (x, y) with opacity a in [0, 1]. */
 static void blend(raster *r, int x, int y, uint32_t rgb, double a)
@@ -42,6 +54,84 @@ static void png_rect(void *self, double x, double y, double w, double h, uint32_
     png_line(self, x, y + h, x + w, y + h, stroke);
     png_line(self, x, y, x, y + h, stroke);
     png_line(self, x + w, y, x + w, y + h, stroke);
+}
+
+/* Coverage of a capsule of half-width r around the segment (x0, y0)-(x1, y1) into the mask:
+ * for each pixel centre, clamp(r + 1/2 - distance to the segment, 0, 1). */
+static void mask_capsule(raster *r, double x0, double y0, double x1, double y1, double hw)
+{
+    int ix0 = (int)floor(fmin(x0, x1) - hw - 1), ix1 = (int)ceil(fmax(x0, x1) + hw + 1);
+    int iy0 = (int)floor(fmin(y0, y1) - hw - 1), iy1 = (int)ceil(fmax(y0, y1) + hw + 1);
+    ix0 = ix0 < 0 ? 0 : ix0;
+    iy0 = iy0 < 0 ? 0 : iy0;
+    ix1 = ix1 >= r->W ? r->W - 1 : ix1;
+    iy1 = iy1 >= r->H ? r->H - 1 : iy1;
+    if (ix0 > ix1 || iy0 > iy1)
+        return;
+    double dx = x1 - x0, dy = y1 - y0, len2 = dx * dx + dy * dy;
+    for (int py = iy0; py <= iy1; py++)
+        for (int px = ix0; px <= ix1; px++) {
+            double cx = px + 0.5 - x0, cy = py + 0.5 - y0;
+            double t = len2 > 0 ? fmax(0.0, fmin(1.0, (cx * dx + cy * dy) / len2)) : 0.0;
+            double dist = hypot(cx - t * dx, cy - t * dy);
+            float cov = (float)fmax(0.0, fmin(1.0, hw + 0.5 - dist));
+            float *m = &r->mask[(size_t)py * r->W + px];
+            if (cov > *m)
+                *m = cov;
+        }
+    r->bx0 = ix0 < r->bx0 ? ix0 : r->bx0;
+    r->by0 = iy0 < r->by0 ? iy0 : r->by0;
+    r->bx1 = ix1 > r->bx1 ? ix1 : r->bx1;
+    r->by1 = iy1 > r->by1 ? iy1 : r->by1;
+}
+
+static void png_path_begin(void *self, uint32_t rgb, double width, int dashed)
+{
+    raster *r = self;
+    r->pen_rgb = rgb;
+    r->pen_w = width;
+    r->dashed = dashed;
+    r->dash_pos = 0.0;
+}
+
+static void png_path_to(void *self, double x, double y, int draw)
+{
+    raster *r = self;
+    double x0 = r->pen_x, y0 = r->pen_y;
+    r->pen_x = x;
+    r->pen_y = y;
+    if (!draw)
+        return;
+    double len = hypot(x - x0, y - y0), hw = 0.5 * r->pen_w;
+    if (!r->dashed) {
+        mask_capsule(r, x0, y0, x, y, hw);
+        return;
+    }
+    /* the "on" stretches of the dash pattern that fall on this segment */
+    const double period = DASH_ON + DASH_OFF;
+    double t = 0.0;
+    while (t < len) {
+        double phase = fmod(r->dash_pos + t, period);
+        double stop = fmin(len, t + (phase < DASH_ON ? DASH_ON - phase : period - phase));
+        if (phase < DASH_ON && len > 0)
+            mask_capsule(r, x0 + (x - x0) * t / len, y0 + (y - y0) * t / len,
+                         x0 + (x - x0) * stop / len, y0 + (y - y0) * stop / len, hw);
+        t = stop;
+    }
+    r->dash_pos += len;
+}
+
+static void png_path_end(void *self)
+{
+    raster *r = self;
+    for (int y = r->by0; y <= r->by1; y++)
+        for (int x = r->bx0; x <= r->bx1; x++) {
+            float *m = &r->mask[(size_t)y * r->W + x];
+            blend(r, x, y, r->pen_rgb, *m);
+            *m = 0.0f;
+        }
+    r->bx0 = r->by0 = 1 << 30;
+    r->bx1 = r->by1 = -1;
 }
 
 /* Is pixel centre (px, py) inside the triangle (a, b, c)? Sign of the three edge tests. */
@@ -102,19 +192,39 @@ static void png_text(void *self, double x, double y, const char *s, int anchor, 
     }
 }
 
+/* Does any panel stroke a path (line or step series, reference lines)? Scatter figures then
+ * need no coverage mask. */
+static int has_paths(const ti_plot_figure *f)
+{
+    for (int i = 0; i < f->npanels; i++) {
+        const ti_plot_panel *p = &f->panels[i];
+        if (p->nvlines > 0)
+            return 1;
+        for (int k = 0; k < p->nseries; k++)
+            if (p->series[k].style == TI_PLOT_LINE || p->series[k].style == TI_PLOT_STEPS)
+                return 1;
+    }
+    return 0;
+}
+
 int ti_plot_png(const ti_plot_figure *f, unsigned char **out, size_t *len)
 {
     if (!f || f->npanels <= 0)
         return -1;
-    raster r;
+    raster r = {.bx0 = 1 << 30, .by0 = 1 << 30, .bx1 = -1, .by1 = -1};
     ti__plot_size(f, &r.W, &r.H);
     r.rgb = malloc((size_t)r.W * r.H * 3);
-    if (!r.rgb)
-        return -1;
-    memset(r.rgb, 0xff, (size_t)r.W * r.H * 3);
-    ti__canvas c = {&r, png_line, png_rect, png_marker, png_text};
-    ti__plot_draw(f, &c);
-    int rc = ti__png_encode(r.rgb, r.W, r.H, out, len);
+    int paths = has_paths(f);
+    r.mask = paths ? calloc((size_t)r.W * r.H, sizeof *r.mask) : NULL;
+    int rc = -1;
+    if (r.rgb && (r.mask || !paths)) {
+        memset(r.rgb, 0xff, (size_t)r.W * r.H * 3);
+        ti__canvas c = {&r,        png_line,       png_rect,    png_marker,
+                        png_text,  png_path_begin, png_path_to, png_path_end};
+        ti__plot_draw(f, &c);
+        rc = ti__png_encode(r.rgb, r.W, r.H, out, len);
+    }
     free(r.rgb);
+    free(r.mask);
     return rc;
 }

@@ -68,6 +68,23 @@ static void svg_text(void *self, double x, double y, const char *s, int anchor, 
     ti__sb_printf(self, "</text>\n");
 }
 
+static void svg_path_begin(void *self, uint32_t rgb, double width, int dashed)
+{
+    ti__sb_printf(self, "<path fill=\"none\" stroke=\"#%06x\" stroke-width=\"%.1f\" "
+                        "stroke-linejoin=\"round\" stroke-linecap=\"round\"%s d=\"",
+                  rgb, width, dashed ? " stroke-dasharray=\"6 4\"" : "");
+}
+
+static void svg_path_to(void *self, double x, double y, int draw)
+{
+    ti__sb_printf(self, "%c%.1f %.1f", draw ? 'L' : 'M', x, y);
+}
+
+static void svg_path_end(void *self)
+{
+    ti__sb_printf(self, "\"/>\n");
+}
+
 int ti_plot_svg(const ti_plot_figure *f, char **out, size_t *len)
 {
     if (!f || f->npanels <= 0)
@@ -80,7 +97,8 @@ int ti_plot_svg(const ti_plot_figure *f, char **out, size_t *len)
             "viewBox=\"0 0 %d %d\" font-family=\"DejaVu Sans Mono, monospace\" "
             "font-size=\"12\">\n<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n",
         W, H, W, H);
-    ti__canvas c = {&b, svg_line, svg_rect, svg_marker, svg_text};
+    ti__canvas c = {&b,       svg_line,       svg_rect,    svg_marker,
+                    svg_text, svg_path_begin, svg_path_to, svg_path_end};
     ti__plot_draw(f, &c);
     ti__sb_printf(&b, "</svg>\n");
     *out = ti__sb_take(&b, len);

@@ -1,5 +1,5 @@
-/* libstats' status codes: a fixed string per code, the error helper, and the names of the
- * Mann-Whitney alternatives and methods. */
+/* libstats' status codes: a fixed string per code, the error helpers (NaN and confidence
+ * level checks), and the names of the Mann-Whitney alternatives and methods. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -43,6 +43,14 @@ ti_stats_status ti_stats__check_nan(const double *x, size_t n, const char *fn,
     for (size_t i = 0; i < n; i++)
         if (x[i] != x[i])
             return ti_stats__fail(err, TI_STATS_ERR_NAN, "%s: %s[%zu] is NaN", fn, what, i);
+    return TI_STATS_OK;
+}
+
+ti_stats_status ti_stats__check_level(double level, const char *fn, ti_stats_err *err)
+{
+    if (!(level > 0.0 && level < 1.0))
+        return ti_stats__fail(err, TI_STATS_ERR_ARG,
+                              "%s: level %g must be between 0 and 1 (e.g. 0.95)", fn, level);
     return TI_STATS_OK;
 }
 

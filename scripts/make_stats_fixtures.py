@@ -16,19 +16,33 @@ Sources of truth:
   - DeLong: the textbook formula with numpy (pairwise kernel psi, structural components V10,
     V01, variances with ddof=1), not the fast midrank algorithm the C code uses;
   - ranks: scipy.stats.rankdata; descriptive: numpy mean, var(ddof=1), percentile (linear);
-  - normal tail and quantile: mpmath (logsf) and scipy.stats.norm.ppf.
+  - normal tail and quantile: mpmath (logsf) and scipy.stats.norm.ppf;
+  - beta CDF and quantile: scipy.stats.beta.cdf / ppf; Clopper-Pearson and Wilson intervals:
+    statsmodels proportion_confint(method='beta' / 'wilson'), each Clopper-Pearson bound
+    checked here against exact binomial tails (mpmath sums where n is small enough);
+  - exact McNemar: statsmodels mcnemar(exact=True) for p, and log10 p from the exact integer
+    sum of binomial coefficients (mpmath log10), which stays finite where p underflows;
+  - paired difference: Newcombe's (1998) method 10, written here from the paper's formulas on
+    statsmodels' Wilson intervals;
+  - security curves and AttackBench optimality: numpy, from the definitions (breakpoints by
+    np.unique, areas as sums of rectangles of the step functions) - a different route from the
+    C code's sum of min(d_i, eps).
 
 File format: blocks "case NAME" ... "end"; inside, one "key value value ..." per line.
 """
 import os
 import sys
+import warnings
 
 import mpmath
 import numpy as np
 import scipy
+import statsmodels
 from scipy import stats
 from scipy.stats import _mannwhitneyu as smwu
 from sklearn.metrics import roc_auc_score, roc_curve
+from statsmodels.stats.contingency_tables import mcnemar
+from statsmodels.stats.proportion import proportion_confint
 
 mpmath.mp.dps = 60
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "fixtures")
@@ -252,6 +266,206 @@ def csv_fixture():
     print("wrote", path)
 
 
+def binom_tail_exact(k, n, x, upper):
+    """P(Bin(n, x) >= k) (upper=False: the lower tail of Beta(k, n-k+1) at x) or
+    P(Bin(n, x) <= k - 1), as an mpmath sum of the smaller number of terms."""
+    x = mpmath.mpf(x)
+    if not upper:
+        return mpmath.fsum(mpmath.binomial(n, j) * x**j * (1 - x)**(n - j) for j in range(k, n + 1))
+    return mpmath.fsum(mpmath.binomial(n, j) * x**j * (1 - x)**(n - j) for j in range(0, k))
+
+
+def beta_pdf(x, a, b):
+    x = mpmath.mpf(x)
+    return mpmath.exp((a - 1) * mpmath.log(x) + (b - 1) * mpmath.log(1 - x) - mpmath.log(mpmath.beta(a, b)))
+
+
+def newcombe_paired(n11, b, c, n00, level):
+    """Newcombe (1998), Stat. Med. 17, 2635-2650, method 10 (hybrid score, no continuity
+    correction), from the paper's formulas; Wilson limits from statsmodels."""
+    n = n11 + b + c + n00
+    alpha = 1 - level
+    p1, p2 = (n11 + b) / n, (n11 + c) / n
+    l1, u1 = proportion_confint(n11 + b, n, alpha=alpha, method="wilson")
+    l2, u2 = proportion_confint(n11 + c, n, alpha=alpha, method="wilson")
+    den = (n11 + b) * (c + n00) * (n11 + c) * (b + n00)
+    phi = (n11 * n00 - b * c) / np.sqrt(float(den)) if den > 0 else 0.0
+    dl = np.sqrt((p1 - l1) ** 2 - 2 * phi * (p1 - l1) * (u2 - p2) + (u2 - p2) ** 2)
+    du = np.sqrt((u1 - p1) ** 2 - 2 * phi * (u1 - p1) * (p2 - l2) + (p2 - l2) ** 2)
+    d = (b - c) / n
+    return d, max(-1.0, d - dl), min(1.0, d + du)
+
+
+def binom_fixtures():
+    w = Writer("stats_binom.txt", [
+        "Beta CDF/quantile (scipy %s), Clopper-Pearson and Wilson intervals (statsmodels %s" % (
+            scipy.__version__, statsmodels.__version__),
+        "proportion_confint), exact McNemar (statsmodels mcnemar(exact=True); log10p exact),",
+        "Newcombe's paired-difference interval (method 10, from the paper's formulas).",
+        "Made by scripts/make_stats_fixtures.py."])
+    # the beta distribution at real-valued shapes
+    for a, b in [(0.5, 0.5), (1.0, 1.0), (2.5, 7.3), (0.3, 40.0), (60.0, 0.7), (12.0, 15.5),
+                 (350.0, 20000.0), (4.0, 99997.0)]:
+        xs = sorted(set(float(v) for v in stats.beta.ppf([1e-12, 1e-6, 0.01, 0.3, 0.5, 0.77, 0.99, 1 - 1e-9], a, b)))
+        ps, qs = [], []
+        for p in [1e-300, 1e-30, 1e-8, 0.001, 0.025, 0.2, 0.5, 0.8, 0.975, 0.999999]:
+            with warnings.catch_warnings():  # boost's root finder gives up on some far tails
+                warnings.simplefilter("error")
+                try:
+                    qs.append(float(stats.beta.ppf(p, a, b)))
+                    ps.append(p)
+                except RuntimeWarning:
+                    pass
+        w.case("beta/%g/%g" % (a, b), a=a, b=b, x=xs, cdf=[float(stats.beta.cdf(x, a, b)) for x in xs],
+               prob=ps, ppf=qs)
+    # Clopper-Pearson and Wilson: n up to 1e5, k at the extremes and inside
+    worst = 0.0
+    for n in [1, 2, 7, 50, 1000, 10000, 100000]:
+        ks = sorted(set(k for k in [0, 1, 2, 5, n // 3, n // 2, n - 5, n - 2, n - 1, n] if 0 <= k <= n))
+        for level in (0.95, 0.99, 0.999999):
+            lo_b, hi_b, lo_w, hi_w = [], [], [], []
+            for k in ks:
+                lo, hi = proportion_confint(k, n, alpha=1 - level, method="beta")
+                lo, hi = float(lo), float(hi)
+                if n <= 1000:  # the defining equations, exactly: the error in x they imply
+                    q = mpmath.mpf(1 - level) / 2
+                    if k > 0:
+                        dx = (binom_tail_exact(k, n, lo, False) - q) / beta_pdf(lo, k, n - k + 1)
+                        worst = max(worst, abs(float(dx / lo)))
+                    if k < n:
+                        dx = (binom_tail_exact(k + 1, n, hi, True) - q) / beta_pdf(hi, k + 1, n - k)
+                        worst = max(worst, abs(float(dx / hi)))
+                lo_b.append(lo)
+                hi_b.append(hi)
+                lw, hw = proportion_confint(k, n, alpha=1 - level, method="wilson")
+                lo_w.append(float(lw))
+                hi_w.append(float(hw))
+            w.case("proportion/%d/%g" % (n, level), n=n, level=level, k=ks, cp_lo=lo_b, cp_hi=hi_b,
+                   wilson_lo=lo_w, wilson_hi=hi_w)
+    print("Clopper-Pearson (statsmodels): worst relative error in x by the exact tails", worst)
+    assert worst < 1e-12
+    # exact McNemar
+    pairs = [(0, 0), (0, 1), (1, 1), (3, 10), (10, 3), (25, 40), (7, 7), (100, 140), (0, 2000),
+             (1, 3000), (400, 600), (5000, 5100), (49000, 50000), (12, 0)]
+    bs, cs, ps, l10 = [], [], [], []
+    for b, c in pairs:
+        r = mcnemar([[0, b], [c, 0]], exact=True)
+        n, k = b + c, min(b, c)
+        s_ = 0
+        term = 1
+        for i in range(0, k + 1):  # sum_{i <= k} C(n, i), exactly
+            if i > 0:
+                term = term * (n - i + 1) // i
+            s_ += term
+        exact = min(mpmath.mpf(1), 2 * mpmath.mpf(s_) / mpmath.mpf(2) ** n)
+        lp = float(mpmath.log10(exact))
+        if r.pvalue > 1e-300:
+            assert abs(float(exact) - r.pvalue) <= 1e-9 * r.pvalue, (b, c, exact, r.pvalue)
+        bs.append(b)
+        cs.append(c)
+        ps.append(float(r.pvalue))
+        l10.append(lp)
+    w.case("mcnemar", b=bs, c=cs, p=ps, log10p=l10)
+    # Newcombe's interval for paired differences
+    tables = [(40, 5, 1, 4), (1, 1, 7, 12), (0, 3, 0, 0), (50, 0, 0, 50), (10, 0, 0, 0),
+              (0, 0, 0, 9), (700, 80, 30, 190), (8000, 900, 250, 850), (3, 1, 1, 3), (0, 5, 5, 0)]
+    for level in (0.95, 0.9):
+        d, lo, hi = zip(*(newcombe_paired(*t, level) for t in tables))
+        w.case("paired/%g" % level, level=level, n11=[t[0] for t in tables],
+               b=[t[1] for t in tables], c=[t[2] for t in tables], n00=[t[3] for t in tables],
+               diff=d, lo=lo, hi=hi)
+    w.save()
+
+
+def step_area(d, e):
+    """Integral over [0, e] of acc(t) = mean(d > t), from the breakpoints of the step function."""
+    d = np.asarray(d, float)
+    xs = [0.0] + [float(v) for v in np.unique(d) if 0 < v < np.inf]
+    area = 0.0
+    for j, x0 in enumerate(xs):
+        x1 = xs[j + 1] if j + 1 < len(xs) else np.inf
+        lo, hi = min(x0, e), min(x1, e)
+        area += np.mean(d > x0) * (hi - lo)
+    return area
+
+
+def optimality_paper(dist, best):
+    """Local optimality (Cina et al., AttackBench, AAAI 2025): 1 - (A - A*) / (c eps* - A*),
+    areas of the step security curves over [0, eps*], eps* the largest finite envelope
+    distance, c the envelope's clean accuracy."""
+    best = np.asarray(best, float)
+    emax = float(np.max(best[np.isfinite(best)]))
+    c = np.mean(best > 0)
+    a, astar = step_area(dist, emax), step_area(best, emax)
+    return emax, c, a, astar, 1 - (a - astar) / (c * emax - astar)
+
+
+def optimality_attackbench_code(dist, best):
+    """What attackbench/AttackBench analysis/utils.py computes (np.trapz through the unique
+    distances, clipped at the largest envelope distance), for comparison only."""
+    best = np.asarray(best, float)
+    dist = np.asarray(dist, float)
+    u, cnt = np.unique(best, return_counts=True)
+    ra = 1 - cnt.cumsum() / len(best)
+    c = np.count_nonzero(best) / len(best)
+    emax = np.amax(u)
+    best_area = np.trapz(ra, u)
+    u2, cnt2 = np.unique(dist.clip(max=emax), return_counts=True)
+    area = np.trapz(1 - cnt2.cumsum() / len(dist), u2)
+    return 1 - (area - best_area) / (c * emax - best_area)
+
+
+def security_fixtures():
+    rng = np.random.default_rng(29)
+    w = Writer("stats_security.txt", [
+        "Security curves (breakpoints, grid values, median, normalised area) and AttackBench",
+        "optimality, from the definitions with numpy. Made by scripts/make_stats_fixtures.py."])
+    sets = {
+        "tiny": [0.3, 0.0, np.inf, 0.1, 0.3],
+        "all_zero": [0.0, 0.0, 0.0],
+        "all_inf": [np.inf, np.inf],
+        "one": [0.25],
+        "ties": list(np.round(rng.uniform(0, 0.1, 60), 2)) + [0.0] * 7 + [np.inf] * 3,
+        "lognormal": list(np.where(rng.uniform(size=300) < 0.15, 0.0,
+                                   np.round(np.exp(rng.normal(np.log(0.03), 0.5, 300)), 6))),
+        "median_inf": [0.1, np.inf, np.inf, 0.2],
+    }
+    for name, d in sets.items():
+        d = np.asarray(d, float)
+        xs = np.array([0.0] + [v for v in np.unique(d) if 0 < v < np.inf])
+        ys = np.array([np.mean(d > x) for x in xs])
+        grid = [-1.0, 0.0, 0.05, 0.1, 0.1 + 1e-12, 0.2, 0.3, 1e9, float(np.inf)]
+        acc = [float(np.mean(d > e)) for e in grid]
+        emaxs = [0.05, 0.3]
+        w.case("security/" + name, d=d, eps=xs, acc=ys, grid=grid, grid_acc=acc,
+               median=float(np.median(d)), eps_max=emaxs,
+               auc=[step_area(d, e) / e for e in emaxs], n_zero=int(np.sum(d == 0)),
+               n_inf=int(np.sum(np.isinf(d))))
+    # AttackBench: 4 attacks of different strength on 200 samples, some failures
+    n = 200
+    true_d = np.where(rng.uniform(size=n) < 0.12, 0.0, np.exp(rng.normal(np.log(0.03), 0.4, n)))
+    attacks = []
+    for over, fail in [(1.0, 0.0), (1.15, 0.02), (1.6, 0.1), (3.0, 0.4)]:
+        a = np.round(true_d * (over + np.abs(rng.normal(0, 0.08, n))), 6)
+        a[(rng.uniform(size=n) < fail) & (true_d > 0)] = np.inf
+        attacks.append(a)
+    best = np.minimum.reduce(attacks)
+    kv = {"n": n, "best": best}
+    for j, a in enumerate(attacks):
+        kv["a%d" % j] = a
+    opts = [optimality_paper(a, best) for a in attacks]
+    kv["eps_max"] = opts[0][0]
+    kv["clean_acc"] = opts[0][1]
+    kv["area"] = [o[2] for o in opts]
+    kv["area_best"] = opts[0][3]
+    kv["optimality"] = [o[4] for o in opts]
+    print("AttackBench optimality, paper (exact areas) vs reference code (trapezoids):",
+          [(round(o[4], 6), round(float(optimality_attackbench_code(a, best)), 6))
+           for o, a in zip(opts, attacks)])
+    w.case("optimality/four_attacks", **kv)
+    w.save()
+
+
 def main():
     if not sys.executable.startswith("/usr/bin/python3"):
         print("warning: not Debian's python3; versions may differ", file=sys.stderr)
@@ -259,6 +473,8 @@ def main():
     auc_fixtures()
     misc_fixtures()
     csv_fixture()
+    binom_fixtures()
+    security_fixtures()
 
 
 if __name__ == "__main__":

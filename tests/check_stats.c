@@ -1,8 +1,10 @@
 /* Tests of libstats: Mann-Whitney U, AUC, ROC curve and DeLong interval against scipy,
  * sklearn and mpmath references (tests/fixtures/stats_*.txt, made by
  * scripts/make_stats_fixtures.py), ranks and descriptive statistics against scipy/numpy, the
- * normal log-tail, invariants (symmetries, exact distributions known by hand), the CSV reader,
- * and every error path. */
+ * normal log-tail, the beta distribution, Clopper-Pearson and Wilson intervals, the exact
+ * McNemar test and Newcombe's paired interval against scipy/statsmodels, security curves and
+ * AttackBench optimality against numpy, invariants (symmetries, exact distributions known by
+ * hand, closed forms), the CSV reader, and every error path. */
 #include <check.h>
 #include <math.h>
 #include <stdio.h>
@@ -417,6 +419,369 @@ START_TEST(test_normal)
 }
 END_TEST
 
+/* ---- the beta distribution, binomial intervals, McNemar, paired differences ------------- */
+
+START_TEST(test_beta_scipy)
+{
+    fx_file *f = fx_load("stats_binom.txt");
+    int seen = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        if (strncmp(c->name, "beta/", 5) != 0)
+            continue;
+        seen++;
+        double a = fx_num(c, "a"), b = fx_num(c, "b");
+        size_t n, m;
+        double *x = fx_arr(c, "x", &n), *cdf = fx_arr(c, "cdf", &m);
+        ck_assert_uint_eq(n, m);
+        for (size_t k = 0; k < n; k++) {
+            ASSERT_REL(ti_stats_beta_cdf(x[k], a, b), cdf[k], 1e-12, c->name);
+        }
+        double *p = fx_arr(c, "prob", &n), *q = fx_arr(c, "ppf", &m);
+        ck_assert_uint_eq(n, m);
+        for (size_t k = 0; k < n; k++) {
+            ASSERT_REL(ti_stats_beta_ppf(p[k], a, b), q[k], 3e-12, c->name);
+            /* and back */
+            if (q[k] > 0 && q[k] < 1 && p[k] > 1e-250)
+                ASSERT_REL(ti_stats_beta_cdf(ti_stats_beta_ppf(p[k], a, b), a, b), p[k], 1e-11,
+                           c->name);
+        }
+        free(x);
+        free(cdf);
+        free(p);
+        free(q);
+    }
+    ck_assert_int_eq(seen, 8);
+    fx_free(f);
+    /* limits and bad arguments */
+    ck_assert_double_eq(ti_stats_beta_cdf(-0.5, 2, 3), 0.0);
+    ck_assert_double_eq(ti_stats_beta_cdf(1.0, 2, 3), 1.0);
+    ck_assert_double_eq(ti_stats_beta_ppf(0.0, 2, 3), 0.0);
+    ck_assert_double_eq(ti_stats_beta_ppf(1.0, 2, 3), 1.0);
+    ck_assert(isnan(ti_stats_beta_cdf(0.5, 0.0, 3)) && isnan(ti_stats_beta_cdf(NAN, 1, 3)));
+    ck_assert(isnan(ti_stats_beta_ppf(1.5, 2, 3)) && isnan(ti_stats_beta_ppf(0.5, 2, INFINITY)));
+    /* closed forms: I_x(1, b) = 1 - (1 - x)^b, I_x(a, 1) = x^a */
+    ASSERT_REL(ti_stats_beta_cdf(1e-3, 1, 5000), -expm1(5000 * log1p(-1e-3)), 1e-13, "I(1,b)");
+    ASSERT_REL(ti_stats_beta_ppf(1e-20, 7, 1), pow(1e-20, 1.0 / 7), 1e-13, "I(a,1)");
+}
+END_TEST
+
+START_TEST(test_proportion_statsmodels)
+{
+    fx_file *f = fx_load("stats_binom.txt");
+    int seen = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        if (strncmp(c->name, "proportion/", 11) != 0)
+            continue;
+        seen++;
+        size_t nk, m;
+        size_t n = (size_t)fx_num(c, "n");
+        double level = fx_num(c, "level");
+        double *k = fx_arr(c, "k", &nk), *clo = fx_arr(c, "cp_lo", &m),
+               *chi = fx_arr(c, "cp_hi", &m), *wlo = fx_arr(c, "wilson_lo", &m),
+               *whi = fx_arr(c, "wilson_hi", &m);
+        for (size_t j = 0; j < nk; j++) {
+            double lo, hi;
+            ti_stats_err e = {0};
+            ck_assert_int_eq(ti_stats_proportion_ci((size_t)k[j], n, level,
+                                                    TI_STATS_CI_CLOPPER_PEARSON, &lo, &hi, &e), 0);
+            ASSERT_REL(lo, clo[j], 1e-11, c->name);
+            ASSERT_REL(hi, chi[j], 1e-11, c->name);
+            ck_assert(lo <= k[j] / n && k[j] / n <= hi);
+            ck_assert_int_eq(ti_stats_proportion_ci((size_t)k[j], n, level, TI_STATS_CI_WILSON,
+                                                    &lo, &hi, &e), 0);
+            /* statsmodels' Wilson lower bound at k = 0 is a rounding residue (~1e-17), ours 0 */
+            ck_assert_msg(fabs(lo - wlo[j]) <= 1e-12 * fmax(wlo[j], 1e-3), "%s: wilson lo %g %g",
+                          c->name, lo, wlo[j]);
+            ck_assert_msg(fabs(hi - whi[j]) <= 1e-12 * whi[j], "%s: wilson hi %.17g %.17g",
+                          c->name, hi, whi[j]);
+        }
+        free(k);
+        free(clo);
+        free(chi);
+        free(wlo);
+        free(whi);
+    }
+    ck_assert_int_eq(seen, 21);
+    fx_free(f);
+    /* closed forms at the extremes: k = 0 gives hi = 1 - (alpha/2)^(1/n), k = n gives
+     * lo = (alpha/2)^(1/n) */
+    double lo, hi;
+    ck_assert_int_eq(ti_stats_proportion_ci(0, 100000, 0.95, TI_STATS_CI_CLOPPER_PEARSON, &lo, &hi,
+                                            NULL), 0);
+    ck_assert_double_eq(lo, 0.0);
+    ASSERT_REL(hi, -expm1(log(0.025) / 100000), 1e-12, "k = 0");
+    ck_assert_int_eq(ti_stats_proportion_ci(100000, 100000, 0.95, TI_STATS_CI_CLOPPER_PEARSON,
+                                            &lo, &hi, NULL), 0);
+    ck_assert_double_eq(hi, 1.0);
+    ASSERT_REL(lo, exp(log(0.025) / 100000), 1e-15, "k = n");
+}
+END_TEST
+
+START_TEST(test_mcnemar_statsmodels)
+{
+    fx_file *f = fx_load("stats_binom.txt");
+    int seen = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        if (strcmp(c->name, "mcnemar") != 0)
+            continue;
+        seen++;
+        size_t n, m;
+        double *b = fx_arr(c, "b", &n), *cc = fx_arr(c, "c", &m), *p = fx_arr(c, "p", &m),
+               *l10 = fx_arr(c, "log10p", &m);
+        for (size_t j = 0; j < n; j++) {
+            ti_stats_mcnemar r, r2;
+            ck_assert_int_eq(ti_stats_mcnemar_exact((size_t)b[j], (size_t)cc[j], &r, NULL), 0);
+            ck_assert_double_eq(r.statistic, fmin(b[j], cc[j]));
+            if (p[j] > 1e-300) {
+                ASSERT_REL(r.p, p[j], 1e-11, "mcnemar p");
+            }
+            if (l10[j] == 0.0)
+                ck_assert_double_eq(r.log10_p, 0.0);
+            else
+                ASSERT_REL(r.log10_p, l10[j], 1e-12, "mcnemar log10 p");
+            /* the test does not care which classifier is first */
+            ck_assert_int_eq(ti_stats_mcnemar_exact((size_t)cc[j], (size_t)b[j], &r2, NULL), 0);
+            ck_assert_double_eq(r.log10_p, r2.log10_p);
+        }
+        free(b);
+        free(cc);
+        free(p);
+        free(l10);
+    }
+    ck_assert_int_eq(seen, 1);
+    fx_free(f);
+    /* by hand: b = 0 leaves P(X <= 0) = 2^-c, so p = 2^(1-c), far below any double */
+    ti_stats_mcnemar r;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_mcnemar_exact(0, 5000, &r, &e), 0);
+    ASSERT_REL(r.log10_p, -4999 * log10(2.0), 1e-13, "2^-4999");
+    ck_assert_double_eq(r.p, 0.0);
+    ck_assert_int_eq(ti_stats_mcnemar_exact(0, 0, &r, &e), 0);
+    ck_assert_double_eq(r.p, 1.0);
+    ck_assert_int_eq(ti_stats_mcnemar_exact(2, 3, &r, &e), 0); /* 2 * (1 + 5 + 10) / 32 = 1 */
+    ck_assert_double_eq(r.p, 1.0);
+    ck_assert_int_eq(ti_stats_mcnemar_exact(1, 4, &r, &e), 0); /* 2 * (1 + 5) / 32 */
+    ASSERT_REL(r.p, 12.0 / 32, 1e-14, "1 vs 4");
+    ck_assert_int_eq(ti_stats_mcnemar_exact(1, 4, NULL, &e), TI_STATS_ERR_ARG);
+}
+END_TEST
+
+START_TEST(test_paired_newcombe)
+{
+    fx_file *f = fx_load("stats_binom.txt");
+    int seen = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        if (strncmp(c->name, "paired/", 7) != 0)
+            continue;
+        seen++;
+        size_t n, m;
+        double level = fx_num(c, "level");
+        double *a = fx_arr(c, "n11", &n), *b = fx_arr(c, "b", &m), *cc = fx_arr(c, "c", &m),
+               *d = fx_arr(c, "n00", &m), *diff = fx_arr(c, "diff", &m), *lo = fx_arr(c, "lo", &m),
+               *hi = fx_arr(c, "hi", &m);
+        for (size_t j = 0; j < n; j++) {
+            ti_stats_paired_ci r, sw;
+            ti_stats_err e = {0};
+            ck_assert_int_eq(ti_stats_paired_diff_ci((size_t)a[j], (size_t)b[j], (size_t)cc[j],
+                                                     (size_t)d[j], level, &r, &e), 0);
+            ck_assert_double_eq_tol(r.diff, diff[j], 1e-15);
+            ck_assert_msg(fabs(r.lo - lo[j]) < 1e-12 && fabs(r.hi - hi[j]) < 1e-12,
+                          "%s table %zu: [%.17g, %.17g] against [%.17g, %.17g]", c->name, j, r.lo,
+                          r.hi, lo[j], hi[j]);
+            ck_assert(r.lo <= r.diff && r.diff <= r.hi && r.lo >= -1 && r.hi <= 1);
+            /* swapping the classifiers mirrors the interval */
+            ck_assert_int_eq(ti_stats_paired_diff_ci((size_t)a[j], (size_t)cc[j], (size_t)b[j],
+                                                     (size_t)d[j], level, &sw, &e), 0);
+            ck_assert_double_eq_tol(sw.lo, -r.hi, 1e-15);
+            ck_assert_double_eq_tol(sw.hi, -r.lo, 1e-15);
+        }
+        free(a);
+        free(b);
+        free(cc);
+        free(d);
+        free(diff);
+        free(lo);
+        free(hi);
+    }
+    ck_assert_int_eq(seen, 2);
+    fx_free(f);
+}
+END_TEST
+
+START_TEST(test_binomial_errors)
+{
+    double lo, hi;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_proportion_ci(3, 0, 0.95, 0, &lo, &hi, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_proportion_ci(5, 4, 0.95, 0, &lo, &hi, &e), TI_STATS_ERR_ARG);
+    ck_assert(strstr(e.msg, "5 successes out of 4") != NULL);
+    ck_assert_int_eq(ti_stats_proportion_ci(1, 4, 1.0, 0, &lo, &hi, &e), TI_STATS_ERR_ARG);
+    ck_assert(strstr(e.msg, "level") != NULL);
+    ck_assert_int_eq(ti_stats_proportion_ci(1, 4, 0.9, TI_STATS_CI_METHOD_COUNT, &lo, &hi, &e),
+                     TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_proportion_ci(1, 4, 0.9, 0, NULL, &hi, &e), TI_STATS_ERR_ARG);
+    ti_stats_paired_ci r;
+    ck_assert_int_eq(ti_stats_paired_diff_ci(0, 0, 0, 0, 0.95, &r, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_paired_diff_ci(1, 0, 0, 0, NAN, &r, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_paired_diff_ci(1, 0, 0, 0, 0.95, NULL, &e), TI_STATS_ERR_ARG);
+}
+END_TEST
+
+/* ---- security curves and AttackBench optimality --------------------------------------- */
+
+START_TEST(test_security_numpy)
+{
+    fx_file *f = fx_load("stats_security.txt");
+    int seen = 0;
+    for (int i = 0; i < f->n; i++) {
+        const fx_case *c = &f->c[i];
+        if (strncmp(c->name, "security/", 9) != 0)
+            continue;
+        seen++;
+        size_t n, np_, m, ng;
+        double *d = fx_arr(c, "d", &n), *re = fx_arr(c, "eps", &np_), *ra = fx_arr(c, "acc", &m),
+               *grid = fx_arr(c, "grid", &ng), *ga = fx_arr(c, "grid_acc", &m);
+        double *eps = malloc((n + 1) * sizeof *eps), *acc = malloc((n + 1) * sizeof *acc);
+        size_t k;
+        ti_stats_err e = {0};
+        ck_assert_int_eq(ti_stats_security_curve(d, n, eps, acc, &k, &e), 0);
+        ck_assert_uint_eq(k, np_);
+        for (size_t j = 0; j < k; j++) {
+            ck_assert_double_eq(eps[j], re[j]);
+            ck_assert_double_eq_tol(acc[j], ra[j], 1e-15);
+        }
+        double *out = malloc((ng > n + 1 ? ng : n + 1) * sizeof *out);
+        ck_assert_int_eq(ti_stats_robust_accuracy(d, n, grid, ng, out, &e), 0);
+        for (size_t j = 0; j < ng; j++)
+            ck_assert_double_eq_tol(out[j], ga[j], 1e-15);
+        /* the grid at the breakpoints gives the breakpoints' values (equality breaks) */
+        ck_assert_int_eq(ti_stats_robust_accuracy(d, n, eps, k, out, &e), 0);
+        for (size_t j = 0; j < k; j++)
+            ck_assert_double_eq(out[j], acc[j]);
+        size_t ne, na;
+        double *emax = fx_arr(c, "eps_max", &ne), *auc = fx_arr(c, "auc", &na);
+        for (size_t j = 0; j < ne; j++) {
+            ti_stats_security s;
+            ck_assert_int_eq(ti_stats_security_summary(d, n, emax[j], &s, &e), 0);
+            ASSERT_REL(s.auc, auc[j], 1e-12, c->name);
+            ck_assert_double_eq(s.median, fx_num(c, "median"));
+            ck_assert_uint_eq(s.n_zero, (size_t)fx_num(c, "n_zero"));
+            ck_assert_uint_eq(s.n_inf, (size_t)fx_num(c, "n_inf"));
+            ck_assert_double_eq(s.clean_acc, acc[0]);
+            ck_assert(s.auc <= s.clean_acc + 1e-15);
+        }
+        free(emax);
+        free(auc);
+        free(out);
+        free(eps);
+        free(acc);
+        free(d);
+        free(re);
+        free(ra);
+        free(grid);
+        free(ga);
+    }
+    ck_assert_int_eq(seen, 7);
+    fx_free(f);
+}
+END_TEST
+
+START_TEST(test_optimality_attackbench)
+{
+    fx_file *f = fx_load("stats_security.txt");
+    const fx_case *c = NULL;
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->c[i].name, "optimality/four_attacks") == 0)
+            c = &f->c[i];
+    ck_assert_ptr_nonnull(c);
+    size_t n, m;
+    double *a[4], *best = fx_arr(c, "best", &n), *opt = fx_arr(c, "optimality", &m),
+                  *area = fx_arr(c, "area", &m);
+    char key[8];
+    for (int j = 0; j < 4; j++) {
+        snprintf(key, sizeof key, "a%d", j);
+        a[j] = fx_arr(c, key, &m);
+        ck_assert_uint_eq(m, n);
+    }
+    double *env = malloc(n * sizeof *env);
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_envelope((const double *const *)a, 4, n, env, &e), 0);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_double_eq(env[i], best[i]);
+    for (int j = 0; j < 4; j++) {
+        ti_stats_optimality o;
+        ck_assert_int_eq(ti_stats_attack_optimality(a[j], env, n, &o, &e), 0);
+        ASSERT_REL(o.optimality, opt[j], 1e-12, "optimality");
+        ASSERT_REL(o.area, area[j], 1e-12, "area");
+        ASSERT_REL(o.area_best, fx_num(c, "area_best"), 1e-12, "area_best");
+        ck_assert_double_eq(o.eps_max, fx_num(c, "eps_max"));
+        ASSERT_REL(o.clean_acc, fx_num(c, "clean_acc"), 1e-15, "clean_acc");
+        ck_assert(o.optimality <= 1.0 && o.optimality >= 0.0);
+    }
+    /* the envelope itself is optimal; an attack that breaks nothing scores 0 */
+    ti_stats_optimality o;
+    ck_assert_int_eq(ti_stats_attack_optimality(env, env, n, &o, &e), 0);
+    ck_assert_double_eq(o.optimality, 1.0);
+    double *none = malloc(n * sizeof *none);
+    for (size_t i = 0; i < n; i++)
+        none[i] = env[i] == 0 ? 0.0 : INFINITY;
+    ck_assert_int_eq(ti_stats_attack_optimality(none, env, n, &o, &e), 0);
+    ck_assert_double_eq_tol(o.optimality, 0.0, 1e-15);
+    /* no room between the clean accuracy and the envelope: NaN */
+    const double flat[4] = {0.0, 0.5, 0.5, INFINITY};
+    ck_assert_int_eq(ti_stats_attack_optimality(flat, flat, 4, &o, &e), 0);
+    ck_assert(isnan(o.optimality));
+    ck_assert_double_eq(o.eps_max, 0.5);
+    free(none);
+    free(env);
+    for (int j = 0; j < 4; j++)
+        free(a[j]);
+    free(best);
+    free(opt);
+    free(area);
+    fx_free(f);
+}
+END_TEST
+
+START_TEST(test_security_errors)
+{
+    const double d[4] = {0.1, NAN, 0.2, 0.3}, neg[3] = {0.1, -0.2, 0.3}, ok[2] = {0.1, 0.2};
+    double eps[5], acc[5];
+    size_t k;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_security_curve(d, 4, eps, acc, &k, &e), TI_STATS_ERR_NAN);
+    ck_assert_str_eq(e.msg, "security_curve: distance[1] is NaN");
+    ck_assert_int_eq(ti_stats_security_curve(neg, 3, eps, acc, &k, &e), TI_STATS_ERR_ARG);
+    ck_assert(strstr(e.msg, "distance[1] = -0.2 is negative") != NULL);
+    ck_assert_int_eq(ti_stats_security_curve(ok, 0, eps, acc, &k, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_security_curve(ok, 2, NULL, acc, &k, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_robust_accuracy(ok, 2, d, 4, acc, &e), TI_STATS_ERR_NAN);
+    ck_assert(strstr(e.msg, "eps[1]") != NULL);
+    ck_assert_int_eq(ti_stats_robust_accuracy(ok, 2, NULL, 0, NULL, &e), TI_STATS_OK);
+    ti_stats_security s;
+    ck_assert_int_eq(ti_stats_security_summary(ok, 2, 0.0, &s, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_security_summary(ok, 2, INFINITY, &s, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_security_summary(neg, 3, 1.0, &s, &e), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_security_summary(ok, 2, 1.0, NULL, &e), TI_STATS_ERR_ARG);
+    const double *two[2] = {ok, neg}, *same[2] = {ok, ok};
+    double best[3];
+    ck_assert_int_eq(ti_stats_envelope(same, 2, 2, best, &e), TI_STATS_OK);
+    ck_assert_double_eq(best[1], 0.2);
+    ck_assert_int_eq(ti_stats_envelope(two, 2, 2, best, &e), TI_STATS_ERR_ARG);
+    ck_assert(strstr(e.msg, "distance[1] = -0.2") != NULL);
+    ck_assert_int_eq(ti_stats_envelope(two, 0, 2, best, &e), TI_STATS_ERR_EMPTY);
+    ck_assert_int_eq(ti_stats_envelope(NULL, 2, 2, best, &e), TI_STATS_ERR_ARG);
+    ti_stats_optimality o;
+    ck_assert_int_eq(ti_stats_attack_optimality(ok, d, 2, &o, &e), TI_STATS_ERR_NAN);
+    ck_assert(strstr(e.msg, "envelope") != NULL);
+    ck_assert_int_eq(ti_stats_attack_optimality(ok, ok, 2, NULL, &e), TI_STATS_ERR_ARG);
+}
+END_TEST
+
 /* ---- CSV ------------------------------------------------------------------------------- */
 
 START_TEST(test_csv_parse)
@@ -646,6 +1011,19 @@ Suite *suite_stats(void)
     tcase_add_test(tc, test_describe_ranks);
     tcase_add_test(tc, test_normal);
     suite_add_tcase(s, tc);
+    TCase *tbin = tcase_create("binomial");
+    tcase_set_timeout(tbin, 30);
+    tcase_add_test(tbin, test_beta_scipy);
+    tcase_add_test(tbin, test_proportion_statsmodels);
+    tcase_add_test(tbin, test_mcnemar_statsmodels);
+    tcase_add_test(tbin, test_paired_newcombe);
+    tcase_add_test(tbin, test_binomial_errors);
+    suite_add_tcase(s, tbin);
+    TCase *tsec = tcase_create("security");
+    tcase_add_test(tsec, test_security_numpy);
+    tcase_add_test(tsec, test_optimality_attackbench);
+    tcase_add_test(tsec, test_security_errors);
+    suite_add_tcase(s, tsec);
     TCase *tcsv = tcase_create("csv");
     tcase_add_test(tcsv, test_csv_parse);
     tcase_add_test(tcsv, test_csv_errors);

@@ -60,8 +60,9 @@ static int fill_panel(const study_entry *e, panel_data *p)
     }
     for (int j = 0; j < TI_POP_COUNT; j++) {
         ti_population k = draw_order[j];
-        p->series[j] = (ti_plot_series){ti_population_label(k), p->x[k], p->y[k], p->n[k],
-                                        pop_rgb[k], pop_marker[k]};
+        p->series[j] = (ti_plot_series){.label = ti_population_label(k), .x = p->x[k],
+                                        .y = p->y[k], .n = p->n[k], .rgb = pop_rgb[k],
+                                        .marker = pop_marker[k]};
     }
     snprintf(p->title, sizeof p->title, "%s %g%% (%s)", e->pruned->method,
              100 * e->pruned->sparsity, e->pruned->network);
@@ -79,8 +80,9 @@ static ti_status write_figure(study *st, const study_entry *e, int n)
     for (int i = 0; i < n && s == TI_OK; i++) {
         if (fill_panel(&e[i], &pd[i]) != 0)
             s = ti_ctx_error(st->ctx, TI_ERR_NOMEM, "out of memory");
-        panels[i] = (ti_plot_panel){pd[i].title, xlabel, "dense margin (true - best other logit)",
-                                    pd[i].series, TI_POP_COUNT};
+        panels[i] = (ti_plot_panel){.title = pd[i].title, .xlabel = xlabel,
+                                    .ylabel = "dense margin (true - best other logit)",
+                                    .series = pd[i].series, .nseries = TI_POP_COUNT};
     }
     int cols = n < 3 ? n : 3;
     ti_plot_figure fig = {panels, n, cols, 520, 380};

@@ -184,6 +184,146 @@ typedef struct ti_stats_delong {
 ti_stats_status ti_stats_auc_delong(const double *x, size_t n1, const double *y, size_t n2,
                                     double level, ti_stats_delong *out, ti_stats_err *err);
 
+/* ---- the beta distribution ------------------------------------------------------------ */
+
+/* The regularized incomplete beta function I_x(a, b), the CDF of Beta(a, b) at x (0 below 0,
+ * 1 above 1; NaN for a or b not positive and finite, or x NaN), as scipy.stats.beta.cdf. */
+double ti_stats_beta_cdf(double x, double a, double b);
+/* Its inverse: the x with I_x(a, b) = p, 0 <= p <= 1 (NaN outside or for bad a, b), as
+ * scipy.stats.beta.ppf. Relative error ~1e-15 typically, 1.1e-12 at worst on the tests'
+ * shapes up to a + b = 1e5 (one parameter small, the other large; see docs/stats.md). */
+double ti_stats_beta_ppf(double p, double a, double b);
+
+/* ---- binomial proportions --------------------------------------------------------------- */
+
+typedef enum ti_stats_ci_method {
+    TI_STATS_CI_CLOPPER_PEARSON = 0, /* exact (equal-tailed beta quantiles) */
+    TI_STATS_CI_WILSON,              /* score interval, no continuity correction */
+    TI_STATS_CI_METHOD_COUNT
+} ti_stats_ci_method;
+
+/* Two-sided confidence interval [lo, hi] for a binomial proportion k / n at `level`
+ * (0 < level < 1; alpha = 1 - level), as statsmodels.stats.proportion.proportion_confint with
+ * method 'beta' or 'wilson'. Clopper-Pearson: lo = Beta(k, n - k + 1) quantile alpha / 2
+ * (0 when k = 0), hi = Beta(k + 1, n - k) quantile 1 - alpha / 2 (1 when k = n); it covers
+ * with probability >= level. Wilson: the roots of |k / n - p| = z sqrt(p (1 - p) / n), z the
+ * normal quantile 1 - alpha / 2. Errors: n = 0 (EMPTY); k > n, a bad level or method, NULL
+ * outputs (ARG). */
+ti_stats_status ti_stats_proportion_ci(size_t k, size_t n, double level,
+                                       ti_stats_ci_method method, double *lo, double *hi,
+                                       ti_stats_err *err);
+
+/* ---- two classifiers on the same samples ------------------------------------------------
+ * b = samples the first classifier gets right and the second wrong, c = the reverse (the
+ * discordant pairs); n11 / n00 = both right / both wrong. For "the accuracy pruning costs",
+ * the first is the dense model and the second the pruned one: b - c is the drop in correct
+ * samples. */
+
+typedef struct ti_stats_mcnemar {
+    size_t b, c;
+    double statistic; /* min(b, c), statsmodels' statistic for exact=True */
+    double p;         /* two-sided exact p-value; underflows to 0 below ~1e-308 */
+    double log10_p;   /* log10 of p, finite however small p is; 0 when p = 1 */
+} ti_stats_mcnemar;
+
+/* The exact McNemar test, as statsmodels.stats.contingency_tables.mcnemar(exact=True):
+ * under H0 (both classifiers equally accurate) b ~ Binomial(b + c, 1/2), and
+ * p = min(1, 2 P(X <= min(b, c))), X ~ Binomial(b + c, 1/2): exactly 1 when
+ * 2 min(b, c) + 1 >= b + c (b = c = 0 included). The tail
+ * is I_{1/2}(b + c - min, min + 1) computed in log space, so b = 0, c = 5000 gives
+ * log10 p = log10(2) - 5000 log10(2) rather than 0. Errors: out NULL (ARG). */
+ti_stats_status ti_stats_mcnemar_exact(size_t b, size_t c, ti_stats_mcnemar *out,
+                                       ti_stats_err *err);
+
+typedef struct ti_stats_paired_ci {
+    double diff;   /* p1 - p2 = (b - c) / n: accuracy of the first minus the second */
+    double lo, hi; /* the interval, inside [-1, 1] */
+    double level;
+} ti_stats_paired_ci;
+
+/* Confidence interval for the difference of two paired proportions (accuracies of two
+ * classifiers on the same n = n11 + b + c + n00 samples) by Newcombe's hybrid score method
+ * (Newcombe 1998, method 10): Wilson intervals (l1, u1) for p1 = (n11 + b) / n and (l2, u2)
+ * for p2 = (n11 + c) / n, combined with the phi correlation of the 2x2 table,
+ * phi = (n11 n00 - b c) / sqrt((n11 + b)(c + n00)(n11 + c)(b + n00)) (0 if a margin is 0):
+ *   lo = diff - sqrt((p1 - l1)^2 - 2 phi (p1 - l1)(u2 - p2) + (u2 - p2)^2)
+ *   hi = diff + sqrt((u1 - p1)^2 - 2 phi (u1 - p1)(p2 - l2) + (p2 - l2)^2).
+ * Errors: n = 0 (EMPTY), bad level (ARG). */
+ti_stats_status ti_stats_paired_diff_ci(size_t n11, size_t b, size_t c, size_t n00,
+                                        double level, ti_stats_paired_ci *out,
+                                        ti_stats_err *err);
+
+/* ---- security curves --------------------------------------------------------------------
+ * Input: per-sample minimal adversarial distances d[0..n) in the attack's norm: 0 for a sample
+ * the model misclassifies clean, +inf when no adversarial example was found, else the norm of
+ * the smallest perturbation found (a minimum-norm attack such as FMN). NaN is an error
+ * (TI_STATS_ERR_NAN), a negative value too (TI_STATS_ERR_ARG).
+ * The robust accuracy at budget eps >= 0 is acc(eps) = #{i : d_i > eps} / n. A sample whose
+ * distance equals eps exactly counts as broken (its adversarial example is within the budget,
+ * as a misclassified clean sample is within any budget), so acc is a non-increasing,
+ * right-continuous step function with acc(0) = clean accuracy and acc(inf) = fraction of +inf. */
+
+/* The curve exactly, as its breakpoints: eps[0] = 0, acc[0] = acc(0); then one point per
+ * distinct finite positive distance, ascending, with acc[k] = acc(eps[k]), so that
+ * acc(e) = acc[k] for eps[k] <= e < eps[k + 1] and acc[last] beyond. eps and acc must hold
+ * n + 1 values each; *npoints receives the number written. n >= 1. Sorts a copy of d. */
+ti_stats_status ti_stats_security_curve(const double *d, size_t n, double *eps, double *acc,
+                                        size_t *npoints, ti_stats_err *err);
+
+/* acc(eps[j]) for j < m (any order, any values; eps[j] < 0 gives 1) into acc[0..m). n >= 1.
+ * O((n + m) log n). */
+ti_stats_status ti_stats_robust_accuracy(const double *d, size_t n, const double *eps, size_t m,
+                                         double *acc, ti_stats_err *err);
+
+typedef struct ti_stats_security {
+    size_t n;
+    size_t n_zero;    /* samples at distance 0 (misclassified clean) */
+    size_t n_inf;     /* samples at +inf (no adversarial example found) */
+    double clean_acc; /* acc(0) = (n - n_zero) / n */
+    double median;    /* median of all n distances (numpy.median: zeros and +inf included;
+                       * +inf when more than half are +inf) */
+    double eps_max;
+    double auc;       /* (1 / eps_max) * integral over [0, eps_max] of acc(e) de, in
+                       * [0, clean_acc]: the mean of min(d_i, eps_max) / eps_max */
+} ti_stats_security;
+
+/* Counts, clean accuracy, median distance and the normalised area under the curve over
+ * [0, eps_max] (eps_max > 0 and finite, else ARG). */
+ti_stats_status ti_stats_security_summary(const double *d, size_t n, double eps_max,
+                                          ti_stats_security *out, ti_stats_err *err);
+
+/* ---- attack optimality (AttackBench) ----------------------------------------------------
+ * Cina et al., "AttackBench: Evaluating Gradient-based Attacks for Adversarial Examples"
+ * (AAAI 2025). Several minimum-norm attacks run on the same samples; the envelope holds, per
+ * sample, the smallest distance any of them found, and its security curve acc* is the best
+ * the run knows. An attack's local optimality compares the area under its own curve with
+ * the envelope's over [0, eps*], eps* the largest finite envelope distance:
+ *   optimality = 1 - (A - A*) / (c eps* - A*),
+ * A = integral of the attack's acc over [0, eps*], A* the envelope's, c = acc*(0) (the clean
+ * accuracy): 1 for an attack as good as the envelope everywhere, 0 for one that breaks
+ * nothing (its curve stays at the clean accuracy). */
+
+/* best[i] = min over j < nattacks of dist[j][i] (each dist[j] holds n distances, as for the
+ * security curves). best may alias dist[0]. */
+ti_stats_status ti_stats_envelope(const double *const *dist, size_t nattacks, size_t n,
+                                  double *best, ti_stats_err *err);
+
+typedef struct ti_stats_optimality {
+    double eps_max;    /* eps*: the largest finite envelope distance (0 if there is none) */
+    double clean_acc;  /* c: fraction of envelope distances > 0 */
+    double area;       /* A: integral of the attack's acc over [0, eps*] */
+    double area_best;  /* A*: the envelope's */
+    double optimality; /* 1 - (A - A*) / (c eps* - A*); NaN when c eps* = A* (every broken
+                        * sample at distance 0 or eps*: no attack can do worse) */
+} ti_stats_optimality;
+
+/* The local optimality of one attack's distances dist[0..n) against the envelope best[0..n)
+ * of its run. Areas are exact integrals of the step functions:
+ * A = (1/n) sum_i min(dist_i, eps*). An attack that is not part of the envelope may beat it
+ * on some samples and score above 1. */
+ti_stats_status ti_stats_attack_optimality(const double *dist, const double *best, size_t n,
+                                           ti_stats_optimality *out, ti_stats_err *err);
+
 /* ---- CSV reader ------------------------------------------------------------------------
  * RFC 4180 with a header row: comma-separated fields, fields in double quotes may hold
  * commas, newlines and doubled quotes (""), CRLF or LF line ends. Unquoted fields are
