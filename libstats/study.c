@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "strbuf.h"
 #include "thinice/study.h"
@@ -154,17 +155,58 @@ char *ti_study_table2_csv(const char *const *names, const ti_study_row2 *rows, i
     return ti__sb_take(&b, NULL);
 }
 
+ti_study_row1 ti_study_row1_empty(void)
+{
+    ti_study_row1 r;
+    memset(&r, 0, sizeof r);
+    r.sparsity_measured = r.clean = r.pgd = r.aa_clean = r.aa = NAN;
+    r.aa_lo = r.aa_hi = r.drop_lo = r.drop_hi = r.drop_log10_p = NAN;
+    r.fmn_median = r.curve_auc = NAN;
+    return r;
+}
+
+/* A percentage with two decimals, or n/a. */
+static void pct(char *buf, size_t len, double v)
+{
+    if (isnan(v))
+        snprintf(buf, len, "n/a");
+    else
+        snprintf(buf, len, "%.2f", 100 * v);
+}
+
+/* "47.30 [44.2, 50.4]", or without the interval when it is unknown. */
+static void pct_ci(char *buf, size_t len, double v, double lo, double hi)
+{
+    char a[32];
+    pct(a, sizeof a, v);
+    if (isnan(lo) || isnan(hi))
+        snprintf(buf, len, "%s", a);
+    else
+        snprintf(buf, len, "%s [%.1f, %.1f]", a, 100 * lo, 100 * hi);
+}
+
 char *ti_study_table1_md(const ti_study_row1 *rows, int n)
 {
     ti__sb b = {0};
-    ti__sb_printf(&b, "| method | sparsity | network | clean %% | PGD robust %% (method's "
-                      "evaluation) | AutoAttack robust %% | drop (pp) |\n"
-                      "|---|---:|---|---:|---:|---:|---:|\n");
+    ti__sb_printf(&b, "| network | method | sparsity (measured) | reported by | clean %% | "
+                      "robust %% | AutoAttack robust %% [95%% CI] | drop (pp) [95%% CI] | "
+                      "McNemar p | median distance | curve AUC |\n"
+                      "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n; i++) {
         const ti_study_row1 *r = &rows[i];
-        ti__sb_printf(&b, "| %s | %.0f%% | %s | %.2f | %.2f | %.2f | %.2f |\n", r->method,
-                      100 * r->sparsity, r->network, 100 * r->clean, 100 * r->pgd,
-                      100 * r->aa, 100 * (r->pgd - r->aa));
+        char sp[48], c[16], rb[16], aa[48], dr[48], p[32], md[32], auc[32];
+        snprintf(sp, sizeof sp, isnan(r->sparsity_measured) ? "%.0f%%" : "%.0f%% (%.2f%%)",
+                 100 * r->sparsity, 100 * r->sparsity_measured);
+        pct(c, sizeof c, r->clean);
+        pct(rb, sizeof rb, r->pgd);
+        pct_ci(aa, sizeof aa, r->aa, r->aa_lo, r->aa_hi);
+        pct_ci(dr, sizeof dr, r->pgd - r->aa, r->drop_lo, r->drop_hi);
+        ti_study_format_p(r->drop_log10_p, p, sizeof p);
+        snprintf(md, sizeof md, isnan(r->fmn_median) ? "n/a" : "%.4g", r->fmn_median);
+        snprintf(auc, sizeof auc, isnan(r->curve_auc) ? "n/a" : "%.4f", r->curve_auc);
+        ti__sb_printf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
+                      r->network, r->method, sp, r->reported_by[0] ? r->reported_by : "n/a", c,
+                      rb, aa, dr, p, md, auc);
     }
     return ti__sb_take(&b, NULL);
 }
@@ -172,11 +214,16 @@ char *ti_study_table1_md(const ti_study_row1 *rows, int n)
 char *ti_study_table1_csv(const ti_study_row1 *rows, int n)
 {
     ti__sb b = {0};
-    ti__sb_printf(&b, "method,sparsity,network,clean,pgd,autoattack,drop\n");
+    ti__sb_printf(&b, "network,method,sparsity,sparsity_measured,reported_by,clean,robust,"
+                      "autoattack_clean,autoattack,n,autoattack_lo,autoattack_hi,drop,drop_lo,"
+                      "drop_hi,drop_log10_p,fmn_median,curve_auc\n");
     for (int i = 0; i < n; i++) {
         const ti_study_row1 *r = &rows[i];
-        ti__sb_printf(&b, "%s,%.4f,%s,%.6f,%.6f,%.6f,%.6f\n", r->method, r->sparsity,
-                      r->network, r->clean, r->pgd, r->aa, r->pgd - r->aa);
+        ti__sb_printf(&b, "%s,%s,%.4f,%.6g,\"%s\",%.6g,%.6g,%.6g,%.6g,%zu,%.6g,%.6g,%.6g,%.6g,"
+                          "%.6g,%.6g,%.6g,%.6g\n", r->network, r->method, r->sparsity,
+                      r->sparsity_measured, r->reported_by, r->clean, r->pgd, r->aa_clean,
+                      r->aa, r->n, r->aa_lo, r->aa_hi, r->pgd - r->aa, r->drop_lo, r->drop_hi,
+                      r->drop_log10_p, r->fmn_median, r->curve_auc);
     }
     return ti__sb_take(&b, NULL);
 }

@@ -17,6 +17,21 @@ void ti_argmax_rows(const float *logits, int N, int M, int *pred)
     }
 }
 
+ti_status ti_classifier_logits(const ti_classifier *f, const float *x, int N, int batch,
+                               float *logits)
+{
+    if (!f || !f->forward || batch < 1 || N < 0 || (N > 0 && (!x || !logits)))
+        return TI_ERR_ARG;
+    size_t D = ti_classifier_dim(f);
+    for (int o = 0; o < N; o += batch) {
+        int n = N - o < batch ? N - o : batch;
+        ti_status s = f->forward(f->self, x + (size_t)o * D, n, logits + (size_t)o * f->M);
+        if (s != TI_OK)
+            return s;
+    }
+    return TI_OK;
+}
+
 ti_status ti_classifier_jacobian(const ti_classifier *f, const float *x, int N, float *logits,
                                  float *jac)
 {

@@ -120,10 +120,12 @@ static void report_unknown(ti_model *m, const ti_st_file *f, const char *path)
                    "model_load: %s: ignored %d tensors of HYDRA's unused sub_block1 (not in the "
                    "forward pass)",
                    path, sub);
-    if (scores)
+    if (scores) /* libprune's ti_prune_apply_scores turns them into masks */
         ti_ctx_log(m->ctx, 1,
-                   "model_load: %s: ignored %d HYDRA popup_scores tensors (the weights, and any "
-                   "_mask tensors, define the model)",
+                   "model_load: %s: %d HYDRA popup_scores tensors not applied: the weights are "
+                   "loaded dense (to evaluate HYDRA's network, apply them as masks with the "
+                   "model's sparsity: thinice-study's method:sparsity:file, or "
+                   "scripts/pt2safetensors.py --hydra-sparsity)",
                    path, scores);
     if (sub || scores || other)
         ti_ctx_log(m->ctx, 0, "model_load: %s: %d tensors not used by %s (%d sub_block1, %d "

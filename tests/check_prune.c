@@ -378,6 +378,80 @@ START_TEST(test_pruned_checkpoint_round_trip)
 }
 END_TEST
 
+/* A HYDRA checkpoint (weights and popup_scores under DataParallel's prefix, as HYDRA's code
+ * saves them): the scores become masks keeping exactly the top ti_prune_keep_count scores by
+ * magnitude of each layer that has them; layers without scores stay dense. */
+START_TEST(test_hydra_scores_to_masks)
+{
+    ti_ctx *ctx = ti_ctx_new(10, 1);
+    ti_model *m = small_model(ctx), *m2 = small_model(ctx);
+    ti_st_writer *w = ti_st_writer_new();
+    ti_rng r;
+    ti_rng_seed(&r, 3);
+    float *scores[2] = {NULL, NULL};
+    const char *with[2] = {"conv1", "fc1"};
+    for (int i = 0; i < ti_model_nparams(m); i++) {
+        ti_param *p = ti_model_param(m, i);
+        int64_t shape[4];
+        for (int d = 0; d < p->t.ndim; d++)
+            shape[d] = p->t.shape[d];
+        char name[128];
+        snprintf(name, sizeof name, "module.%s", p->name);
+        ck_assert_int_eq(ti_st_add_f32(w, name, p->t.ndim, shape, p->t.data), TI_OK);
+        for (int k = 0; k < 2; k++) {
+            char wname[64];
+            snprintf(wname, sizeof wname, "%s.weight", with[k]);
+            if (strcmp(p->name, wname) != 0)
+                continue;
+            scores[k] = malloc(p->t.size * sizeof(float));
+            tu_fill(&r, scores[k], p->t.size, -1.0f, 1.0f);
+            snprintf(name, sizeof name, "module.%s.popup_scores", with[k]);
+            ck_assert_int_eq(ti_st_add_f32(w, name, p->t.ndim, shape, scores[k]), TI_OK);
+        }
+    }
+    char path[] = "/tmp/thinice-hydra-XXXXXX";
+    int fd = mkstemp(path);
+    ck_assert_int_ge(fd, 0);
+    close(fd);
+    ck_assert_int_eq(ti_st_write(ctx, w, path), TI_OK);
+    ti_st_writer_free(w);
+    ck_assert_int_eq(ti_model_load(m2, path), TI_OK);
+    int layers = 0;
+    ck_assert_int_eq(ti_prune_apply_scores(m2, path, 0.9, &layers), TI_OK);
+    ck_assert_int_eq(layers, 2);
+    for (int k = 0; k < 2; k++) {
+        char wname[64];
+        snprintf(wname, sizeof wname, "%s.weight", with[k]);
+        ti_param *p = ti_model_find(m2, wname);
+        size_t n = p->t.size, keep = ti_prune_keep_count(n, 0.9), kept = 0;
+        ck_assert_ptr_nonnull(p->mask);
+        /* kept entries are the largest |scores|: every kept one beats every dropped one */
+        float lo_kept = INFINITY, hi_dropped = 0;
+        for (size_t j = 0; j < n; j++) {
+            float a = fabsf(scores[k][j]);
+            if (p->mask[j] == 1.0f) {
+                kept++;
+                lo_kept = fminf(lo_kept, a);
+            } else {
+                ck_assert_float_eq(p->t.data[j], 0.0f);
+                hi_dropped = fmaxf(hi_dropped, a);
+            }
+        }
+        ck_assert_uint_eq(kept, keep);
+        ck_assert(lo_kept >= hi_dropped);
+        free(scores[k]);
+    }
+    ck_assert_ptr_null(ti_model_find(m2, "conv2.weight")->mask);
+    /* a bad sparsity and a missing file are errors */
+    ck_assert_int_eq(ti_prune_apply_scores(m2, path, 1.0, &layers), TI_ERR_ARG);
+    unlink(path);
+    ck_assert_int_eq(ti_prune_apply_scores(m2, path, 0.9, &layers), TI_ERR_IO);
+    ti_model_free(m);
+    ti_model_free(m2);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
 Suite *suite_prune(void)
 {
     Suite *s = suite_create("prune");
@@ -391,6 +465,7 @@ Suite *suite_prune(void)
     tcase_add_test(tc, test_resume_refuses_other_runs);
     tcase_add_test(tc, test_zero_epoch_phases);
     tcase_add_test(tc, test_pruned_checkpoint_round_trip);
+    tcase_add_test(tc, test_hydra_scores_to_masks);
     suite_add_tcase(s, tc);
     return s;
 }

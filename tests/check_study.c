@@ -1,6 +1,7 @@
 /* Tests of the thin-ice analysis: populations, AUC direction, p-values against scipy, and
  * the tables' text. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,10 +49,24 @@ START_TEST(test_format_and_tables)
     ck_assert_str_eq(buf, "0.1");
     ti_study_format_p(NAN, buf, sizeof buf);
     ck_assert_str_eq(buf, "n/a");
-    ti_study_row1 r1 = {"hydra", "smallcnn", 0.9, 0.8, 0.55, 0.5};
+    ti_study_row1 r1 = ti_study_row1_empty();
+    snprintf(r1.method, sizeof r1.method, "hydra");
+    snprintf(r1.network, sizeof r1.network, "smallcnn");
+    snprintf(r1.reported_by, sizeof r1.reported_by, "PGD-10 (thinice)");
+    r1.sparsity = 0.9;
+    r1.sparsity_measured = 0.9;
+    r1.clean = 0.8;
+    r1.pgd = 0.55;
+    r1.aa = 0.5;
+    r1.aa_lo = 0.45;
+    r1.aa_hi = 0.55;
+    r1.n = 100;
     char *md = ti_study_table1_md(&r1, 1), *csv = ti_study_table1_csv(&r1, 1);
-    ck_assert_ptr_nonnull(strstr(md, "| hydra | 90% | smallcnn | 80.00 | 55.00 | 50.00 | 5.00 |"));
-    ck_assert_ptr_nonnull(strstr(csv, "hydra,0.9000,smallcnn,0.800000,0.550000,0.500000,0.050000"));
+    ck_assert_ptr_nonnull(strstr(md, "| smallcnn | hydra | 90% (90.00%) | PGD-10 (thinice) | "
+                                     "80.00 | 55.00 | 50.00 [45.0, 55.0] | 5.00 | n/a | n/a | "
+                                     "n/a |"));
+    ck_assert_ptr_nonnull(strstr(csv, "smallcnn,hydra,0.9000,0.9,\"PGD-10 (thinice)\",0.8,0.55,"
+                                      "nan,0.5,100,0.45,0.55,0.05,nan,nan,nan,nan,nan"));
     free(md);
     free(csv);
     int d[4] = {1, 1, 1, 0}, p[4] = {0, 1, 1, 0};

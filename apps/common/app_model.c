@@ -76,6 +76,12 @@ static ti_status check_file(ti_ctx *ctx, const char *name, const char *path,
         return s; /* the message names the file and the problem */
     const char *arch = ti_st_metadata(f, "arch"), *in = ti_st_metadata(f, "input");
     const char *cls = ti_st_metadata(f, "classes"), *nrm = ti_st_metadata(f, "normalize");
+    const char *mean = ti_st_metadata(f, "mean"), *std = ti_st_metadata(f, "std");
+    char joined[600]; /* a converted checkpoint's "mean" and "std" keys, in our form */
+    if (!nrm && mean && std) {
+        snprintf(joined, sizeof joined, "mean=%.250s;std=%.250s", mean, std);
+        nrm = joined;
+    }
     char want[64];
     snprintf(want, sizeof want, "%dx%dx%d", cfg->C, cfg->H, cfg->W);
     if (arch && strcmp(arch, name) != 0)
@@ -90,8 +96,12 @@ static ti_status check_file(ti_ctx *ctx, const char *name, const char *path,
         s = ti_ctx_error(ctx, TI_ERR_SHAPE, "weights file %s is for %s classes but the data "
                          "have %d", path, cls, cfg->M);
     else if (nrm && !parse_normalize(nrm, cfg))
-        s = ti_ctx_error(ctx, TI_ERR_FORMAT, "weights file %s: malformed normalize metadata "
-                         "'%s'", path, nrm);
+        s = ti_ctx_error(ctx, TI_ERR_FORMAT, "weights file %s: malformed normalisation "
+                         "metadata '%s' (want one positive std and one mean per channel)",
+                         path, nrm);
+    else if ((mean != NULL) != (std != NULL))
+        s = ti_ctx_error(ctx, TI_ERR_FORMAT, "weights file %s: metadata has %s but not %s",
+                         path, mean ? "mean" : "std", mean ? "std" : "mean");
     ti_st_close(f);
     return s;
 }
@@ -194,4 +204,20 @@ void app_net_describe(const app_net *n, const char *model, char *buf, size_t len
                  ti_onnx_producer(n->onnx)[0] ? ti_onnx_producer(n->onnx) : "unknown");
     else
         snprintf(buf, len, "%s (%s)", model, n->file ? n->file : "random weights");
+}
+
+double app_net_sparsity(app_net *n)
+{
+    if (n->model)
+        return ti_model_sparsity(n->model);
+    size_t zeros = 0, total = 0;
+    for (int i = 0; n->onnx && i < ti_onnx_nparams(n->onnx); i++) {
+        const ti_param *p = ti_onnx_param(n->onnx, i);
+        if (p->kind != TI_PARAM_WEIGHT)
+            continue;
+        for (size_t j = 0; j < p->t.size; j++)
+            zeros += p->t.data[j] == 0.0f;
+        total += p->t.size;
+    }
+    return total ? (double)zeros / (double)total : 0.0;
 }

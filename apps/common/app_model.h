@@ -18,7 +18,9 @@ int app_model_known(const char *name);
  * Before building, the checkpoint's metadata (written by ti_model_save) is compared with the
  * request: a file saved for another architecture, input shape or class count is refused with
  * a message naming the file, what it holds and what was asked; a per-channel normalisation
- * stored in the file ("normalize" metadata) is restored into the model. Files without
+ * stored in the file ("normalize" metadata as ti_model_save writes it, or "mean" and "std"
+ * lists as a converter writes them) is restored into the model, so that eps applies to the
+ * [0,1] pixels. Files without
  * metadata (converted from PyTorch) are loaded as they are, and ti_model_load reports keys or
  * shapes that do not fit. weights NULL builds the model with fresh random weights.
  * An ONNX spec ("onnx:FILE", "FILE.onnx") is refused with TI_ERR_ARG: an imported graph is
@@ -64,6 +66,8 @@ typedef struct app_net {
 ti_status app_net_open(ti_ctx *ctx, const char *model, const char *weights, const ti_dataset *d,
                        int batch, app_net *out);
 void app_net_close(app_net *n);
+/* Zeros among the conv and linear weights (the project's sparsity) of either kind of model. */
+double app_net_sparsity(app_net *n);
 /* "smallcnn (w.safetensors)" or "m.onnx (ONNX, opset 17, 23 nodes, producer pytorch)". */
 void app_net_describe(const app_net *n, const char *model, char *buf, size_t len);
 

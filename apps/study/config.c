@@ -49,6 +49,7 @@ void study_config_default(study_config *c)
     c->attack.pgd_steps = 10;
     snprintf(c->fmn.norm, sizeof c->fmn.norm, "linf");
     c->fmn.steps = 300;
+    c->curves.count = 100;
 }
 
 /* ---- the field table ---------------------------------------------------------------------- */
@@ -92,9 +93,11 @@ static const field fields[] = {
     {"attack", "pgd_steps", F_INT, M(attack.pgd_steps), 0, 1, 1e5},
     {"fmn", "norm", F_STR, M(fmn.norm), 0, 0, 0},
     {"fmn", "steps", F_INT, M(fmn.steps), 0, 1, 1e6},
+    {"curves", "count", F_INT, M(curves.count), 0, 1, 1e8},
+    {"curves", "eps_max", F_FLOAT, M(curves.eps_max), 0, 0, 1e3},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
-static const char *const sections[] = {"dense", "prune", "attack", "fmn"};
+static const char *const sections[] = {"dense", "prune", "attack", "fmn", "curves"};
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
@@ -182,7 +185,11 @@ static ti_status read_object(reader *r, const char *sec, const ti_json *o, study
         for (size_t q = 0; !sec && q < sizeof sections / sizeof sections[0]; q++)
             is_section |= strcmp(k, sections[q]) == 0;
         ti_status s;
-        if (is_section)
+        if (!sec && !strcmp(k, "models"))
+            s = study_config_read_models(r->ctx, r->path, v, c);
+        else if (!sec && !strcmp(k, "pairs"))
+            s = study_config_read_pairs(r->ctx, r->path, v, c);
+        else if (is_section)
             s = ti_json_typeof(v) == TI_JSON_OBJECT ? read_object(r, k, v, c)
                                                    : bad(r, NULL, k, "must be an object");
         else {
@@ -262,13 +269,41 @@ static ti_status check_names(ti_ctx *ctx, const study_config *c)
     return TI_OK;
 }
 
+/* Every network of a trained study has methods; pairs name known networks and methods. */
+static ti_status check_pairs(ti_ctx *ctx, const study_config *c)
+{
+    for (int i = 0; i < c->npairs; i++) {
+        int known = 0;
+        for (int k = 0; k < c->nnet; k++)
+            known |= !strcmp(c->networks[k], c->pairs[i].network);
+        if (!known)
+            return ti_ctx_error(ctx, TI_ERR_ARG, "pairs: %s is not one of the networks",
+                                c->pairs[i].network);
+        for (int j = 0; j < c->pairs[i].nmethod; j++) {
+            ti_prune_method m;
+            if (ti_prune_method_parse(c->pairs[i].methods[j], &m) != TI_OK)
+                return ti_ctx_error(ctx, TI_ERR_ARG, "pairs.%s: \"%s\" is not magnitude, "
+                                    "hydra, admm or atmc", c->pairs[i].network,
+                                    c->pairs[i].methods[j]);
+        }
+    }
+    const char *m[SC_MAX_LIST];
+    for (int k = 0; k < c->nnet; k++)
+        if (study_config_methods(c, k, m) == 0)
+            return ti_ctx_error(ctx, TI_ERR_ARG, "pairs: network %s has no methods",
+                                c->networks[k]);
+    return TI_OK;
+}
+
 ti_status study_config_check(ti_ctx *ctx, const study_config *c)
 {
     ti_adv_kind k;
     ti_norm n;
     ti_eval_params p;
     struct stat sb;
-    ti_status s = check_names(ctx, c);
+    ti_status s = c->nexternal ? study_config_check_models(ctx, c) : check_names(ctx, c);
+    if (s == TI_OK && !c->nexternal)
+        s = check_pairs(ctx, c);
     if (s != TI_OK)
         return s;
     if (ti_adv_kind_parse(c->dense.loss, &k) != TI_OK)
@@ -326,6 +361,7 @@ char *study_config_json(const study_config *c)
     for (size_t q = 0; q < NFIELDS; q++)
         if (!fields[q].section)
             write_field(w, &fields[q], c);
+    study_config_models_json(w, c);
     for (size_t k = 0; k < sizeof sections / sizeof sections[0]; k++) {
         ti_jw_key(w, sections[k]);
         ti_jw_begin_object(w);

@@ -1,8 +1,9 @@
-/* thinice-study: the whole thin-ice study in one command. Dense adversarial training, pruning
- * by each method at each sparsity, AutoAttack on every model, FMN distances on the dense
- * model, the statistics, Tables 1-2, Figure 2 and report.md, each step cached in the output
- * directory so that a re-run skips what is done and a killed run resumes. Thin: options,
- * the order of the steps, printing. */
+/* thinice-study: the whole thin-ice study in one command, on models it trains (dense
+ * adversarial training, pruning by each method at each sparsity) or on the user's own dense
+ * and pruned models; AutoAttack and FMN distances on every model, the statistics, Tables 1-2,
+ * Figure 2, the security curves and report.md, each step cached in the output directory so
+ * that a re-run skips what is done and a killed run resumes. Thin: options, the order of the
+ * steps, printing. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
  * given). */
 typedef struct opts {
     const char *config, *out, *data, *attack;
+    const char *dense, *model, *pruned[SC_MAX_PRUNED]; /* the user's models */
+    int npruned;
     int threads, quiet, progress, print_config;
     int test_count, attack_count, fmn_steps, seed_given;
     float eps;
@@ -34,6 +37,13 @@ static void usage(void)
            "                      default, the same as configs/default.json)\n"
            "  -o, --output DIR    output directory (default thinice-study)\n"
            "  --print-config      print the configuration that would run (JSON) and exit\n"
+           "Your own models instead of training them (docs/app-study.md#your-own-models):\n"
+           "  --dense FILE        the dense model: a safetensors checkpoint (of --model's\n"
+           "                      architecture) or an ONNX file\n"
+           "  --model ARCH        the architecture of the safetensors files (smallcnn,\n"
+           "                      vgg16_bn, vgg16_admm, resnet18, resnet34, wrn_28_4, ...)\n"
+           "  --pruned M:S:FILE   a pruned version of it: method, sparsity and file, e.g.\n"
+           "                      hydra:0.9:resnet18_hydra90.safetensors (repeatable)\n"
            "Overrides of the configuration, for quick runs:\n"
            "  --data DIR          data directory\n"
            "  --seed N            random seed\n"
@@ -52,7 +62,7 @@ static void usage(void)
 }
 
 enum { O_CONFIG = 256, O_DATA, O_THREADS, O_PRINT, O_QUIET, O_NOPROG, O_VERSION, O_SEED,
-       O_EPS, O_ATTACK, O_ACOUNT, O_TCOUNT, O_FMN };
+       O_EPS, O_ATTACK, O_ACOUNT, O_TCOUNT, O_FMN, O_DENSE, O_MODEL, O_PRUNED };
 
 static int parse_one(int c, opts *o)
 {
@@ -70,6 +80,15 @@ static int parse_one(int c, opts *o)
     case O_ACOUNT: return app_parse_int("--attack-count", optarg, 1, 1 << 30, &o->attack_count);
     case O_TCOUNT: return app_parse_int("--test-count", optarg, 1, 1 << 30, &o->test_count);
     case O_FMN: return app_parse_int("--fmn-steps", optarg, 1, 1000000, &o->fmn_steps);
+    case O_DENSE: o->dense = optarg; return 0;
+    case O_MODEL: o->model = optarg; return 0;
+    case O_PRUNED:
+        if (o->npruned < SC_MAX_PRUNED) {
+            o->pruned[o->npruned++] = optarg;
+            return 0;
+        }
+        app_error("--pruned: at most %d pruned models", SC_MAX_PRUNED);
+        return -1;
     }
     return -1;
 }
@@ -84,7 +103,8 @@ static int parse(int argc, char **argv, opts *o)
         {"eps", required_argument, 0, O_EPS},       {"attack", required_argument, 0, O_ATTACK},
         {"attack-count", required_argument, 0, O_ACOUNT},
         {"test-count", required_argument, 0, O_TCOUNT},
-        {"fmn-steps", required_argument, 0, O_FMN},
+        {"fmn-steps", required_argument, 0, O_FMN}, {"dense", required_argument, 0, O_DENSE},
+        {"model", required_argument, 0, O_MODEL}, {"pruned", required_argument, 0, O_PRUNED},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
     opterr = 0;
@@ -98,7 +118,12 @@ static int parse(int argc, char **argv, opts *o)
             return app_getopt_error(c, argv);
         bad |= parse_one(c, o) != 0;
     }
-    return app_parse_done(bad, argc, argv);
+    int rc = app_parse_done(bad, argc, argv);
+    if (rc < 0 && !o->dense && (o->npruned || o->model))
+        return app_usage_error("--pruned and --model go with --dense (your own models)");
+    if (rc < 0 && o->dense && !o->npruned)
+        return app_usage_error("--dense needs at least one --pruned METHOD:SPARSITY:FILE");
+    return rc;
 }
 
 /* The configuration: the defaults, the file, the command line's overrides, then the check of
@@ -117,66 +142,67 @@ static int load_config(ti_ctx *ctx, const opts *o, study_config *c)
     c->attack.count = o->attack_count > 0 ? o->attack_count : c->attack.count;
     c->test_count = o->test_count > 0 ? o->test_count : c->test_count;
     c->fmn.steps = o->fmn_steps > 0 ? o->fmn_steps : c->fmn.steps;
+    if (o->dense &&
+        study_config_set_external(ctx, c, o->dense, o->model, o->pruned, o->npruned) != TI_OK)
+        return app_usage_error("%s", ti_ctx_errmsg(ctx));
     if (study_config_check(ctx, c) != TI_OK)
         return app_usage_error("configuration%s%s: %s", o->config ? " " : "",
                                o->config ? o->config : "", ti_ctx_errmsg(ctx));
     return -1;
 }
 
-/* The models of one network: dense first, then every (method, sparsity). */
-typedef struct net_run {
-    study_model dense;
-    study_model pruned[SC_MAX_LIST * SC_MAX_LIST];
-    study_samples dense_s, pruned_s[SC_MAX_LIST * SC_MAX_LIST];
-    int np;
-} net_run;
-
-static ti_status run_network(study *st, const char *network, net_run *r)
+/* A network's steps: its models (trained, or the user's checked and evaluated), AutoAttack
+ * on each, then each one's predictions and FMN distances (all test samples for the dense
+ * model, the Table 2 study; the security curves' count for the pruned ones). */
+static ti_status run_network(study *st, study_net *net, study_net_samples *smp)
 {
-    const study_config *c = st->cfg;
-    ti_status s = study_step_dense(st, network, &r->dense);
-    for (int m = 0; m < c->nmethod && s == TI_OK; m++)
-        for (int q = 0; q < c->nsparsity && s == TI_OK; q++)
-            s = study_step_prune(st, &r->dense, c->methods[m], c->sparsities[q],
-                                 &r->pruned[r->np++]);
+    int ext = net->dense.external, nfmn = st->cfg->curves.count;
+    ti_status s = ext ? study_step_external(st, &net->dense) : study_step_dense(st, &net->dense);
+    for (int i = 0; i < net->np && s == TI_OK; i++)
+        s = ext ? study_step_external(st, &net->pruned[i])
+                : study_step_prune(st, &net->dense, &net->pruned[i]);
     if (s == TI_OK)
-        s = study_step_autoattack(st, &r->dense);
-    for (int i = 0; i < r->np && s == TI_OK; i++)
-        s = study_step_autoattack(st, &r->pruned[i]);
+        s = study_step_autoattack(st, &net->dense);
+    for (int i = 0; i < net->np && s == TI_OK; i++)
+        s = study_step_autoattack(st, &net->pruned[i]);
     if (s == TI_OK)
-        s = study_step_samples(st, &r->dense, 1, &r->dense_s);
-    for (int i = 0; i < r->np && s == TI_OK; i++)
-        s = study_step_samples(st, &r->pruned[i], 0, &r->pruned_s[i]);
+        s = study_step_samples(st, &net->dense, st->test->N, &smp->dense);
+    for (int i = 0; i < net->np && s == TI_OK; i++)
+        s = study_step_samples(st, &net->pruned[i], nfmn, &smp->pruned[i]);
+    return s;
+}
+
+static ti_status run_study(study *st, study_net *nets, study_net_samples *smp, int *n)
+{
+    ti_status s = study_open(st);
+    if (s == TI_OK)
+        study_plan(st, nets, n);
+    for (int k = 0; s == TI_OK && k < *n; k++)
+        st->nsteps += study_plan_steps(&nets[k]);
+    if (s == TI_OK && st->cfg->nexternal) /* every model opens before any work */
+        s = study_check_external(st, nets, *n);
+    for (int k = 0; k < *n && s == TI_OK; k++)
+        s = run_network(st, &nets[k], &smp[k]);
+    char *cj = s == TI_OK ? study_config_json(st->cfg) : NULL;
+    if (s == TI_OK)
+        s = study_write_report(st, nets, smp, *n, cj ? cj : "{}");
+    free(cj);
     return s;
 }
 
 static int run(ti_ctx *ctx, const opts *o, const study_config *cfg)
 {
-    ti_status s;
     app_progress prog;
     app_logger lg = {o->quiet, &prog};
     app_progress_install(ctx, &prog, o->progress && !o->quiet, 1, "img");
     ti_ctx_set_log(ctx, app_logger_cb, &lg);
     study st = {.ctx = ctx, .cfg = cfg, .out = o->out, .progress = &prog, .quiet = o->quiet};
-    /* steps per network: dense, pruning, AutoAttack on each model, FMN */
-    int per_net = 1 + cfg->nmethod * cfg->nsparsity;
-    st.nsteps = cfg->nnet * (2 * per_net + 1);
     double t0 = ti_clock();
-    net_run *runs = calloc((size_t)cfg->nnet, sizeof *runs);
-    study_entry *entries = calloc((size_t)cfg->nnet * per_net, sizeof *entries);
-    study_model *dense = calloc((size_t)cfg->nnet, sizeof *dense);
-    s = runs && entries && dense ? study_open(&st) : ti_ctx_error(ctx, TI_ERR_NOMEM, "out of memory");
-    int ne = 0;
-    for (int k = 0; k < cfg->nnet && s == TI_OK; k++) {
-        s = run_network(&st, cfg->networks[k], &runs[k]);
-        dense[k] = runs[k].dense;
-        for (int i = 0; i < runs[k].np && s == TI_OK; i++)
-            entries[ne++] = (study_entry){&runs[k].dense, &runs[k].pruned[i],
-                                          &runs[k].dense_s, &runs[k].pruned_s[i]};
-    }
-    char *cj = s == TI_OK ? study_config_json(cfg) : NULL;
-    if (s == TI_OK)
-        s = study_write_report(&st, dense, cfg->nnet, entries, ne, cj ? cj : "{}");
+    study_net *nets = calloc(SC_MAX_LIST, sizeof *nets);
+    study_net_samples *smp = calloc(SC_MAX_LIST, sizeof *smp);
+    int n = 0;
+    ti_status s = nets && smp ? run_study(&st, nets, smp, &n)
+                              : ti_ctx_error(ctx, TI_ERR_NOMEM, "out of memory");
     app_progress_clear(&prog);
     int rc = APP_EXIT_OK;
     if (s != TI_OK)
@@ -184,15 +210,13 @@ static int run(ti_ctx *ctx, const opts *o, const study_config *cfg)
     else if (!o->quiet)
         printf("study done in %.0f s (%.0f s of computing in this run): %s/report.md\n",
                ti_clock() - t0, st.seconds, o->out);
-    for (int k = 0; runs && k < cfg->nnet; k++) {
-        study_samples_free(&runs[k].dense_s);
-        for (int i = 0; i < runs[k].np; i++)
-            study_samples_free(&runs[k].pruned_s[i]);
+    for (int k = 0; smp && k < n; k++) {
+        study_samples_free(&smp[k].dense);
+        for (int i = 0; i < nets[k].np; i++)
+            study_samples_free(&smp[k].pruned[i]);
     }
-    free(cj);
-    free(runs);
-    free(entries);
-    free(dense);
+    free(nets);
+    free(smp);
     study_close(&st);
     return rc;
 }

@@ -118,7 +118,8 @@ static ti_status new_model(study *st, const char *network, ti_model **m)
     return ti_model_new(st->ctx, network, &mc, m);
 }
 
-ti_status study_load_model(study *st, const study_model *sm, ti_model **m)
+/* A zoo model of the study's own (trained mode), loaded from its checkpoint. */
+static ti_status study_load_model(study *st, const study_model *sm, ti_model **m)
 {
     ti_status s = new_model(st, sm->network, m);
     if (s == TI_OK && (s = ti_model_load(*m, sm->path)) != TI_OK) {
@@ -140,11 +141,12 @@ ti_status study_open(study *st)
         if (s != TI_OK)
             return s;
     }
-    ti_status s = ti_data_load_range(st->ctx, st->cfg->data, TI_SPLIT_TRAIN, 0, st->cfg->train_count,
-                                     &st->train);
+    const study_config *c = st->cfg;
+    ti_status s = c->nexternal ? TI_OK /* the user's models: nothing to train */
+                               : ti_data_load_range(st->ctx, c->data, TI_SPLIT_TRAIN, 0,
+                                                    c->train_count, &st->train);
     if (s == TI_OK)
-        s = ti_data_load_range(st->ctx, st->cfg->data, TI_SPLIT_TEST, 0, st->cfg->test_count,
-                               &st->test);
+        s = ti_data_load_range(st->ctx, c->data, TI_SPLIT_TEST, 0, c->test_count, &st->test);
     return s;
 }
 
@@ -198,65 +200,71 @@ static ti_status train_dense(study *st, ti_model *m)
     return ti_adv_train_run(st->ctx, m, st->train, NULL, &p, NULL);
 }
 
-ti_status study_step_dense(study *st, const char *network, study_model *dense)
+/* The step's record, if cached: its accuracies and sparsity into m. */
+static int cached(study *st, study_model *m)
+{
+    ti_json *rec = study_record_load(st, m->tag, m->key);
+    int hit = rec && exists(m->path);
+    if (hit) {
+        m->clean = study_rec_num(rec, "clean");
+        m->pgd = study_rec_num(rec, "pgd");
+        m->sparsity_measured = study_rec_num(rec, "sparsity");
+        study_say(st, "%s: cached (clean %.4f, PGD %.4f)", m->tag, m->clean, m->pgd);
+    }
+    ti_json_free(rec);
+    return hit;
+}
+
+/* Saves a trained model and its step's record. */
+static ti_status finish(study *st, study_model *m, ti_model *net, double t0)
+{
+    m->sparsity_measured = ti_model_sparsity(net);
+    ti_status s = ti_model_save(net, m->path);
+    if (s != TI_OK)
+        return s;
+    st->seconds += ti_clock() - t0;
+    study_say(st, "%s: clean %.4f, PGD-%d %.4f, sparsity %.4f (%.0f s)", m->tag, m->clean,
+              st->cfg->attack.pgd_steps, m->pgd, m->sparsity_measured, ti_clock() - t0);
+    const char *names[3] = {"clean", "pgd", "sparsity"};
+    double vals[3] = {m->clean, m->pgd, m->sparsity_measured};
+    return study_record_save(st, m->tag, m->key, 3, names, vals);
+}
+
+ti_status study_step_dense(study *st, study_model *dense)
 {
     const study_config *c = st->cfg;
-    memset(dense, 0, sizeof *dense);
-    snprintf(dense->network, sizeof dense->network, "%s", network);
-    snprintf(dense->method, sizeof dense->method, "dense");
-    snprintf(dense->tag, sizeof dense->tag, "%s-dense", network);
-    snprintf(dense->path, sizeof dense->path, "%s/models/%s.safetensors", st->out, dense->tag);
+    snprintf(dense->reported_by, sizeof dense->reported_by, "PGD-%d (method's evaluation)",
+             c->attack.pgd_steps);
     snprintf(dense->key, sizeof dense->key,
              "dense net=%s data=%.900s train=%d test=%d epochs=%d lr=%g wd=%g loss=%s eps=%g "
              "step=%g steps=%d batch=%d seed=%llu eval=%d/%d",
-             network, c->data, st->train->N, st->test->N, c->dense.epochs, c->dense.lr,
+             dense->network, c->data, st->train->N, st->test->N, c->dense.epochs, c->dense.lr,
              c->dense.weight_decay, c->dense.loss, c->eps, c->step, c->steps, c->batch,
              (unsigned long long)c->seed, c->attack.count, c->attack.pgd_steps);
     st->step++;
-    ti_json *rec = study_record_load(st, dense->tag, dense->key);
-    if (rec && exists(dense->path)) {
-        dense->clean = study_rec_num(rec, "clean");
-        dense->pgd = study_rec_num(rec, "pgd");
-        ti_json_free(rec);
-        study_say(st, "dense %s: cached (clean %.4f, PGD %.4f)", network, dense->clean, dense->pgd);
+    if (cached(st, dense))
         return TI_OK;
-    }
-    ti_json_free(rec);
-    study_say(st, "dense %s: %s training, %d epochs on %d images", network, c->dense.loss,
-        c->dense.epochs, st->train->N);
+    study_say(st, "dense %s: %s training, %d epochs on %d images", dense->network,
+              c->dense.loss, c->dense.epochs, st->train->N);
     double t0 = ti_clock();
     ti_model *m = NULL;
-    ti_status s = new_model(st, network, &m);
+    ti_status s = new_model(st, dense->network, &m);
     if (s == TI_OK)
         s = train_dense(st, m);
     if (s == TI_OK)
         s = method_eval(st, m, &dense->clean, &dense->pgd);
     if (s == TI_OK)
-        s = ti_model_save(m, dense->path);
+        s = finish(st, dense, m, t0);
     ti_model_free(m);
-    if (s != TI_OK)
-        return s;
-    const char *names[2] = {"clean", "pgd"};
-    double vals[2] = {dense->clean, dense->pgd};
-    st->seconds += ti_clock() - t0;
-    study_say(st, "dense %s: clean %.4f, PGD-%d %.4f (%.0f s)", network, dense->clean,
-        c->attack.pgd_steps, dense->pgd, ti_clock() - t0);
-    return study_record_save(st, dense->tag, dense->key, 2, names, vals);
+    return s;
 }
 
 /* ---- pruning ---------------------------------------------------------------------------- */
 
-ti_status study_step_prune(study *st, const study_model *dense, const char *method,
-                           double sparsity, study_model *pruned)
+/* The method's settings at the study's threat model and schedule. */
+static ti_prune_params prune_params(const study_config *c, ti_prune_method pm, double sparsity)
 {
-    const study_config *c = st->cfg;
-    memset(pruned, 0, sizeof *pruned);
-    ti_prune_params pp;
-    ti_prune_method pm;
-    if (ti_prune_method_parse(method, &pm) != TI_OK)
-        return ti_ctx_error(st->ctx, TI_ERR_ARG,
-                            "method \"%s\" is not magnitude, hydra, admm or atmc", method);
-    pp = ti_prune_params_default(pm);
+    ti_prune_params pp = ti_prune_params_default(pm);
     pp.sparsity = sparsity;
     pp.batch = c->batch;
     pp.adv.eps = c->eps;
@@ -270,29 +278,28 @@ ti_status study_step_prune(study *st, const study_model *dense, const char *meth
     pp.eval_count = c->attack.count;
     pp.eval_steps = c->attack.pgd_steps;
     pp.seed = c->seed;
-    snprintf(pruned->network, sizeof pruned->network, "%s", dense->network);
-    snprintf(pruned->method, sizeof pruned->method, "%s", method);
-    pruned->sparsity = sparsity;
-    snprintf(pruned->tag, sizeof pruned->tag, "%s-%s-%g", dense->network, method,
-             100 * sparsity);
-    snprintf(pruned->path, sizeof pruned->path, "%s/models/%s.safetensors", st->out,
-             pruned->tag);
+    return pp;
+}
+
+ti_status study_step_prune(study *st, const study_model *dense, study_model *pruned)
+{
+    const study_config *c = st->cfg;
+    ti_prune_method pm;
+    ti_prune_method_parse(pruned->method, &pm); /* checked with the configuration */
+    ti_prune_params pp = prune_params(c, pm, pruned->sparsity);
     int ntrain = c->prune.train_count > 0 && c->prune.train_count < st->train->N
                      ? c->prune.train_count : st->train->N;
-    snprintf(pruned->key, sizeof pruned->key, "%.1800s | prune %s sparsity=%g epochs=%d+%d train=%d",
-             dense->key, method, sparsity, pp.epochs_prune, pp.epochs_finetune, ntrain);
+    snprintf(pruned->reported_by, sizeof pruned->reported_by, "PGD-%d (method's evaluation)",
+             c->attack.pgd_steps);
+    snprintf(pruned->key, sizeof pruned->key, "%.1800s | prune %s sparsity=%g epochs=%d+%d "
+             "train=%d", dense->key, pruned->method, pruned->sparsity, pp.epochs_prune,
+             pp.epochs_finetune, ntrain);
     st->step++;
-    ti_json *rec = study_record_load(st, pruned->tag, pruned->key);
-    if (rec && exists(pruned->path)) {
-        pruned->clean = study_rec_num(rec, "clean");
-        pruned->pgd = study_rec_num(rec, "pgd");
-        ti_json_free(rec);
-        study_say(st, "%s: cached (clean %.4f, PGD %.4f)", pruned->tag, pruned->clean, pruned->pgd);
+    if (cached(st, pruned))
         return TI_OK;
-    }
-    ti_json_free(rec);
-    study_say(st, "%s: %s pruning to %g%% sparsity (%d + %d epochs, %s loss)", pruned->tag, method,
-        100 * sparsity, pp.epochs_prune, pp.epochs_finetune, ti_adv_kind_name(pp.adv.kind));
+    study_say(st, "%s: %s pruning to %g%% sparsity (%d + %d epochs, %s loss)", pruned->tag,
+              pruned->method, 100 * pruned->sparsity, pp.epochs_prune, pp.epochs_finetune,
+              ti_adv_kind_name(pp.adv.kind));
     double t0 = ti_clock();
     ti_model *m = NULL;
     ti_dataset *train = NULL;
@@ -305,21 +312,11 @@ ti_status study_step_prune(study *st, const study_model *dense, const char *meth
     if (s == TI_OK)
         s = ti_prune_run(st->ctx, m, train, st->test, &pp, dir, &rep);
     if (s == TI_OK) {
-        const ti_prune_phase *last = &rep.phases[rep.nphases - 1];
-        pruned->clean = last->clean_acc;
-        pruned->pgd = last->pgd_acc;
-        s = ti_model_save(m, pruned->path);
+        pruned->clean = rep.phases[rep.nphases - 1].clean_acc;
+        pruned->pgd = rep.phases[rep.nphases - 1].pgd_acc;
+        s = finish(st, pruned, m, t0);
     }
     ti_dataset_free(train);
     ti_model_free(m);
-    if (s != TI_OK)
-        return s;
-    st->seconds += ti_clock() - t0;
-    study_say(st, "%s: clean %.4f, PGD-%d %.4f, sparsity %.4f (%.0f s)", pruned->tag, pruned->clean,
-        c->attack.pgd_steps, pruned->pgd, rep.phases[rep.nphases - 1].sparsity,
-        ti_clock() - t0);
-    const char *names[2] = {"clean", "pgd"};
-    double vals[2] = {pruned->clean, pruned->pgd};
-    return study_record_save(st, pruned->tag, pruned->key, 2, names, vals);
+    return s;
 }
-

@@ -126,6 +126,13 @@ typedef struct ti_prune_layer {
 int ti_prune_layers(ti_model *m, ti_prune_layer *out, int cap);
 double ti_prune_layer_mean_sparsity(const ti_prune_layer *l, int nl);
 
+/* A HYDRA checkpoint (weights plus "<layer>.popup_scores", as HYDRA's code saves them) turned
+ * into the network HYDRA evaluates: every weight with scores gets the mask topk(|scores|)
+ * keeping ti_prune_keep_count(n, sparsity) entries (its masked weights set to zero). m holds
+ * the checkpoint's weights already (ti_model_load); *layers receives how many layers had
+ * scores (0: a plain checkpoint, left as it is). Errors name the file and the tensor. */
+ti_status ti_prune_apply_scores(ti_model *m, const char *path, double sparsity, int *layers);
+
 /* Writes a whole run's report as members of the object w is writing: method,
  * sparsity_target, the sparsity reached (overall, per-layer mean, per layer from layers (nl),
  * ti_prune_layers), the final clean and PGD accuracy, start and phases, and "params" (every

@@ -48,13 +48,27 @@ ti_stats_status ti_study_table2_row(const int *dense_right, const int *pruned_ri
                                     const double *eps, size_t n, ti_study_row2 *row,
                                     ti_stats_err *err);
 
-/* Table 1's row for one pruned model: accuracy and robustness as the method reports them
- * (its own PGD evaluation) and under AutoAttack. */
+/* Table 1's row for one pruned model: accuracy and robustness as reported (by the method's own
+ * evaluation, by the model's authors, or by thinice's PGD when nobody reported anything) and
+ * under AutoAttack, with its uncertainty and the model's distances to the boundary. Fields
+ * that are unknown are NaN and print as n/a. */
 typedef struct ti_study_row1 {
     char method[32], network[32];
-    double sparsity;
-    double clean, pgd, aa;        /* fractions in [0,1] */
+    double sparsity;              /* the target (nominal) */
+    double sparsity_measured;     /* zeros among the conv and linear weights */
+    char reported_by[48];         /* who reported clean and robust, e.g. "PGD-10 (thinice)" */
+    double clean, pgd;            /* reported clean and robust accuracy, fractions in [0,1] */
+    double aa_clean, aa;          /* AutoAttack's clean and robust accuracy */
+    size_t n;                     /* samples AutoAttack evaluated */
+    double aa_lo, aa_hi;          /* the Clopper-Pearson 95% interval of aa */
+    double drop_lo, drop_hi;      /* 95% interval of the drop pgd - aa */
+    double drop_log10_p;          /* the exact McNemar test of the drop (paired samples) */
+    double fmn_median;            /* median minimal adversarial distance (FMN) */
+    double curve_auc;             /* normalised area under the security curve, [0, eps_max] */
 } ti_study_row1;
+
+/* A row with every optional field NaN (to fill the known ones). */
+ti_study_row1 ti_study_row1_empty(void);
 
 /* The tables as text (malloc'd, free with free()); names[i] labels rows2[i]. NULL if memory
  * ran out. Percentages with two decimals, p-values in scientific notation (from log10 p,

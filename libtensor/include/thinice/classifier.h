@@ -52,6 +52,11 @@ ti_status ti_classifier_jacobian(const ti_classifier *f, const float *x, int N, 
 ti_status ti_classifier_grad(const ti_classifier *f, const float *x, int N, ti_dlogits_fn fn,
                              void *user, float *logits, float *dx);
 
+/* The logits (N, M) of the N samples x (N, C, H, W), `batch` samples per forward call (the
+ * batch of the classifier's view). */
+ti_status ti_classifier_logits(const ti_classifier *f, const float *x, int N, int batch,
+                               float *logits);
+
 /* Predicted labels: argmax of each row of logits (N, M); ties go to the lowest index. */
 void ti_argmax_rows(const float *logits, int N, int M, int *pred);
 
