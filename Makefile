@@ -1,6 +1,7 @@
 # thinice: build, test, install. `make` builds the four libraries, libthinice.a and the apps;
 # `make test` runs the unit suite; `make san` runs it under ASan+UBSan; `make bench` measures;
-# `make check-data` runs the integration checks on Fashion-MNIST and CIFAR-10.
+# `make check-data` runs the integration checks on Fashion-MNIST and CIFAR-10; `make check-mpi`
+# the distributed runs (Open MPI).
 PREFIX ?= /usr/local
 CC ?= cc
 # The default build runs on any CPU of its architecture (an installed libthinice.a may be
@@ -8,6 +9,17 @@ CC ?= cc
 # and FMA on a recent x86-64) into its own directory; `make bench` always measures that build.
 # docs/PERFORMANCE.md says what the portable build gives up.
 NATIVE ?= 0
+# MPI=1 builds the apps on Open MPI (mpicc) into build-mpi/: `mpirun -n N thinice-attack ...`
+# (docs/distributed.md). The libraries are the same either way: they know nothing of MPI.
+MPI ?= 0
+ifeq ($(MPI),1)
+BUILD ?= build-mpi
+APP_CC := mpicc
+APP_PROCS := apps/common/procs/mpi.c
+else
+APP_CC = $(CC)
+APP_PROCS := apps/common/procs/single.c
+endif
 ifeq ($(NATIVE),1)
 BUILD ?= build-native
 OPT ?= -O3 -march=native
@@ -28,6 +40,7 @@ WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=fast -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
 # the apps' own files include the shared app helpers by name
 $(BUILD)/obj/apps/%.o: CFLAGS_ALL += -Iapps/common
+$(BUILD)/obj/apps/%.o: CC := $(APP_CC)
 LDFLAGS_ALL := $(LDFLAGS)
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
@@ -37,7 +50,7 @@ ALL_LIB_OBJS := $(foreach l,$(LIBS),$(call obj,$(call LIB_SRC,$(l))))
 
 # apps/<name>/ holds thinice-<name> (main.c and its own files); apps/common/ the helpers every
 # app shares.
-APP_COMMON := $(wildcard apps/common/*.c)
+APP_COMMON := $(wildcard apps/common/*.c) $(APP_PROCS)
 APP_NAMES := $(filter-out common,$(notdir $(patsubst %/,%,$(wildcard apps/*/))))
 APPS := $(patsubst %,$(BUILD)/bin/thinice-%,$(APP_NAMES))
 
@@ -47,7 +60,7 @@ TEST_BIN := $(BUILD)/bin/check_thinice
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(BENCH_SRC))
 
-.PHONY: all test san bench check-data check-symbols install clean
+.PHONY: all test san bench check-data check-mpi check-symbols install clean
 all: $(ARCHIVES) $(BUILD)/lib/libthinice.a $(APPS)
 
 $(BUILD)/obj/%.o: %.c
@@ -69,7 +82,7 @@ $(BUILD)/lib/libthinice.a: $(ALL_LIB_OBJS)
 define app_rule
 $(BUILD)/bin/thinice-$(1): $(call obj,$(wildcard apps/$(1)/*.c)) $(call obj,$(APP_COMMON)) $(BUILD)/lib/libthinice.a
 	@mkdir -p $$(dir $$@)
-	$$(CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(DEP_LIBS)
+	$$(APP_CC) $$(LDFLAGS_ALL) -o $$@ $$^ $$(DEP_LIBS)
 endef
 $(foreach a,$(APP_NAMES),$(eval $(call app_rule,$(a))))
 
@@ -119,6 +132,12 @@ endif
 check-data: all $(BUILD)/bin/bench_data
 	bash tests/data/run.sh $(BUILD)
 
+# The distributed runs: the MPI build's apps under mpirun, and shards merged, against one
+# process (needs libopenmpi-dev and openmpi-bin).
+check-mpi:
+	$(MAKE) MPI=1 all
+	bash tests/mpi/run.sh build-mpi $(BUILD)
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/include/thinice $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(foreach l,$(LIBS),$(wildcard lib$(l)/include/thinice/*.h)) $(DESTDIR)$(PREFIX)/include/thinice/
@@ -128,6 +147,6 @@ install: all
 	  thinice.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/thinice.pc
 
 clean:
-	rm -rf build build-san build-native
+	rm -rf build build-san build-native build-mpi
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -329,21 +329,28 @@ static int gather(const ti_eval *ev, int b0, int count, const float *x, const in
 ti_status ti_eval_run(ti_ctx *ctx, ti_eval *ev, const ti_classifier *f, const float *x,
                       const int *y, float *x_adv, const char *state)
 {
-    if (!ev)
-        return ti_ctx_error(ctx, TI_ERR_ARG, "eval: NULL evaluation");
+    return ti_eval_run_range(ctx, ev, f, x, y, x_adv, state, 0, ev ? ev->N : 0);
+}
+
+ti_status ti_eval_run_range(ti_ctx *ctx, ti_eval *ev, const ti_classifier *f, const float *x,
+                            const int *y, float *x_adv, const char *state, int lo, int hi)
+{
+    if (!ev || lo < 0 || hi < lo || hi > ev->N)
+        return ti_ctx_error(ctx, TI_ERR_ARG, "eval: NULL evaluation or range [%d, %d) outside "
+                            "its %d samples", lo, hi, ev ? ev->N : 0);
     ti_status s = run_check(ctx, ev, f, x, y);
     if (s != TI_OK)
         return s;
     size_t D = ti_classifier_dim(f);
     int bs = ev->p.batch_size, todo = 0;
-    for (int i = 0; i < ev->N; i++)
+    for (int i = lo; i < hi; i++)
         todo += !ev->samples[i].done;
     ti__eval_tick tick = {0, (long)todo * ev->n_attacks};
     ti_aa_params aa = ensemble(&ev->p);
     run_buf b = {0};
-    s = run_buf_alloc(ctx, &b, bs < ev->N ? bs : (ev->N > 0 ? ev->N : 1), D);
-    for (int b0 = 0; b0 < ev->N && s == TI_OK; b0 += bs) {
-        int count = ev->N - b0 < bs ? ev->N - b0 : bs, n = gather(ev, b0, count, x, y, D, &b);
+    s = run_buf_alloc(ctx, &b, bs < hi - lo ? bs : (hi > lo ? hi - lo : 1), D);
+    for (int b0 = lo; b0 < hi && s == TI_OK; b0 += bs) {
+        int count = hi - b0 < bs ? hi - b0 : bs, n = gather(ev, b0, count, x, y, D, &b);
         if (n == 0)
             continue;
         double secs[1 + TI_EVAL_MAX_ATTACKS] = {0};

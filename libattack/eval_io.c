@@ -348,3 +348,60 @@ ti_status ti_eval_state_load(ti_ctx *ctx, ti_eval *ev, const char *path, int *fo
     *found = s == TI_OK;
     return s;
 }
+
+/* The evaluation a configuration line describes (the inverse of config_line). */
+static ti_status config_parse(ti_ctx *ctx, const char *path, const char *line, ti_eval **out)
+{
+    char kind[16], attack[128], norm[8];
+    double eps, pgd_step;
+    unsigned long long seed;
+    int first, count, pgd_steps, fmn_steps, fmn_pred, used = 0;
+    ti_norm nm;
+    if (sscanf(line, "kind=%15s attack=%127s norm=%7s eps=%lf seed=%llu first=%d count=%d "
+               "pgd_steps=%d pgd_step=%lf fmn_steps=%d fmn_predicted=%d run=%n", kind, attack,
+               norm, &eps, &seed, &first, &count, &pgd_steps, &pgd_step, &fmn_steps,
+               &fmn_pred, &used) != 11 || used == 0 || ti_norm_parse(norm, &nm) != TI_OK)
+        return ti_ctx_error(ctx, TI_ERR_FORMAT, "state file %s: a configuration line thinice "
+                            "cannot read", path);
+    ti_eval_params p;
+    ti_status s = ti_eval_params_init(ctx, attack, nm, (float)eps, &p);
+    if (s != TI_OK || strcmp(kind_name(p.kind), kind) != 0)
+        return s != TI_OK ? s : ti_ctx_error(ctx, TI_ERR_FORMAT, "state file %s: kind %s does "
+                                             "not match attack %s", path, kind, attack);
+    p.seed = seed;
+    p.pgd.steps = pgd_steps;
+    p.pgd.step = (float)pgd_step;
+    p.fmn.steps = fmn_steps;
+    p.fmn_predicted = fmn_pred;
+    if ((s = ti_eval_new(ctx, &p, first, count, out)) == TI_OK &&
+        (s = ti_eval_set_run(ctx, *out, line + used)) != TI_OK) {
+        ti_eval_free(*out);
+        *out = NULL;
+    }
+    return s;
+}
+
+ti_status ti_eval_state_read(ti_ctx *ctx, const char *path, ti_eval **out)
+{
+    *out = NULL;
+    char *buf;
+    size_t len;
+    ti_status s = ti_read_file(ctx, path, &buf, &len);
+    if (s != TI_OK)
+        return s;
+    char *nl1 = strchr(buf, '\n'), *nl2 = nl1 ? strchr(nl1 + 1, '\n') : NULL;
+    if (!nl2 || strncmp(buf, STATE_MAGIC "\n", sizeof STATE_MAGIC) != 0 ||
+        strncmp(nl1 + 1, "config ", 7) != 0)
+        s = ti_ctx_error(ctx, TI_ERR_FORMAT, "%s is not a thinice evaluation state file", path);
+    if (s == TI_OK) {
+        *nl2 = '\0';
+        s = config_parse(ctx, path, nl1 + 8, out);
+    }
+    free(buf);
+    int found;
+    if (s == TI_OK && (s = ti_eval_state_load(ctx, *out, path, &found)) != TI_OK) {
+        ti_eval_free(*out);
+        *out = NULL;
+    }
+    return s;
+}

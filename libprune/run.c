@@ -125,7 +125,7 @@ ti_status ti__tp_train(ti__tp_run *r, ti_sgd *opt, const ti_schedule *sched, con
 {
     ti_train_setup setup = {.model = r->m, .tape = r->tape, .opt = opt,
                             .batcher = r->batcher, .data = r->train, .batch = r->p.batch,
-                            .schedule = sched, .hooks = h};
+                            .schedule = sched, .hooks = h, .reduce = r->p.reduce};
     ti_status s = TI_OK;
     *last_loss = 0;
     for (int e = 0; e < epochs && s == TI_OK; e++) {
@@ -272,7 +272,7 @@ ti_status ti__tp_phase_end(ti__tp_run *r, double last_loss)
     ti_ctx_log(r->ctx, 0, "%s: clean %.4f, PGD-%d %.4f, sparsity %.6f, %.1f s", ph->name,
                ph->clean_acc, r->p.eval_steps, ph->pgd_acc, ph->sparsity, ph->seconds);
     r->rep->nphases++;
-    if (!r->dir)
+    if (!r->dir || (r->p.reduce && r->p.reduce->rank != 0)) /* one writer per run */
         return TI_OK;
     char path[4200];
     phase_path(r, ph->name, "safetensors", path, sizeof path);
@@ -281,22 +281,6 @@ ti_status ti__tp_phase_end(ti__tp_run *r, double last_loss)
 }
 
 /* ---- the run ---------------------------------------------------------------------------- */
-
-/* FNV-1a over the bytes of every parameter, buffer and mask of m: the starting point's
- * identity in the checkpoint fingerprint. */
-static uint64_t model_hash(ti_model *m)
-{
-    uint64_t h = 0xCBF29CE484222325ULL;
-    for (int i = 0; i < ti_model_nparams(m); i++) {
-        const ti_param *p = ti_model_param(m, i);
-        for (int k = 0; k < 2; k++) {
-            const unsigned char *b = (const unsigned char *)(k ? p->mask : p->t.data);
-            for (size_t j = 0; b && j < p->t.size * sizeof(float); j++)
-                h = (h ^ b[j]) * 0x100000001B3ULL;
-        }
-    }
-    return h;
-}
 
 static ti_status check(ti_ctx *ctx, const ti_prune_params *p)
 {
@@ -332,7 +316,7 @@ ti_status ti_prune_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
              p->epochs_finetune, p->lr_prune, p->lr_finetune, p->momentum, p->weight_decay,
              p->admm_period, p->admm_rho, p->admm_rho_mult, p->batch, train->N, p->eval_count,
              p->eval_steps, (unsigned long long)p->seed, (unsigned long long)p->adv.seed,
-             (unsigned long long)model_hash(m));
+             (unsigned long long)ti_model_hash(m));
     ti_dataset *sub = NULL;
     if (p->eval_count > 0 && p->eval_count < test->N)
         s = ti_dataset_slice(ctx, test, 0, p->eval_count, &sub);

@@ -113,7 +113,7 @@ ti_status ti_adv_train_run(ti_ctx *ctx, ti_model *m, const ti_dataset *train,
     s = run_open(ctx, m, train, p, &r);
     ti_train_setup setup = {.model = m, .tape = r.tape, .opt = r.opt, .batcher = r.batcher,
                             .data = train, .batch = p->batch, .schedule = &r.sched,
-                            .hooks = r.adv ? &r.hooks : NULL};
+                            .hooks = r.adv ? &r.hooks : NULL, .reduce = p->reduce};
     ti_adv_train_epoch e = {.epochs = p->epochs};
     for (int k = 0; k < p->epochs && s == TI_OK; k++) {
         e.epoch = k + 1;

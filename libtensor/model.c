@@ -363,6 +363,51 @@ double ti_model_sparsity(const ti_model *m)
     return total ? (double)zeros / (double)total : 0.0;
 }
 
+ti_status ti_model_average_stats(ti_model *m, const ti_reducer *r)
+{
+    if (!r || r->size <= 1 || m->nbf == 0)
+        return TI_OK;
+    /* the buffer block holds the running means and variances (and the batch counts, which
+     * are equal everywhere and come back unchanged: n c / n is exact) */
+    ti_status s = r->sum(r->user, m->bblock, m->nbf);
+    if (s != TI_OK)
+        return ti_ctx_error(m->ctx, s, "model: averaging the batch-norm statistics over %d "
+                            "processes failed", r->size);
+    for (size_t i = 0; i < m->nbf; i++)
+        m->bblock[i] /= (float)r->size;
+    return TI_OK;
+}
+
+/* FNV-1a's xor-and-multiply over 64-bit words (then a last half word): eight times fewer
+ * steps than over bytes, which matters when it runs after every data-parallel step. */
+static uint64_t hash_floats(uint64_t h, const float *a, size_t n)
+{
+    size_t i = 0;
+    for (; i + 2 <= n; i += 2) {
+        uint64_t w;
+        memcpy(&w, a + i, sizeof w);
+        h = (h ^ w) * 0x100000001B3ULL;
+    }
+    if (i < n) {
+        uint32_t w;
+        memcpy(&w, a + i, sizeof w);
+        h = (h ^ w) * 0x100000001B3ULL;
+    }
+    return h;
+}
+
+uint64_t ti_model_hash(ti_model *m)
+{
+    uint64_t h = 0xCBF29CE484222325ULL;
+    for (int i = 0; i < m->np; i++) {
+        const ti_param *p = &m->p[i];
+        h = hash_floats(h, p->t.data, p->t.size);
+        if (p->mask)
+            h = hash_floats(h, p->mask, p->t.size);
+    }
+    return h;
+}
+
 void ti_model_set_weight_fn(ti_model *m, ti_weight_fn fn, void *user)
 {
     m->wfn = fn;

@@ -24,6 +24,8 @@ struct ti_sgd {
     float *buf;   /* (total) momentum buffers of every entry, back to back */
     size_t total;
     int frozen[TI_SGD_MAX_GROUPS];
+    float *pack;  /* (pack_cap) the gradients of a data-parallel step, back to back */
+    size_t pack_cap;
 };
 
 ti_sgd_params ti_sgd_params_default(void)
@@ -62,6 +64,7 @@ void ti_sgd_free(ti_sgd *opt)
     if (!opt)
         return;
     ti_free(opt->buf);
+    ti_free(opt->pack);
     free(opt->e);
     free(opt);
 }
@@ -224,6 +227,48 @@ static void k_sgd_masked(float *w, float *grad, float *buf, const float *mask, s
         }
         w[i] -= lr * d;
     }
+}
+
+/* The gradients the step will use, back to back (into pack when `out`, else back out). */
+static size_t pack_grads(ti_sgd *opt, float scale, int out)
+{
+    size_t u = 0;
+    for (int k = 0; k < opt->n; k++) {
+        ti_tensor *t = opt->e[k].t;
+        if (opt->frozen[opt->e[k].group] || !t->grad)
+            continue;
+        for (size_t i = 0; i < t->size; i++)
+            if (out)
+                opt->pack[u + i] = t->grad[i] * scale;
+            else
+                t->grad[i] = opt->pack[u + i];
+        u += t->size;
+    }
+    return u;
+}
+
+ti_status ti_sgd_reduce(ti_sgd *opt, const ti_reducer *r, float scale)
+{
+    size_t n = 0;
+    for (int k = 0; k < opt->n; k++)
+        if (!opt->frozen[opt->e[k].group] && opt->e[k].t->grad)
+            n += opt->e[k].t->size;
+    if (n > opt->pack_cap) {
+        ti_free(opt->pack);
+        if (!(opt->pack = ti_alloc(n * sizeof(float)))) {
+            opt->pack_cap = 0;
+            return ti_ctx_error(opt->ctx, TI_ERR_NOMEM, "sgd: out of memory for %zu gradients",
+                                n);
+        }
+        opt->pack_cap = n;
+    }
+    pack_grads(opt, scale, 1);
+    ti_status s = r->sum(r->user, opt->pack, n);
+    if (s != TI_OK)
+        return ti_ctx_error(opt->ctx, s, "sgd: summing the gradients over %d processes failed",
+                            r->size);
+    pack_grads(opt, 1.0f, 0);
+    return TI_OK;
 }
 
 ti_status ti_sgd_step(ti_sgd *opt)

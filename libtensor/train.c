@@ -80,13 +80,56 @@ static ti_status train_step(ti_ctx *ctx, const ti_train_setup *S, ti_train_batch
     ti_sgd_zero_grad(S->opt); /* also the extra tensors (HYDRA's scores) */
     if ((st = ti_tape_backward(S->tape, loss)) != TI_OK)
         return st;
-    if (h && h->after_backward && (st = h->after_backward(h->user, b)) != TI_OK)
-        return st;
-    if ((st = ti_sgd_step(S->opt)) != TI_OK)
-        return st;
     *loss_out = loss->data[0];
     if (logits && logits->ndim == 2 && logits->shape[0] == b->n)
         *correct += count_correct(logits->data, b->y, b->n, logits->shape[1], pred);
+    return TI_OK;
+}
+
+/* After the backward (or, for a process with no rows of this batch, zero gradients): the
+ * data-parallel sum, the hooks around the SGD step, the step, the statistics' average. */
+static ti_status finish_step(ti_ctx *ctx, const ti_train_setup *S, ti_train_batch *b,
+                             int global_n)
+{
+    const ti_train_hooks *h = S->hooks;
+    ti_status st = TI_OK;
+    if (S->reduce)
+        st = ti_sgd_reduce(S->opt, S->reduce, (float)b->n / (float)global_n);
+    if (st == TI_OK && h && h->after_backward)
+        st = h->after_backward(h->user, b);
+    if (st == TI_OK)
+        st = ti_sgd_step(S->opt);
+    if (st == TI_OK && S->reduce)
+        st = ti_model_average_stats(S->model, S->reduce);
+    if (st == TI_OK && S->reduce && S->reduce->check &&
+        (st = S->reduce->check(S->reduce->user, ti_model_hash(S->model))) != TI_OK)
+        st = ti_ctx_error(ctx, st, "train: the processes' models differ after batch %d of "
+                          "epoch %d: the data-parallel run is out of step", b->batch + 1,
+                          b->epoch + 1);
+    if (st == TI_OK && h && h->after_step)
+        st = h->after_step(h->user, b);
+    return st;
+}
+
+/* This process's rows of a global batch of n: a contiguous share, sizes differing by one. */
+static void share(const ti_reducer *r, int n, int *lo, int *cnt)
+{
+    int base = n / r->size, extra = n % r->size;
+    *lo = r->rank * base + (r->rank < extra ? r->rank : extra);
+    *cnt = base + (r->rank < extra);
+}
+
+/* The epoch's loss sum, correct count and images over every process. */
+static ti_status sum_stats(ti_ctx *ctx, const ti_reducer *r, double *loss_sum, long *correct,
+                           long *images)
+{
+    float v[3] = {(float)*loss_sum, (float)*correct, (float)*images};
+    ti_status s = r->sum(r->user, v, 3);
+    if (s != TI_OK)
+        return ti_ctx_error(ctx, s, "train: summing the epoch's statistics failed");
+    *loss_sum = v[0];
+    *correct = lroundf(v[1]);
+    *images = lroundf(v[2]);
     return TI_OK;
 }
 
@@ -97,6 +140,10 @@ ti_status ti_train_epoch(ti_ctx *ctx, const ti_train_setup *S, int epoch, ti_tra
     if (!S || !S->model || !S->tape || !S->opt || !S->batcher)
         return ti_ctx_error(ctx, TI_ERR_ARG,
                             "train: the setup needs a model, a tape, an optimizer and a batcher");
+    const ti_reducer *r = S->reduce;
+    if (r && (r->size < 1 || r->rank < 0 || r->rank >= r->size || !r->sum))
+        return ti_ctx_error(ctx, TI_ERR_ARG, "train: a data-parallel run needs 0 <= rank < "
+                            "size and a sum (rank %d of %d)", r->rank, r->size);
     ti_status st = check_data(ctx, "train", S->model, S->data, S->batch);
     if (st != TI_OK)
         return st;
@@ -129,18 +176,33 @@ ti_status ti_train_epoch(ti_ctx *ctx, const ti_train_setup *S, int epoch, ti_tra
             lr = ti_schedule_lr(S->schedule, fe);
             ti_sgd_set_lr(S->opt, lr);
         }
-        ti_train_batch b = {.model = S->model, .tape = S->tape, .x = x, .y = y, .idx = idx,
-                            .n = n, .epoch = epoch, .batch = batches, .batches = nb,
-                            .fepoch = fe, .lr = lr};
+        int lo = 0, cnt = n;
+        if (S->reduce)
+            share(S->reduce, n, &lo, &cnt);
+        ti_train_batch b = {.model = S->model, .tape = S->tape, .x = x + (size_t)lo * D,
+                            .y = y + lo, .idx = idx + lo, .n = cnt, .epoch = epoch,
+                            .batch = batches, .batches = nb, .fepoch = fe, .lr = lr};
         double l = 0;
-        if ((st = train_step(ctx, S, &b, pred, &l, &correct)) != TI_OK)
+        if (cnt > 0) {
+            st = train_step(ctx, S, &b, pred, &l, &correct);
+        } else { /* a batch smaller than the processes: this one only takes part in the sum */
+            ti_model_zero_grad(S->model);
+            ti_sgd_zero_grad(S->opt);
+        }
+        if (st == TI_OK)
+            st = finish_step(ctx, S, &b, n);
+        if (st != TI_OK)
             break;
-        loss_sum += l * n;
-        images += n;
+        loss_sum += l * cnt;
+        images += cnt;
         batches++;
-        if ((st = ti_ctx_progress(ctx, label, images, d->N)) != TI_OK)
+        /* a data-parallel process counts its share: the whole run did about size times it */
+        long seen = S->reduce ? images * S->reduce->size : images;
+        if ((st = ti_ctx_progress(ctx, label, seen < d->N ? seen : d->N, d->N)) != TI_OK)
             break;
     }
+    if (st == TI_OK && S->reduce)
+        st = sum_stats(ctx, S->reduce, &loss_sum, &correct, &images);
     double secs = ti_clock() - t0;
     ti_free(x);
     ti_free(y);

@@ -1,32 +1,22 @@
 /* thinice-attack: evaluates a checkpoint or an imported ONNX model on samples [offset,
  * offset + count) of a data set with AutoAttack (standard, plus, a list of its attacks), PGD,
  * FGSM or FMN, through the library's evaluation harness (libattack eval.h): clean and robust
- * accuracy on stdout, a per-sample CSV, a JSON summary, a resumable state file. Thin:
- * options, library calls, printing. */
+ * accuracy on stdout, a per-sample CSV, a JSON summary, a resumable state file; over the
+ * ranks of an MPI job, as shards of a job array, and shards merged. This file: the options. */
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "app_cli.h"
-#include "app_model.h"
-#include "thinice/eval.h"
-#include "thinice/fileio.h"
-
-typedef struct opts {
-    const char *model, *weights, *data, *attack, *csv, *json, *resume, *split_name;
-    ti_split split;
-    int offset, count, threads, batch, fmn_steps, pgd_steps, quiet, progress, eps_given;
-    ti_norm norm;
-    float eps;
-    uint64_t seed;
-} opts;
+#include "app_procs.h"
+#include "attack.h"
 
 static void usage(void)
 {
     printf("Usage: %s --weights FILE --eps X [OPTION]...\n"
            "       %s --model onnx:FILE --eps X [OPTION]...\n"
+           "       %s [the shards' options] --merge STATE... (without --shard, --resume)\n"
            "Evaluate a model under attack: clean accuracy, robust accuracy after each\n"
            "attack, a per-sample CSV and a JSON summary; resumable.\n\n"
            "  --model NAME          architecture (default smallcnn; %s), or an ONNX\n"
@@ -53,19 +43,27 @@ static void usage(void)
            "                        FILE is the same\n"
            "  --json FILE           JSON summary (- for standard output)\n"
            "  --resume FILE         state file: continue a run interrupted with the same\n"
-           "                        settings; written after every batch\n"
+           "                        settings; written after every batch (an MPI rank k\n"
+           "                        writes FILE.rank<k>; the whole run's goes to FILE)\n"
+           "  --shard K/N           evaluate only shard K (0 .. N-1) of N contiguous shards\n"
+           "                        of the samples, e.g. $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_\n"
+           "                        TASK_COUNT; its records go to the --resume file\n"
+           "  --merge STATE...      merge the shards' state files into the CSV and JSON of\n"
+           "                        the whole run, checked against the other options\n"
            "  --quiet               print only the final robust accuracy and errors\n"
            "  --no-progress         no progress on stderr (on a terminal a live line, in a\n"
            "                        pipe or file a line every 30 s)\n"
            "  -h, --help            this text\n"
            "  --version             version\n\n"
+           "Under mpirun (the MPI build, make MPI=1) the ranks share the samples in small\n"
+           "chunks; rank 0 prints and writes the outputs, the same bytes as one process.\n\n"
            "Exit status: 0 success, 1 runtime failure (files, data, model), 2 bad usage.\n",
-           app_prog, app_prog, app_model_names(), TI_DATA_DEFAULT_DIR);
+           app_prog, app_prog, app_prog, app_model_names(), TI_DATA_DEFAULT_DIR);
 }
 
 enum { O_MODEL = 256, O_WEIGHTS, O_DATA, O_TEST, O_TRAIN, O_OFFSET, O_COUNT, O_ATTACK, O_NORM,
        O_EPS, O_SEED, O_THREADS, O_BATCH, O_FMN_STEPS, O_PGD_STEPS, O_JSON, O_RESUME, O_QUIET,
-       O_NOPROG, O_VERSION };
+       O_NOPROG, O_VERSION, O_SHARD, O_MERGE };
 
 static int parse_one(int c, opts *o)
 {
@@ -92,6 +90,8 @@ static int parse_one(int c, opts *o)
     case 'o': o->csv = optarg; return 0;
     case O_JSON: o->json = optarg; return 0;
     case O_RESUME: o->resume = optarg; return 0;
+    case O_SHARD: return app_parse_shard(optarg, &o->shard, &o->shards);
+    case O_MERGE: o->n_merge = -1; return 0;
     case O_QUIET: o->quiet = 1; return 0;
     case O_NOPROG: o->progress = 0; return 0;
     }
@@ -114,6 +114,7 @@ static int parse(int argc, char **argv, opts *o)
         {"csv", required_argument, 0, 'o'},
         {"json", required_argument, 0, O_JSON}, {"resume", required_argument, 0, O_RESUME},
         {"quiet", no_argument, 0, O_QUIET}, {"no-progress", no_argument, 0, O_NOPROG},
+        {"shard", required_argument, 0, O_SHARD}, {"merge", no_argument, 0, O_MERGE},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     opterr = 0;
     int c, bad = 0;
@@ -126,9 +127,22 @@ static int parse(int argc, char **argv, opts *o)
             return app_getopt_error(c, argv);
         bad |= parse_one(c, o) != 0;
     }
+    if (o->n_merge) { /* --merge: the arguments left are its files */
+        o->merge = argv + optind;
+        o->n_merge = argc - optind;
+        optind = argc;
+    }
     int rc = app_parse_done(bad, argc, argv);
     if (rc >= 0)
         return rc;
+    if (o->n_merge == 0 && o->merge)
+        return app_usage_error("--merge needs the shards' state files");
+    if (o->merge && (o->shards || o->resume))
+        return app_usage_error("--merge reads the shards' state files: give it neither --shard "
+                               "nor --resume");
+    if (o->shards && !o->resume)
+        return app_usage_error("--shard %d/%d: give --resume FILE, the shard's records that "
+                               "--merge reads", o->shard, o->shards);
     if (ti_onnx_is_spec(o->model)) {
         if (o->weights)
             return app_usage_error("--weights: an ONNX model (%s) carries its weights; give "
@@ -162,132 +176,21 @@ static int make_params(ti_ctx *ctx, const opts *o, ti_eval_params *p)
     return -1;
 }
 
-/* What ties a state file to this run: the model, the exact weights, the data. */
-static ti_status run_identity(ti_ctx *ctx, const opts *o, const app_net *n, ti_eval *ev)
-{
-    uint64_t h;
-    ti_status s = ti_file_fnv1a(ctx, n->file, &h);
-    char id[1024];
-    snprintf(id, sizeof id, "model=%s weights_fnv=%016llx data=%s split=%s", o->model,
-             (unsigned long long)h, o->data, o->split_name);
-    return s == TI_OK ? ti_eval_set_run(ctx, ev, id) : s;
-}
-
-static void print_results(const opts *o, const ti_eval *ev, const ti_eval_summary *S)
-{
-    if (!o->quiet) {
-        printf("clean accuracy:               %6.2f%%  (%.2f s)\n", 100 * S->clean_acc,
-               ev->seconds_clean);
-        for (int a = 0; a < ev->n_attacks; a++)
-            printf("robust accuracy after %-8s %6.2f%%  (%.2f s)\n", ev->names[a],
-                   100 * S->robust_acc[a], ev->seconds[a]);
-        if (ev->p.kind == TI_EVAL_FMN)
-            printf("FMN %s, %d steps: median norm %.6g (all samples), %.6g (correctly "
-                   "classified); %d of %d points without an adversarial example\n",
-                   ti_norm_name(o->norm), ev->p.fmn.steps, S->fmn_median_all,
-                   S->fmn_median_correct, S->n_clean - S->fmn_found, S->n_clean);
-        if (ev->n_check_failed)
-            printf("%d adversarial examples failed the final check (counted robust)\n",
-                   ev->n_check_failed);
-    }
-    printf("robust accuracy: %.2f%% (%d samples)\n", 100 * S->robust_final, S->n_done);
-    fflush(stdout);
-}
-
-/* The JSON summary: the program, the model and data, then the evaluation's members. */
-static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, int resumed,
-                            double wall)
-{
-    ti_jw *w = ti_jw_new();
-    if (!w)
-        return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", o->json);
-    ti_jw_begin_object(w);
-    app_json_program(w);
-    ti_jw_key(w, "model");
-    ti_jw_string(w, o->model);
-    ti_jw_key(w, "weights");
-    ti_jw_string(w, ti_onnx_is_spec(o->model) ? ti_onnx_spec_path(o->model) : o->weights);
-    ti_jw_key(w, "data");
-    ti_jw_string(w, o->data);
-    ti_jw_key(w, "split");
-    ti_jw_string(w, o->split_name);
-    ti_jw_key(w, "threads");
-    ti_jw_int(w, ti_ctx_threads(ctx));
-    ti_jw_key(w, "resumed_samples");
-    ti_jw_int(w, resumed);
-    ti_jw_key(w, "wall_seconds");
-    ti_jw_number(w, wall);
-    ti_status s = ti_eval_json(ctx, ev, w);
-    ti_jw_end_object(w);
-    size_t len;
-    const char *txt = ti_jw_text(w, &len);
-    if (s == TI_OK)
-        s = txt ? ti_write_file_atomic(ctx, o->json, txt, len)
-                : ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", o->json);
-    ti_jw_free(w);
-    return s;
-}
-
-/* Everything after the options: data, model, the evaluation, the outputs. */
-static int run(ti_ctx *ctx, const opts *o, const ti_eval_params *p, app_progress *pg)
-{
-    double t0 = ti_clock();
-    ti_dataset *d = NULL;
-    ti_eval *ev = NULL;
-    app_net net = {0};
-    char what[1400];
-    int resumed = 0, found = 0;
-    ti_status s = ti_data_load_range(ctx, o->data, o->split, o->offset, o->count, &d);
-    if (s != TI_OK)
-        return app_fail(ctx, s, "loading the data");
-    if ((s = app_net_open(ctx, o->model, o->weights, d, o->batch, &net)) == TI_OK &&
-        (s = ti_eval_new(ctx, p, o->offset, d->N, &ev)) == TI_OK &&
-        (s = run_identity(ctx, o, &net, ev)) == TI_OK && o->resume &&
-        (s = ti_eval_state_load(ctx, ev, o->resume, &found)) == TI_OK)
-        s = ti_eval_state_save(ctx, ev, o->resume); /* a bad path fails now, not later */
-    for (int i = 0; ev && i < ev->N; i++)
-        resumed += ev->samples[i].done;
-    if (s == TI_OK && !o->quiet) {
-        app_net_describe(&net, o->model, what, sizeof what);
-        if (found)
-            printf("resuming from %s: %d of %d samples already done\n", o->resume, resumed,
-                   d->N);
-        printf("%s on %s %s [%d, %d): %s, %s eps %g, seed %llu, batch %d, %d threads\n", what,
-               d->name, o->split_name, o->offset, o->offset + d->N, o->attack,
-               ti_norm_name(o->norm), (double)o->eps, (unsigned long long)o->seed, o->batch,
-               ti_ctx_threads(ctx));
-        fflush(stdout);
-    }
-    pg->scale = 1.0 / (ev ? ev->n_attacks : 1);
-    if (s == TI_OK)
-        s = ti_eval_run(ctx, ev, &net.f, d->x, d->y, NULL, o->resume);
-    app_progress_clear(pg);
-    ti_eval_summary S;
-    if (s == TI_OK && (s = ti_eval_summarize(ctx, ev, &S)) == TI_OK)
-        print_results(o, ev, &S);
-    if (s == TI_OK && o->csv)
-        s = ti_eval_write_csv(ctx, ev, o->csv);
-    if (s == TI_OK && o->json)
-        s = write_json(ctx, o, ev, resumed, ti_clock() - t0);
-    int rc = s == TI_OK ? APP_EXIT_OK : app_fail(ctx, s, "evaluation");
-    ti_eval_free(ev);
-    app_net_close(&net);
-    ti_dataset_free(d);
-    return rc;
-}
-
 int main(int argc, char **argv)
 {
+    app_procs_init(&argc, &argv);
     app_init(argv[0]);
     opts o = {.model = "smallcnn", .data = TI_DATA_DEFAULT_DIR, .attack = "standard",
               .split = TI_SPLIT_TEST, .split_name = "test", .batch = 250, .fmn_steps = 1000,
               .pgd_steps = 20, .progress = 1, .norm = TI_NORM_LINF};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
-        return rc;
-    ti_ctx *ctx = ti_ctx_new(o.seed, o.threads);
+        return app_procs_exit(rc);
+    if (app_procs_rank() != 0) /* rank 0 speaks for the job; errors always pass */
+        o.quiet = 1, o.progress = 0;
+    ti_ctx *ctx = ti_ctx_new(o.seed, app_procs_threads(o.threads));
     if (!ctx)
-        return app_fail(NULL, TI_ERR_NOMEM, "context");
+        return app_procs_exit(app_fail(NULL, TI_ERR_NOMEM, "context"));
     ti_eval_params p;
     app_progress pg;
     app_logger lg = {o.quiet, &pg};
@@ -298,7 +201,7 @@ int main(int argc, char **argv)
                    app_check_output(ctx, "--resume", o.resume)))
         rc = APP_EXIT_FAIL;
     if (rc < 0)
-        rc = run(ctx, &o, &p, &pg);
+        rc = o.merge ? attack_merge(ctx, &o, &p) : attack_run(ctx, &o, &p, &pg);
     ti_ctx_free(ctx);
-    return rc;
+    return app_procs_exit(rc);
 }

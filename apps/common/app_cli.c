@@ -10,6 +10,7 @@
 #include <xmmintrin.h>
 
 #include "app_cli.h"
+#include "app_procs.h"
 #include "thinice/fileio.h"
 
 const char *app_prog = "thinice";
@@ -25,11 +26,20 @@ void app_init(const char *argv0)
     _mm_setcsr(_mm_getcsr() | 0x8040u);
 }
 
+/* "prog: ", or "prog (rank k of n): " in a job of several processes. */
+static void error_prefix(void)
+{
+    if (app_procs_size() > 1)
+        fprintf(stderr, "%s (rank %d of %d): ", app_prog, app_procs_rank(), app_procs_size());
+    else
+        fprintf(stderr, "%s: ", app_prog);
+}
+
 void app_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", app_prog);
+    error_prefix();
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
@@ -51,7 +61,7 @@ int app_usage_error(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "%s: ", app_prog);
+    error_prefix();
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\nTry '%s --help'.\n", app_prog);
     va_end(ap);
@@ -187,6 +197,19 @@ int app_parse_fraction(const char *flag, const char *s, double hi, float *out)
     }
     *out = (float)(a / b);
     return 0;
+}
+
+int app_parse_shard(const char *s, int *k, int *n)
+{
+    int a, b, used = 0;
+    if (sscanf(s, "%d/%d%n", &a, &b, &used) == 2 && !s[used] && b >= 1 && a >= 0 && a < b) {
+        *k = a;
+        *n = b;
+        return 0;
+    }
+    app_error("--shard: '%s' is not K/N with 0 <= K < N (shards count from 0, as Slurm's "
+              "--array=0-<N-1> does)", s);
+    return -1;
 }
 
 void app_log(void *user, int level, const char *msg)

@@ -46,6 +46,9 @@ int app_parse_double(const char *flag, const char *s, double lo, double hi, doub
  * behaviour. */
 int app_parse_fraction(const char *flag, const char *s, double hi, float *out);
 
+/* --shard K/N (0 <= K < N, as Slurm's --array=0-<N-1> counts); same failure behaviour. */
+int app_parse_shard(const char *s, int *k, int *n);
+
 /* The log callback for ti_ctx_set_log: "prog: [warning: ]msg" on stderr. user is unused. */
 void app_log(void *user, int level, const char *msg);
 

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "app_cli.h"
+#include "app_procs.h"
 #include "app_model.h"
 #include "thinice/fileio.h"
 #include "thinice/prune.h"
@@ -296,16 +297,17 @@ static ti_status prune(ti_ctx *ctx, const opts *o)
     if (s != TI_OK)
         goto done;
     ti_prune_params p = prune_params(o, train);
+    p.reduce = app_procs_reducer();
     if (!o->quiet)
         printf("%s: %s of %s (%s, %zu parameters) on %s, %d train images; sparsity %g%s; "
                "loss %s (eps %g, step %g, %d steps); epochs %d prune + %d finetune, lr %g + "
-               "%g; batch %d, seed %llu, %d threads\n", app_prog,
+               "%g; batch %d, seed %llu, %d processes x %d threads\n", app_prog,
                ti_prune_method_name(p.method), o->weights, o->model,
                ti_model_count_trainable(m), train->name, train->N, p.sparsity,
                p.method == TI_PRUNE_ATMC || p.global ? " (global)" : " (per layer)",
                ti_adv_kind_name(p.adv.kind), p.adv.eps, p.adv.step, p.adv.steps,
                p.epochs_prune, p.epochs_finetune, p.lr_prune, p.lr_finetune, p.batch,
-               (unsigned long long)p.seed, ti_ctx_threads(ctx));
+               (unsigned long long)p.seed, app_procs_size(), ti_ctx_threads(ctx));
     fflush(stdout);
     if ((s = ti_prune_run(ctx, m, train, test, &p, o->ckpt_dir, &rep)) != TI_OK)
         goto done;
@@ -316,6 +318,8 @@ static ti_status prune(ti_ctx *ctx, const opts *o)
     }
     ti_prune_layers(m, layers, nl);
     print_layers(o, layers, nl);
+    if (app_procs_rank() != 0) /* rank 0 writes the job's outputs */
+        goto done;
     if (o->out && (s = save_checked(ctx, o, m, test, &diff, &count)) != TI_OK)
         goto done;
     if (o->json && (s = write_json(ctx, o, test, &p, &rep, layers, nl, diff, count,
@@ -337,6 +341,7 @@ done:
 
 int main(int argc, char **argv)
 {
+    app_procs_init(&argc, &argv);
     app_init(argv[0]);
     opts o = {.model = "smallcnn", .data = TI_DATA_DEFAULT_DIR, .method = "hydra",
               .sparsity = 0.9, .epochs = -1, .epochs_prune = -1, .epochs_finetune = -1,
@@ -344,10 +349,12 @@ int main(int argc, char **argv)
               .eval_steps = -1, .eval_count = -1, .batch = 128, .progress = 1};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
-        return rc;
-    ti_ctx *ctx = ti_ctx_new(o.seed, o.threads);
+        return app_procs_exit(rc);
+    if (app_procs_rank() != 0) /* rank 0 speaks for the job; errors always pass */
+        o.quiet = 1, o.progress = 0;
+    ti_ctx *ctx = ti_ctx_new(o.seed, app_procs_threads(o.threads));
     if (!ctx)
-        return app_fail(NULL, TI_ERR_NOMEM, "context");
+        return app_procs_exit(app_fail(NULL, TI_ERR_NOMEM, "context"));
     app_progress pg;
     app_logger lg = {o.quiet, &pg};
     app_progress_install(ctx, &pg, o.progress && !o.quiet, 1, "img");
@@ -360,5 +367,5 @@ int main(int argc, char **argv)
         rc = s == TI_OK ? APP_EXIT_OK : app_fail(ctx, s, "pruning");
     }
     ti_ctx_free(ctx);
-    return rc;
+    return app_procs_exit(rc);
 }

@@ -8,13 +8,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "app_procs.h"
 #include "steps.h"
 #include "thinice/eval.h"
 #include "thinice/fileio.h"
 
+/* Shard K of N of ev (--shard K/N): its whole batches (ti_eval_shard_range), evaluated into
+ * the state file <state>.shard<K>, which the study run without --shard takes in. */
+static ti_status run_shard(study *st, const app_net *net, const char *state, const ti_eval *ev)
+{
+    int first, count, found;
+    ti_eval_shard_range(ev->first, ev->N, ev->p.batch_size, st->shard, st->shards, &first,
+                        &count);
+    if (count == 0)
+        return TI_OK; /* fewer batches than shards: nothing here */
+    char part[1500];
+    snprintf(part, sizeof part, "%s.shard%d", state, st->shard);
+    size_t D = ti_classifier_dim(&net->f);
+    ti_eval *sh = NULL;
+    ti_status s = ti_eval_new(st->ctx, &ev->p, first, count, &sh);
+    if (s == TI_OK && (s = ti_eval_set_run(st->ctx, sh, ev->run)) == TI_OK &&
+        (s = app_procs_resume(st->ctx, sh, part, &found)) == TI_OK)
+        s = app_procs_eval(st->ctx, sh, &net->f, st->test->x + (size_t)first * D,
+                           st->test->y + first, part, st->progress);
+    ti_eval_free(sh);
+    return s;
+}
+
 /* Runs (or resumes) the evaluation ev of model sm on the first ev->N test samples, with its
- * state in <out>/samples/<name>.state and the per-sample CSV beside it. */
-static ti_status run_eval(study *st, const study_model *sm, const char *name, ti_eval *ev)
+ * state in <out>/samples/<name>.state and the per-sample CSV beside it; over the processes
+ * of an MPI job (app_procs_eval). With --shard only the shard runs and *complete is 0. A run
+ * without --shard first takes in what shards and processes left (app_procs_resume). */
+static ti_status run_eval(study *st, const study_model *sm, const char *name, ti_eval *ev,
+                          int *complete)
 {
     char state[1400], csv[1400], run[64];
     snprintf(state, sizeof state, "%s/samples/%s.state", st->out, name);
@@ -22,17 +48,20 @@ static ti_status run_eval(study *st, const study_model *sm, const char *name, ti
     app_net net = {0};
     int found;
     uint64_t h;
+    *complete = st->shards == 0;
     ti_status s = ti_file_fnv1a(st->ctx, sm->path, &h);
     snprintf(run, sizeof run, "weights_fnv=%016llx", (unsigned long long)h);
     if (s == TI_OK)
         s = ti_eval_set_run(st->ctx, ev, run);
-    if (s == TI_OK)
-        s = ti_eval_state_load(st->ctx, ev, state, &found);
+    if (s == TI_OK && !st->shards)
+        s = app_procs_resume(st->ctx, ev, state, &found);
     if (s == TI_OK)
         s = study_open_net(st, sm, &net);
-    if (s == TI_OK)
-        s = ti_eval_run(st->ctx, ev, &net.f, st->test->x, st->test->y, NULL, state);
-    if (s == TI_OK)
+    if (s == TI_OK && st->shards)
+        s = run_shard(st, &net, state, ev);
+    else if (s == TI_OK)
+        s = app_procs_eval(st->ctx, ev, &net.f, st->test->x, st->test->y, state, st->progress);
+    if (s == TI_OK && !st->shards && study_writer(st))
         s = ti_eval_write_csv(st->ctx, ev, csv);
     app_net_close(&net);
     return s;
@@ -68,17 +97,24 @@ ti_status study_step_autoattack(study *st, study_model *sm)
     ti_eval_params p;
     ti_eval *ev = NULL;
     ti_eval_summary S;
+    int complete = 0;
     ti_status s = ti_eval_params_init(st->ctx, c->attack.version, TI_NORM_LINF, c->eps, &p);
     p.seed = c->seed;
+    p.batch_size = c->batch; /* the unit of work of the processes and shards */
     if (s == TI_OK)
         s = ti_eval_new(st->ctx, &p, 0, n, &ev);
     if (s == TI_OK)
-        s = run_eval(st, sm, name, ev);
-    if (s == TI_OK)
+        s = run_eval(st, sm, name, ev, &complete);
+    if (s == TI_OK && complete)
         s = ti_eval_summarize(st->ctx, ev, &S);
     ti_eval_free(ev);
     if (s != TI_OK)
         return s;
+    if (!complete) {
+        study_say(st, "%s: AutoAttack shard %d of %d done (%.0f s)", sm->tag, st->shard,
+                  st->shards, ti_clock() - t0);
+        return TI_OK;
+    }
     take_aa(sm, S.clean_acc, S.robust_final, n);
     st->seconds += ti_clock() - t0;
     study_say(st, "%s: AutoAttack clean %.4f, robust %.4f (%.0f s)", sm->tag, sm->aa_clean,
@@ -103,7 +139,7 @@ void study_samples_free(study_samples *s)
  * PREDICTED class, so that misclassified samples get one too (the paper's epsilon), through
  * the harness: its state is the cache, so a finished step only reloads it. */
 static ti_status fmn_distances(study *st, const study_model *sm, const char *name, int nfmn,
-                               double *eps)
+                               double *eps, int *complete)
 {
     const study_config *c = st->cfg;
     ti_eval_params p;
@@ -118,8 +154,8 @@ static ti_status fmn_distances(study *st, const study_model *sm, const char *nam
     if (s == TI_OK)
         s = ti_eval_new(st->ctx, &p, 0, nfmn, &ev);
     if (s == TI_OK)
-        s = run_eval(st, sm, name, ev);
-    for (int i = 0; s == TI_OK && i < ev->N; i++)
+        s = run_eval(st, sm, name, ev, complete);
+    for (int i = 0; s == TI_OK && *complete && i < ev->N; i++)
         eps[i] = ev->samples[i].min_norm;
     ti_eval_free(ev);
     return s;
@@ -176,9 +212,13 @@ ti_status study_step_samples(study *st, const study_model *sm, int nfmn, study_s
         study_say(st, rec ? "%s: FMN distances cached" : "%s: FMN %s distances to the "
                   "boundary, %d steps, %d samples", sm->tag, c->fmn.norm, c->fmn.steps, nfmn);
     double t0 = ti_clock();
-    if (s == TI_OK)
-        s = fmn_distances(st, sm, name, nfmn, out->eps);
-    if (s == TI_OK && !rec) {
+    int complete = 0;
+    if (s == TI_OK && !(rec && st->shards)) /* a shard of a finished step has nothing to do */
+        s = fmn_distances(st, sm, name, nfmn, out->eps, &complete);
+    if (s == TI_OK && !rec && !complete)
+        study_say(st, "%s: FMN shard %d of %d done (%.0f s)", sm->tag, st->shard, st->shards,
+                  ti_clock() - t0);
+    if (s == TI_OK && !rec && complete) {
         st->seconds += ti_clock() - t0;
         study_say(st, "%s: FMN done (%.0f s)", sm->tag, ti_clock() - t0);
         s = study_record_save(st, name, key, 0, NULL, NULL);

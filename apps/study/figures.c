@@ -19,6 +19,8 @@ ti_status study_write_bytes(study *st, const char *name, const void *data, size_
     snprintf(path, sizeof path, "%s/%s", st->out, name);
     if (rc != 0 || !data)
         return ti_ctx_error(st->ctx, TI_ERR_NOMEM, "%s: out of memory", path);
+    if (!study_writer(st))
+        return TI_OK;
     return ti_write_file_atomic(st->ctx, path, data, len);
 }
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "app_cli.h"
+#include "app_procs.h"
 #include "config.h"
 #include "report.h"
 #include "steps.h"
@@ -20,7 +21,7 @@ typedef struct opts {
     const char *config, *out, *data, *attack;
     const char *dense, *model, *pruned[SC_MAX_PRUNED]; /* the user's models */
     int npruned;
-    int threads, quiet, progress, print_config;
+    int threads, quiet, progress, print_config, models_only, shard, shards;
     int test_count, attack_count, fmn_steps, seed_given;
     float eps;
     uint64_t seed;
@@ -53,6 +54,12 @@ static void usage(void)
            "  --test-count N      test samples of the study (FMN distances, statistics)\n"
            "  --fmn-steps N       FMN iterations\n"
            "  --threads N         threads, 0 = all cores (default 0)\n"
+           "Spread over machines (docs/distributed.md; under mpirun the MPI build shares\n"
+           "every step among the ranks):\n"
+           "  --models-only       the model steps (training, pruning, checks), then stop\n"
+           "  --shard K/N         the evaluation steps' shard K (0 .. N-1) of N, recording\n"
+           "                      nothing else; the models must exist (--models-only). The\n"
+           "                      study run without --shard then merges the shards\n"
            "  --quiet             print nothing but errors\n"
            "  --no-progress       no progress on stderr\n"
            "  -h, --help          this text\n"
@@ -62,7 +69,8 @@ static void usage(void)
 }
 
 enum { O_CONFIG = 256, O_DATA, O_THREADS, O_PRINT, O_QUIET, O_NOPROG, O_VERSION, O_SEED,
-       O_EPS, O_ATTACK, O_ACOUNT, O_TCOUNT, O_FMN, O_DENSE, O_MODEL, O_PRUNED };
+       O_EPS, O_ATTACK, O_ACOUNT, O_TCOUNT, O_FMN, O_DENSE, O_MODEL, O_PRUNED, O_MODELS_ONLY,
+       O_SHARD };
 
 static int parse_one(int c, opts *o)
 {
@@ -80,6 +88,8 @@ static int parse_one(int c, opts *o)
     case O_ACOUNT: return app_parse_int("--attack-count", optarg, 1, 1 << 30, &o->attack_count);
     case O_TCOUNT: return app_parse_int("--test-count", optarg, 1, 1 << 30, &o->test_count);
     case O_FMN: return app_parse_int("--fmn-steps", optarg, 1, 1000000, &o->fmn_steps);
+    case O_MODELS_ONLY: o->models_only = 1; return 0;
+    case O_SHARD: return app_parse_shard(optarg, &o->shard, &o->shards);
     case O_DENSE: o->dense = optarg; return 0;
     case O_MODEL: o->model = optarg; return 0;
     case O_PRUNED:
@@ -105,6 +115,7 @@ static int parse(int argc, char **argv, opts *o)
         {"test-count", required_argument, 0, O_TCOUNT},
         {"fmn-steps", required_argument, 0, O_FMN}, {"dense", required_argument, 0, O_DENSE},
         {"model", required_argument, 0, O_MODEL}, {"pruned", required_argument, 0, O_PRUNED},
+        {"models-only", no_argument, 0, O_MODELS_ONLY}, {"shard", required_argument, 0, O_SHARD},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
     opterr = 0;
@@ -123,6 +134,9 @@ static int parse(int argc, char **argv, opts *o)
         return app_usage_error("--pruned and --model go with --dense (your own models)");
     if (rc < 0 && o->dense && !o->npruned)
         return app_usage_error("--dense needs at least one --pruned METHOD:SPARSITY:FILE");
+    if (rc < 0 && o->models_only && o->shards)
+        return app_usage_error("--models-only and --shard: run the model steps first, then the "
+                               "shards");
     return rc;
 }
 
@@ -161,6 +175,8 @@ static ti_status run_network(study *st, study_net *net, study_net_samples *smp)
     for (int i = 0; i < net->np && s == TI_OK; i++)
         s = ext ? study_step_external(st, &net->pruned[i])
                 : study_step_prune(st, &net->dense, &net->pruned[i]);
+    if (s != TI_OK || st->models_only)
+        return s;
     if (s == TI_OK)
         s = study_step_autoattack(st, &net->dense);
     for (int i = 0; i < net->np && s == TI_OK; i++)
@@ -183,6 +199,8 @@ static ti_status run_study(study *st, study_net *nets, study_net_samples *smp, i
         s = study_check_external(st, nets, *n);
     for (int k = 0; k < *n && s == TI_OK; k++)
         s = run_network(st, &nets[k], &smp[k]);
+    if (st->models_only || st->shards) /* no results to report yet */
+        return s;
     char *cj = s == TI_OK ? study_config_json(st->cfg) : NULL;
     if (s == TI_OK)
         s = study_write_report(st, nets, smp, *n, cj ? cj : "{}");
@@ -196,7 +214,8 @@ static int run(ti_ctx *ctx, const opts *o, const study_config *cfg)
     app_logger lg = {o->quiet, &prog};
     app_progress_install(ctx, &prog, o->progress && !o->quiet, 1, "img");
     ti_ctx_set_log(ctx, app_logger_cb, &lg);
-    study st = {.ctx = ctx, .cfg = cfg, .out = o->out, .progress = &prog, .quiet = o->quiet};
+    study st = {.ctx = ctx, .cfg = cfg, .out = o->out, .progress = &prog, .quiet = o->quiet,
+                .models_only = o->models_only, .shard = o->shard, .shards = o->shards};
     double t0 = ti_clock();
     study_net *nets = calloc(SC_MAX_LIST, sizeof *nets);
     study_net_samples *smp = calloc(SC_MAX_LIST, sizeof *smp);
@@ -207,6 +226,11 @@ static int run(ti_ctx *ctx, const opts *o, const study_config *cfg)
     int rc = APP_EXIT_OK;
     if (s != TI_OK)
         rc = app_fail(ctx, s, "study");
+    else if (!o->quiet && (o->models_only || o->shards))
+        printf("%s done in %.0f s; run the study without %s to %s\n",
+               o->shards ? "shard" : "model steps", ti_clock() - t0,
+               o->shards ? "--shard" : "--models-only",
+               o->shards ? "merge the shards and report" : "evaluate");
     else if (!o->quiet)
         printf("study done in %.0f s (%.0f s of computing in this run): %s/report.md\n",
                ti_clock() - t0, st.seconds, o->out);
@@ -223,14 +247,17 @@ static int run(ti_ctx *ctx, const opts *o, const study_config *cfg)
 
 int main(int argc, char **argv)
 {
+    app_procs_init(&argc, &argv);
     app_init(argv[0]);
     opts o = {.out = "thinice-study", .progress = 1, .eps = -1};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
-        return rc;
-    ti_ctx *ctx = ti_ctx_new(0, o.threads);
+        return app_procs_exit(rc);
+    if (app_procs_rank() != 0) /* rank 0 speaks for the job; errors always pass */
+        o.quiet = 1, o.progress = 0;
+    ti_ctx *ctx = ti_ctx_new(0, app_procs_threads(o.threads));
     if (!ctx)
-        return app_fail(NULL, TI_ERR_NOMEM, "context");
+        return app_procs_exit(app_fail(NULL, TI_ERR_NOMEM, "context"));
     study_config cfg;
     rc = load_config(ctx, &o, &cfg);
     if (rc < 0 && o.print_config) {
@@ -243,5 +270,5 @@ int main(int argc, char **argv)
     if (rc < 0)
         rc = run(ctx, &o, &cfg);
     ti_ctx_free(ctx);
-    return rc;
+    return app_procs_exit(rc);
 }

@@ -82,9 +82,17 @@ ti_json *study_record_load(study *st, const char *name, const char *key)
 }
 
 /* Writes the record {key, numbers...} of step `name` (names and values in pairs). */
+int study_writer(const study *st)
+{
+    (void)st;
+    return app_procs_rank() == 0;
+}
+
 ti_status study_record_save(study *st, const char *name, const char *key, int n,
                              const char *const *names, const double *values)
 {
+    if (!study_writer(st))
+        return TI_OK;
     ti_jw *w = ti_jw_new();
     if (!w)
         return ti_ctx_error(st->ctx, TI_ERR_NOMEM, "out of memory");
@@ -197,6 +205,7 @@ static ti_status train_dense(study *st, ti_model *m)
     p.seed = c->seed;
     p.on_epoch = say_epoch;
     p.user = st;
+    p.reduce = app_procs_reducer();
     return ti_adv_train_run(st->ctx, m, st->train, NULL, &p, NULL);
 }
 
@@ -215,11 +224,20 @@ static int cached(study *st, study_model *m)
     return hit;
 }
 
+/* A shard run evaluates models that exist: it trains none (each shard would). */
+static ti_status not_trained(study *st, const study_model *m)
+{
+    return ti_ctx_error(st->ctx, TI_ERR_ARG, "--shard: %s is not trained yet; run the study "
+                        "once with --models-only (on one machine or under mpirun), then the "
+                        "shards", m->tag);
+}
+
 /* Saves a trained model and its step's record. */
 static ti_status finish(study *st, study_model *m, ti_model *net, double t0)
 {
     m->sparsity_measured = ti_model_sparsity(net);
-    ti_status s = ti_model_save(net, m->path);
+    ti_status s = study_writer(st) ? ti_model_save(net, m->path) : TI_OK;
+    app_procs_barrier(); /* the next steps read the checkpoint on every process */
     if (s != TI_OK)
         return s;
     st->seconds += ti_clock() - t0;
@@ -244,6 +262,8 @@ ti_status study_step_dense(study *st, study_model *dense)
     st->step++;
     if (cached(st, dense))
         return TI_OK;
+    if (st->shards)
+        return not_trained(st, dense);
     study_say(st, "dense %s: %s training, %d epochs on %d images", dense->network,
               c->dense.loss, c->dense.epochs, st->train->N);
     double t0 = ti_clock();
@@ -278,6 +298,7 @@ static ti_prune_params prune_params(const study_config *c, ti_prune_method pm, d
     pp.eval_count = c->attack.count;
     pp.eval_steps = c->attack.pgd_steps;
     pp.seed = c->seed;
+    pp.reduce = app_procs_reducer();
     return pp;
 }
 
@@ -297,6 +318,8 @@ ti_status study_step_prune(study *st, const study_model *dense, study_model *pru
     st->step++;
     if (cached(st, pruned))
         return TI_OK;
+    if (st->shards)
+        return not_trained(st, pruned);
     study_say(st, "%s: %s pruning to %g%% sparsity (%d + %d epochs, %s loss)", pruned->tag,
               pruned->method, 100 * pruned->sparsity, pp.epochs_prune, pp.epochs_finetune,
               ti_adv_kind_name(pp.adv.kind));

@@ -7,6 +7,7 @@
 #define THINICE_STUDY_STEPS_H
 
 #include "app_cli.h"
+#include "app_procs.h"
 #include "app_model.h"
 #include "config.h"
 #include "thinice/data.h"
@@ -23,6 +24,9 @@ typedef struct study {
     int quiet;
     int step, nsteps;         /* for the "[k/n]" prefix of the step lines */
     double seconds;           /* time spent in steps run (not skipped) */
+    int models_only;          /* --models-only: the model steps, then stop */
+    int shard, shards;        /* --shard K/N: the evaluation steps run only shard K of their
+                               * samples and record nothing (shards 0: the whole study) */
 } study;
 
 /* A model of the study: who it is, where its weights are, what the steps found. */
@@ -96,6 +100,10 @@ ti_json *study_record_load(study *st, const char *name, const char *key);
 ti_status study_record_save(study *st, const char *name, const char *key, int n,
                             const char *const *names, const double *values);
 double study_rec_num(const ti_json *j, const char *name);
+/* With several processes (MPI) only rank 0 writes the study's files; the others wait for
+ * it to finish a model's checkpoint before any of them reads it. */
+int study_writer(const study *st);
+
 /* Any model of the study as attacks see it (a zoo model, an ONNX graph), with HYDRA's
  * scores applied as masks for a user's HYDRA checkpoint. Close with app_net_close. */
 ti_status study_open_net(study *st, const study_model *sm, app_net *out);

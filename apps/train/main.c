@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "app_cli.h"
+#include "app_procs.h"
 #include "app_model.h"
 #include "thinice/advtrain.h"
 #include "thinice/fileio.h"
@@ -162,17 +163,23 @@ typedef struct epoch_out {
     const opts *o;
     ti_jw *w;
     app_progress *pg;
+    double comm0; /* seconds in the gradient sums before this epoch (MPI) */
 } epoch_out;
 
 static void on_epoch(void *user, const ti_adv_train_epoch *e)
 {
     epoch_out *out = user;
+    double comm = app_procs_comm_seconds() - out->comm0, rate = e->train.images_per_s;
+    out->comm0 += comm;
     if (!out->o->quiet) {
         app_progress_clear(out->pg);
-        printf("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1f s  %.0f img/s\n",
+        printf("epoch %d/%d  loss %.4f  train %.2f%%  test %.2f%%  %.1f s  %.0f img/s",
                e->epoch, e->epochs, e->train.loss, 100 * e->train.accuracy,
-               100 * e->test.accuracy, e->train.seconds + e->test.seconds,
-               e->train.images_per_s);
+               100 * e->test.accuracy, e->train.seconds + e->test.seconds, rate);
+        if (app_procs_size() > 1)
+            printf("  (%d processes; gradient sums %.1f s, %.1f%% of training)",
+                   app_procs_size(), comm, 100 * comm / e->train.seconds);
+        printf("\n");
         fflush(stdout);
     }
     ti_jw *w = out->w;
@@ -192,7 +199,9 @@ static void on_epoch(void *user, const ti_adv_train_epoch *e)
     ti_jw_key(w, "seconds");
     ti_jw_number(w, e->train.seconds + e->test.seconds);
     ti_jw_key(w, "images_per_s");
-    ti_jw_number(w, e->train.images_per_s);
+    ti_jw_number(w, rate);
+    ti_jw_key(w, "comm_seconds");
+    ti_jw_number(w, comm);
     ti_jw_end_object(w);
 }
 
@@ -221,6 +230,8 @@ static void json_start(ti_jw *w, const opts *o, const ti_dataset *train,
     ti_jw_string(w, ti_lr_schedule_name(p->schedule));
     ti_jw_key(w, "seed");
     ti_jw_int(w, (long long)o->seed);
+    ti_jw_key(w, "processes");
+    ti_jw_int(w, app_procs_size());
     ti_jw_key(w, "threads");
     ti_jw_int(w, threads);
     ti_jw_key(w, "adv");
@@ -250,14 +261,16 @@ static ti_status train(ti_ctx *ctx, const opts *o, app_progress *pg, ti_jw *w)
     if (s != TI_OK)
         goto done;
     ti_adv_train_params p = train_params(o, tr);
-    epoch_out out = {o, w, pg};
+    epoch_out out = {o, w, pg, app_procs_comm_seconds()};
+    p.reduce = app_procs_reducer();
     p.on_epoch = on_epoch;
     p.user = &out;
     if (!o->quiet) {
         printf("%s on %s: %d train / %d test images %dx%dx%d, %zu parameters; SGD lr %g "
-               "momentum %g wd %g, %s schedule, batch %d, %d epochs, %d threads%s\n", o->model,
-               tr->name, tr->N, te->N, tr->C, tr->H, tr->W, ti_model_count_trainable(m), o->lr,
-               o->momentum, o->wd, o->schedule, o->batch, o->epochs, ti_ctx_threads(ctx),
+               "momentum %g wd %g, %s schedule, batch %d, %d epochs, %d processes x %d threads%s\n",
+               o->model, tr->name, tr->N, te->N, tr->C, tr->H, tr->W,
+               ti_model_count_trainable(m), o->lr, o->momentum, o->wd, o->schedule, o->batch,
+               o->epochs, app_procs_size(), ti_ctx_threads(ctx),
                p.augment ? ", augmented" : "");
         if (p.adv.kind != TI_ADV_NATURAL)
             printf("adversarial training: %s, eps %g, step %g, %d steps\n", o->adv,
@@ -274,7 +287,7 @@ static ti_status train(ti_ctx *ctx, const opts *o, app_progress *pg, ti_jw *w)
     ti_jw_key(w, "total_seconds");
     ti_jw_number(w, ti_clock() - t0);
     ti_jw_end_object(w);
-    if (s == TI_OK && o->out)
+    if (s == TI_OK && o->out && app_procs_rank() == 0)
         s = ti_model_save(m, o->out);
     if (s == TI_OK && !o->quiet)
         printf("test accuracy %.2f%% after %d epochs, %.1f s%s%s\n", 100 * last.test.accuracy,
@@ -289,6 +302,7 @@ done:
 
 int main(int argc, char **argv)
 {
+    app_procs_init(&argc, &argv);
     app_init(argv[0]);
     opts o = {.model = "smallcnn", .data = TI_DATA_DEFAULT_DIR, .schedule = "cosine",
               .epochs = 5, .batch = 128, .lr = 0.1f, .momentum = 0.9f, .wd = 5e-4f,
@@ -296,11 +310,13 @@ int main(int argc, char **argv)
               .steps = 10};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
-        return rc;
-    ti_ctx *ctx = ti_ctx_new(o.seed, o.threads);
+        return app_procs_exit(rc);
+    if (app_procs_rank() != 0) /* rank 0 speaks for the job; errors always pass */
+        o.quiet = 1, o.progress = 0;
+    ti_ctx *ctx = ti_ctx_new(o.seed, app_procs_threads(o.threads));
     ti_jw *w = ti_jw_new();
     if (!ctx || !w)
-        return app_fail(NULL, TI_ERR_NOMEM, "setting up");
+        return app_procs_exit(app_fail(NULL, TI_ERR_NOMEM, "setting up"));
     app_progress pg;
     app_logger lg = {o.quiet, &pg};
     ti_ctx_set_log(ctx, app_logger_cb, &lg);
@@ -310,11 +326,11 @@ int main(int argc, char **argv)
         ti_status s = train(ctx, &o, &pg, w);
         size_t len;
         const char *txt = ti_jw_text(w, &len);
-        if (s == TI_OK && o.json)
+        if (s == TI_OK && o.json && app_procs_rank() == 0)
             s = txt ? ti_write_file_atomic(ctx, o.json, txt, len) : TI_ERR_NOMEM;
         rc = s == TI_OK ? APP_EXIT_OK : app_fail(ctx, s, "training");
     }
     ti_jw_free(w);
     ti_ctx_free(ctx);
-    return rc;
+    return app_procs_exit(rc);
 }

@@ -117,6 +117,10 @@ ti_status ti_eval_set_run(ti_ctx *ctx, ti_eval *ev, const char *run);
  * errors of the state, or the classifier's status; the records of finished batches stay. */
 ti_status ti_eval_run(ti_ctx *ctx, ti_eval *ev, const ti_classifier *f, const float *x,
                       const int *y, float *x_adv, const char *state);
+/* The same for the samples lo .. hi - 1 of ev only (0 <= lo <= hi <= N; batches start at lo):
+ * what one process of a distributed run does with each chunk of samples it is handed. */
+ti_status ti_eval_run_range(ti_ctx *ctx, ti_eval *ev, const ti_classifier *f, const float *x,
+                            const int *y, float *x_adv, const char *state, int lo, int hi);
 
 /* The summary of the done samples. */
 typedef struct ti_eval_summary {
@@ -169,6 +173,30 @@ ti_status ti_eval_json(ti_ctx *ctx, const ti_eval *ev, ti_jw *w);
  * configuration: records do not depend on it. */
 ti_status ti_eval_state_save(ti_ctx *ctx, const ti_eval *ev, const char *path);
 ti_status ti_eval_state_load(ti_ctx *ctx, ti_eval *ev, const char *path, int *found);
+/* Reads a state file on its own: the evaluation its configuration line describes (kind,
+ * attack, norm, eps, seed, range, the kind's step counts, the run's identity; other settings
+ * at their defaults) with its records. *out owned by the caller. */
+ti_status ti_eval_state_read(ti_ctx *ctx, const char *path, ti_eval **out);
+
+/* ---- shards ------------------------------------------------------------------------------
+ * A run split over processes or jobs (thinice-attack --shard K/N, one state file each) is put
+ * back together here: the shards must be of the same run (every setting equal but the range)
+ * and their ranges must tile one range without gap or overlap, every record done. *out is
+ * the evaluation one process would have made: the same records in the same order (so the
+ * same CSV), the seconds and the final check's failures summed. Errors name the setting that
+ * differs, or the samples missing or evaluated twice. */
+ti_status ti_eval_merge(ti_ctx *ctx, ti_eval *const *shards, int n, ti_eval **out);
+/* TI_OK if a and b are of the same run (identity, attack, norm, eps, seed, step counts; the
+ * range and batch size may differ), else TI_ERR_ARG naming the first setting that differs. */
+ti_status ti_eval_same_run(ti_ctx *ctx, const ti_eval *a, const ti_eval *b);
+/* Shard k (0-based) of n of `count` samples from `first`, in whole batches of `batch` (the
+ * last one may be short): contiguous, their batch counts differing by at most one, the first
+ * ones the larger; empty when there are fewer batches than shards. Whole batches because the
+ * bits of a model's outputs depend on how many samples share a batch (OpenBLAS's kernels
+ * round differently for different matrix sizes): a shard run with the same batch size and
+ * threads then computes exactly the batches one process would. */
+void ti_eval_shard_range(int first, int count, int batch, int k, int n, int *shard_first,
+                         int *shard_count);
 
 #ifdef __cplusplus
 }

@@ -100,6 +100,9 @@ typedef struct ti_adv_train_params {
     int augment;               /* pad-4 random crop and horizontal flip (CIFAR-10) */
     int eval_batch;            /* samples per test-evaluation batch (256) */
     uint64_t seed;             /* the mini-batches' shuffles */
+    /* NULL: one process. Else a data-parallel run over the processes of reduce (MPI ranks,
+     * say; see ti_train_setup.reduce): each trains on its share of every batch */
+    const ti_reducer *reduce;
     /* called after every epoch (may be NULL): apps print their per-epoch line here */
     void (*on_epoch)(void *user, const ti_adv_train_epoch *e);
     void *user;

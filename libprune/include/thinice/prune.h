@@ -52,6 +52,10 @@ typedef struct ti_prune_params {
     int eval_count;       /* test samples for the per-phase clean/PGD report (0: all) */
     int eval_steps;       /* PGD steps of that report (eps and step from adv) */
     uint64_t seed;
+    /* NULL: one process. Else a data-parallel run (ti_train_setup.reduce): every process
+     * calls ti_prune_run alike and trains on its share of each batch; only rank 0 writes the
+     * checkpoints, every one reads them */
+    const ti_reducer *reduce;
 } ti_prune_params;
 
 /* The method's reference settings scaled to short schedules: HYDRA with TRADES, lr 0.1 for

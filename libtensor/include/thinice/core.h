@@ -106,6 +106,20 @@ ti_status ti_ctx_progress(ti_ctx *ctx, const char *label, long done, long total)
 /* Monotonic wall-clock seconds (CLOCK_MONOTONIC), for the timings the library reports. */
 double ti_clock(void);
 
+/* ---- data-parallel runs ----------------------------------------------------------------
+ * Several processes (MPI ranks, say) share each global batch of a training run and sum
+ * their gradients. The library knows nothing of MPI: the caller hands it the sum. */
+typedef struct ti_reducer {
+    int rank, size; /* this process, and how many take part */
+    /* sums buf (n floats) over the processes in place, leaving the same bits on every one
+     * (e.g. MPI_Reduce to one rank, then MPI_Bcast; a plain MPI_Allreduce need not) */
+    ti_status (*sum)(void *user, float *buf, size_t n);
+    /* may be NULL; else called after every step with the hash of the model (ti_model_hash):
+     * returns an error if the processes' hashes differ, a check that they stay in step */
+    ti_status (*check)(void *user, uint64_t model_hash);
+    void *user;
+} ti_reducer;
+
 /* 64-byte aligned allocation helpers used across thinice (free with ti_free). */
 void *ti_alloc(size_t bytes);
 void *ti_calloc(size_t bytes);

@@ -80,6 +80,16 @@ ti_status ti_model_set_mask(ti_model *m, ti_param *p, const float *mask);
 /* Fraction of exact zeros over all conv and linear weights (the project's sparsity). */
 double ti_model_sparsity(const ti_model *m);
 
+/* A 64-bit fingerprint of every parameter, buffer and mask (FNV-1a's step over 64-bit
+ * words): a model's identity (checkpoint fingerprints; the check after every step that the
+ * processes of a data-parallel run agree, about 10 ms for ResNet-18's 11M parameters). */
+uint64_t ti_model_hash(ti_model *m);
+
+/* A data-parallel run's batch-norm running statistics (means and variances) averaged over
+ * the processes of r, so that every process keeps the same model: each updates them from
+ * its own share of the batch (no synchronised batch norm). */
+ti_status ti_model_average_stats(ti_model *m, const ti_reducer *r);
+
 /* Weight hook: when set, the forward pass asks fn for the weight tensor it should use for
  * each TI_PARAM_WEIGHT (HYDRA's score-masked weights go through here). NULL restores the
  * plain weights. */

@@ -75,6 +75,9 @@ float ti_sgd_lr(const ti_sgd *opt);
 
 /* Zeroes the gradient of every tensor in the optimizer that has one (frozen ones too). */
 void ti_sgd_zero_grad(ti_sgd *opt);
+/* A data-parallel step's gradients: every tensor's gradient (frozen groups left out) times
+ * `scale`, summed over the processes of r. The pack buffer is kept between calls. */
+ti_status ti_sgd_reduce(ti_sgd *opt, const ti_reducer *r, float scale);
 /* One SGD step over every tensor of every group that is not frozen. Returns TI_ERR_NAN if
  * the learning rate is not finite (nothing is changed then). */
 ti_status ti_sgd_step(ti_sgd *opt);

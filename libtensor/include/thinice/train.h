@@ -35,13 +35,17 @@ typedef struct ti_train_batch {
  *  loss:           builds the scalar loss on b->tape from b->xt (e.g. TRADES), in training
  *                  mode; *logits (n, M) on the tape, or NULL, gives the train accuracy. The
  *                  default is mean cross-entropy of ti_model_forward(model, tape, xt, 1).
- *  after_backward: after the gradients are computed, before the SGD step (e.g. ADMM adds
- *                  rho (W - Z + U) to the weights' gradients). */
+ *  after_backward: after the gradients are computed (and summed over the processes of a
+ *                  data-parallel run), before the SGD step (e.g. ADMM adds rho (W - Z + U)
+ *                  to the weights' gradients).
+ *  after_step:     after the SGD step (e.g. ATMC's projection; a check that the processes
+ *                  of a data-parallel run hold the same weights). */
 typedef struct ti_train_hooks {
     void *user;
     ti_status (*inputs)(void *user, ti_train_batch *b);
     ti_status (*loss)(void *user, ti_train_batch *b, ti_tensor **loss, ti_tensor **logits);
     ti_status (*after_backward)(void *user, ti_train_batch *b);
+    ti_status (*after_step)(void *user, ti_train_batch *b);
 } ti_train_hooks;
 
 typedef struct ti_train_stats {
@@ -64,6 +68,12 @@ typedef struct ti_train_setup {
     int batch;
     const ti_schedule *schedule; /* NULL: keep the optimizer's learning rate */
     const ti_train_hooks *hooks; /* NULL: plain training with cross-entropy */
+    /* NULL: one process. Else a data-parallel run: every process draws the same global batch
+     * (same seed), works on its contiguous share of its rows (the hooks see only those), and
+     * the gradients are summed before the step (each process's scaled by its share, so the
+     * sum is the global batch's mean); the batch-norm running statistics are averaged after
+     * each step; the epoch's loss and accuracy are over the global batches. */
+    const ti_reducer *reduce;
 } ti_train_setup;
 
 /* One epoch of training: for each batch, lr = schedule(epoch + b / batches), inputs hook,

@@ -1,0 +1,89 @@
+/* thinice-attack's outputs, the same for a run, an MPI job's rank 0 and a merge: the
+ * results on stdout, the per-sample CSV, the JSON summary. */
+#include <math.h>
+#include <stdio.h>
+
+#include "app_procs.h"
+#include "attack.h"
+#include "thinice/fileio.h"
+
+static void print_results(const opts *o, const ti_eval *ev, const ti_eval_summary *S)
+{
+    if (!o->quiet) {
+        printf("clean accuracy:               %6.2f%%  (%.2f s)\n", 100 * S->clean_acc,
+               ev->seconds_clean);
+        for (int a = 0; a < ev->n_attacks; a++)
+            printf("robust accuracy after %-8s %6.2f%%  (%.2f s)\n", ev->names[a],
+                   100 * S->robust_acc[a], ev->seconds[a]);
+        if (ev->p.kind == TI_EVAL_FMN)
+            printf("FMN %s, %d steps: median norm %.6g (all samples), %.6g (correctly "
+                   "classified); %d of %d points without an adversarial example\n",
+                   ti_norm_name(o->norm), ev->p.fmn.steps, S->fmn_median_all,
+                   S->fmn_median_correct, S->n_clean - S->fmn_found, S->n_clean);
+        if (ev->n_check_failed)
+            printf("%d adversarial examples failed the final check (counted robust)\n",
+                   ev->n_check_failed);
+    }
+    printf("robust accuracy: %.2f%% (%d samples)\n", 100 * S->robust_final, S->n_done);
+    fflush(stdout);
+}
+
+/* The JSON summary: the program, the model and data, then the evaluation's members. */
+static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, int resumed,
+                            double wall)
+{
+    ti_jw *w = ti_jw_new();
+    if (!w)
+        return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", o->json);
+    ti_jw_begin_object(w);
+    app_json_program(w);
+    ti_jw_key(w, "model");
+    ti_jw_string(w, o->model);
+    ti_jw_key(w, "weights");
+    ti_jw_string(w, ti_onnx_is_spec(o->model) ? ti_onnx_spec_path(o->model) : o->weights);
+    ti_jw_key(w, "data");
+    ti_jw_string(w, o->data);
+    ti_jw_key(w, "split");
+    ti_jw_string(w, o->split_name);
+    ti_jw_key(w, "processes");
+    ti_jw_int(w, app_procs_size());
+    ti_jw_key(w, "threads");
+    ti_jw_int(w, ti_ctx_threads(ctx));
+    ti_jw_key(w, "resumed_samples");
+    ti_jw_int(w, resumed);
+    ti_jw_key(w, "wall_seconds");
+    ti_jw_number(w, wall);
+    ti_status s = ti_eval_json(ctx, ev, w);
+    ti_jw_end_object(w);
+    size_t len;
+    const char *txt = ti_jw_text(w, &len);
+    if (s == TI_OK)
+        s = txt ? ti_write_file_atomic(ctx, o->json, txt, len)
+                : ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", o->json);
+    ti_jw_free(w);
+    return s;
+}
+
+ti_status attack_outputs(ti_ctx *ctx, const opts *o, const ti_eval *ev, int resumed,
+                         double wall)
+{
+    ti_eval_summary S;
+    ti_status s = ti_eval_summarize(ctx, ev, &S);
+    if (s == TI_OK)
+        print_results(o, ev, &S);
+    if (s == TI_OK && o->csv)
+        s = ti_eval_write_csv(ctx, ev, o->csv);
+    if (s == TI_OK && o->json)
+        s = write_json(ctx, o, ev, resumed, wall);
+    return s;
+}
+
+ti_status attack_identity(ti_ctx *ctx, const opts *o, const char *weights_file, ti_eval *ev)
+{
+    uint64_t h;
+    ti_status s = ti_file_fnv1a(ctx, weights_file, &h);
+    char id[1024];
+    snprintf(id, sizeof id, "model=%s weights_fnv=%016llx data=%s split=%s", o->model,
+             (unsigned long long)h, o->data, o->split_name);
+    return s == TI_OK ? ti_eval_set_run(ctx, ev, id) : s;
+}
