@@ -24,6 +24,7 @@ struct ti_sgd {
     float *buf;   /* (total) momentum buffers of every entry, back to back */
     size_t total;
     int frozen[TI_SGD_MAX_GROUPS];
+    ti_model *model; /* the last model given to ti_sgd_add_model: told when a step ran */
 };
 
 ti_sgd_params ti_sgd_params_default(void)
@@ -135,6 +136,7 @@ ti_status ti_sgd_add_model(ti_sgd *opt, ti_model *m)
         if (s != TI_OK)
             return s;
     }
+    opt->model = m;
     return TI_OK;
 }
 
@@ -245,5 +247,6 @@ ti_status ti_sgd_step(ti_sgd *opt)
             k_sgd_dense(t->data, t->grad, buf, t->size, lr, opt->p.momentum, e->wd,
                         opt->p.nesterov);
     }
+    ti_model_weights_changed(opt->model); /* its sparse forms are stale now */
     return TI_OK;
 }
