@@ -395,7 +395,7 @@ ti_tensor *ti__mi_conv_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, ti_
 {
     struct ti__sp_conv *sc = ti__mi_sparse_conv(m, tape, c, NULL);
     if (sc)
-        return ti__sparse_conv2d(tape, x, sc);
+        return ti__sparse_conv2d(tape, x, sc, 0);
     ti_tensor *w = weight(m, tape, c->w);
     return ti_conv2d(tape, x, w, c->b >= 0 ? &m->p[c->b].t : NULL, c->stride, c->pad);
 }
@@ -456,10 +456,8 @@ ti_tensor *ti__mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, 
 {
     if (!training) {
         struct ti__sp_conv *sc = ti__mi_sparse_conv(m, tape, c, bn);
-        if (sc) { /* BN folded into the compressed weight and its bias */
-            ti_tensor *y = ti__sparse_conv2d(tape, x, sc);
-            return relu ? ti__relu_inplace(tape, y) : y;
-        }
+        if (sc) /* BN folded into the compressed weight and its bias, the ReLU fused */
+            return ti__sparse_conv2d(tape, x, sc, relu);
         ti_tensor *w = weight(m, tape, c->w);
         if (!w)
             return NULL;
@@ -487,7 +485,7 @@ ti_tensor *ti__mi_linear_fwd(ti_model *m, ti_tape *tape, const ti__mi_linear *l,
 {
     struct ti__sp_conv *sc = ti__mi_sparse_linear(m, tape, l);
     if (sc)
-        return ti__sparse_conv2d(tape, x, sc);
+        return ti__sparse_conv2d(tape, x, sc, 0);
     ti_tensor *w = weight(m, tape, l->w);
     return ti_linear(tape, x, w, l->b >= 0 ? &m->p[l->b].t : NULL);
 }

@@ -8,6 +8,7 @@
  * Each output value is summed by the same instructions either way, so the result does not
  * depend on the thread count. */
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "sparse_internal.h"
@@ -17,6 +18,12 @@
  * of the kernel, while the group's grids stay near the L2 cache (measured with bench_sparse:
  * 256 to 1024 are within a few percent of each other; 64 is slower on 4x4 maps). */
 #define SP_GROUP_COLS 512
+
+/* Bytes of input a 64-column block of one chunk of planes may read (sparse_internal.h): about
+ * half of Zen 3's 32 KiB L1 data cache, the rest being the nonzeros streaming by and the
+ * partial sums (measured with bench_sparse: 8 to 24 KiB within a few percent; without
+ * chunks, deep layers ran 1.3-1.6x slower, their loads missing L1). */
+#define SP_CHUNK_BYTES 16384
 
 static size_t round8(size_t n)
 {
@@ -61,6 +68,46 @@ static void geom_fill(ti__sp_geom *g, const ti__sp_conv *sc, int H, int W, int N
     g->ps_dy = round8(pos + g->cols + neg);
 }
 
+/* The chunk table of a (sparse_internal.h): planes in chunks of `per` (plane_of(key) / per
+ * is the chunk; entries are sorted by it), none when one chunk holds every plane. */
+static ti_status chunk(ti_ctx *ctx, ti__sp_mat *a, int nplanes, int per,
+                       int (*plane_of)(const ti__sp_conv *, const ti__sp_geom *, int),
+                       const ti__sp_conv *sc, const ti__sp_geom *g)
+{
+    int nch = (nplanes + per - 1) / per;
+    free(a->seg);
+    a->seg = NULL;
+    a->nchunks = 0;
+    if (nch <= 1)
+        return TI_OK;
+    a->seg = malloc((size_t)a->rows * (nch + 1) * sizeof *a->seg);
+    if (!a->seg)
+        return ti_ctx_error(ctx, TI_ERR_NOMEM, "sparse conv: out of memory");
+    a->nchunks = nch;
+    for (int r = 0; r < a->rows; r++) {
+        int *seg = a->seg + (size_t)r * (nch + 1), e = a->rowptr[r];
+        for (int b = 0; b < nch; b++) {
+            seg[b] = e;
+            while (e < a->rowptr[r + 1] && plane_of(sc, g, a->key[e]) / per == b)
+                e++;
+        }
+        seg[nch] = e;
+    }
+    return TI_OK;
+}
+
+static int fwd_plane(const ti__sp_conv *sc, const ti__sp_geom *g, int j)
+{
+    int kw = j % sc->KW, kh = j / sc->KW % sc->KH, c = j / (sc->KW * sc->KH);
+    return (c * g->ph + kh % g->stride % g->ph) * g->pw + kw % g->stride % g->pw;
+}
+
+static int bwd_plane(const ti__sp_conv *sc, const ti__sp_geom *g, int key)
+{
+    (void)g;
+    return (int)((size_t)key / ((size_t)sc->C * sc->KH * sc->KW));
+}
+
 ti_status ti__sp_conv_layout(ti_ctx *ctx, ti__sp_conv *sc, int H, int W, int N, int threads)
 {
     ti__sp_geom g;
@@ -75,15 +122,23 @@ ti_status ti__sp_conv_layout(ti_ctx *ctx, ti__sp_conv *sc, int H, int W, int N, 
     size_t CK = (size_t)sc->C * sc->KH * sc->KW;
     for (size_t e = 0; e < sc->fwd.nnz; e++) {
         int j = sc->fwd.key[e], kw = j % sc->KW, kh = j / sc->KW % sc->KH;
-        int c = j / (sc->KW * sc->KH);
-        int plane = (c * g.ph + kh % g.stride % g.ph) * g.pw + kw % g.stride % g.pw;
-        sc->fwd.off[e] = (int32_t)((size_t)plane * g.ps_in) + shift_of(&g, kh, kw);
+        sc->fwd.off[e] = (int32_t)((size_t)fwd_plane(sc, &g, j) * g.ps_in) + shift_of(&g, kh, kw);
     }
     for (size_t e = 0; e < sc->bwd.nnz; e++) {
         int key = sc->bwd.key[e], k = (int)((size_t)key / CK), j = (int)((size_t)key % CK);
         int kw = j % sc->KW, kh = j / sc->KW % sc->KH;
         sc->bwd.off[e] = (int32_t)((size_t)k * g.ps_dy) - shift_of(&g, kh, kw);
     }
+    /* a block of one plane spans its 64 columns and the shifts' range */
+    size_t block = (SP_BLOCK + (size_t)(shift_of(&g, sc->KH - 1, sc->KW - 1) - shift_of(&g, 0, 0))) *
+                   sizeof(float);
+    int per = (int)(SP_CHUNK_BYTES / block), pc = g.ph * g.pw;
+    int per_in = per < pc ? pc : per / pc * pc; /* whole channels: their entries are in order */
+    ti_status s = chunk(ctx, &sc->fwd, g.nplanes, per_in, fwd_plane, sc, &g);
+    if (s == TI_OK)
+        s = chunk(ctx, &sc->bwd, g.K, per < 1 ? 1 : per, bwd_plane, sc, &g);
+    if (s != TI_OK)
+        return s;
     sc->g = g;
     return TI_OK;
 }
@@ -125,21 +180,31 @@ static void pack_in(const ti__sp_geom *g, float *grid, const float *x, int n, in
     }
 }
 
-/* y (n, K, OH, OW) channels [k0, k1) from the output grid. */
-static void unpack_out(const ti__sp_geom *g, float *y, const float *out, int n, int k0, int k1)
+/* y (n, K, OH, OW) channels [k0, k1) from the output grid, through a ReLU if asked. */
+static void unpack_out(const ti__sp_geom *g, float *y, const float *out, int n, int k0, int k1,
+                       int relu)
 {
     const size_t OHW = (size_t)g->OH * g->OW;
     for (int k = k0; k < k1; k++)
         for (int img = 0; img < n; img++)
-            for (int oh = 0; oh < g->OH; oh++)
-                memcpy(y + ((size_t)img * g->K + k) * OHW + (size_t)oh * g->OW,
-                       out + (size_t)k * g->cols + ((size_t)img * g->Hg + oh) * g->Wg,
-                       (size_t)g->OW * sizeof(float));
+            for (int oh = 0; oh < g->OH; oh++) {
+                float *d = y + ((size_t)img * g->K + k) * OHW + (size_t)oh * g->OW;
+                const float *src = out + (size_t)k * g->cols + ((size_t)img * g->Hg + oh) * g->Wg;
+                if (!relu) {
+                    memcpy(d, src, (size_t)g->OW * sizeof(float));
+                    continue;
+                }
+                for (int ow = 0; ow < g->OW; ow++)
+                    d[ow] = src[ow] > 0.0f ? src[ow] : 0.0f;
+            }
 }
 
 /* Output-gradient grid planes [k0, k1) from dy (n, K, OH, OW): zeros wherever the forward
- * computed a column it threw away, so that the transposed product adds nothing from there. */
-static void pack_dy(const ti__sp_geom *g, float *grid, const float *dy, int n, int k0, int k1)
+ * computed a column it threw away, so that the transposed product adds nothing from there.
+ * With y (the op's output after its ReLU) the ReLU's gradient is applied on the way: dy
+ * passes where y > 0. */
+static void pack_dy(const ti__sp_geom *g, float *grid, const float *dy, const float *y, int n,
+                    int k0, int k1)
 {
     const size_t OHW = (size_t)g->OH * g->OW;
     const int Wg = g->Wg;
@@ -154,8 +219,12 @@ static void pack_dy(const ti__sp_geom *g, float *grid, const float *dy, int n, i
                 memset(row, 0, (size_t)Wg * sizeof(float));
                 continue;
             }
-            memcpy(row, dy + ((size_t)img * g->K + k) * OHW + (size_t)oh * g->OW,
-                   (size_t)g->OW * sizeof(float));
+            size_t at = ((size_t)img * g->K + k) * OHW + (size_t)oh * g->OW;
+            if (y)
+                for (int ow = 0; ow < g->OW; ow++)
+                    row[ow] = y[at + ow] > 0.0f ? dy[at + ow] : 0.0f;
+            else
+                memcpy(row, dy + at, (size_t)g->OW * sizeof(float));
             memset(row + g->OW, 0, (size_t)(Wg - g->OW) * sizeof(float));
         }
         size_t used = g->lead_dy + (size_t)n * g->Pg;
@@ -199,6 +268,7 @@ typedef struct sp_job {
     int N;
     const float *x, *dy; /* forward input / output gradient (N, ...) */
     float *y, *dx;       /* forward output / input gradient to add to */
+    int relu;            /* a ReLU after the convolution */
     float *ws;           /* scratch: per worker (image split) or shared (row split) */
     size_t slice;        /* floats of one worker's scratch */
     int n;               /* row split: images of the current group */
@@ -236,7 +306,7 @@ static void fwd_groups(void *arg, size_t lo, size_t hi, int t)
         pack_in(g, grid, j->x + n0 * in_img, n, 0, g->nplanes);
         ti__sp_kernel(out, g->cols, &j->sc->fwd, 0, g->K, j->sc->bias, grid + g->lead_in,
                       group_cols(g, n, 0), j->sc->simd);
-        unpack_out(g, j->y + n0 * out_img, out, n, 0, g->K);
+        unpack_out(g, j->y + n0 * out_img, out, n, 0, g->K, j->relu);
     }
 }
 
@@ -250,7 +320,7 @@ static void bwd_groups(void *arg, size_t lo, size_t hi, int t)
     for (size_t gi = lo; gi < hi; gi++) {
         size_t n0 = gi * (size_t)g->G;
         int n = j->N - n0 < (size_t)g->G ? (int)(j->N - n0) : g->G;
-        pack_dy(g, grid, j->dy + n0 * out_img, n, 0, g->K);
+        pack_dy(g, grid, j->dy + n0 * out_img, j->relu ? j->y + n0 * out_img : NULL, n, 0, g->K);
         ti__sp_kernel(dxg, g->cols, &j->sc->bwd, 0, g->nplanes, NULL, grid + g->lead_dy,
                       group_cols(g, n, 1), j->sc->simd);
         unpack_dx(g, j->dx + n0 * in_img, dxg, n, 0, g->C);
@@ -271,7 +341,7 @@ static void fwd_rows(void *arg, size_t lo, size_t hi, int t)
         ti__sp_kernel(out, g->cols, &j->sc->fwd, (int)lo, (int)hi, j->sc->bias,
                       grid + g->lead_in, group_cols(g, j->n, 0), j->sc->simd);
     else
-        unpack_out(g, j->y, out, j->n, (int)lo, (int)hi);
+        unpack_out(g, j->y, out, j->n, (int)lo, (int)hi, j->relu);
 }
 
 static void bwd_rows(void *arg, size_t lo, size_t hi, int t)
@@ -281,7 +351,7 @@ static void bwd_rows(void *arg, size_t lo, size_t hi, int t)
     const ti__sp_geom *g = &j->sc->g;
     float *grid = j->ws, *dxg = grid + (size_t)g->K * g->ps_dy;
     if (j->what == 0)
-        pack_dy(g, grid, j->dy, j->n, (int)lo, (int)hi);
+        pack_dy(g, grid, j->dy, j->relu ? j->y : NULL, j->n, (int)lo, (int)hi);
     else if (j->what == 1)
         ti__sp_kernel(dxg, g->cols, &j->sc->bwd, (int)lo, (int)hi, NULL, grid + g->lead_dy,
                       group_cols(g, j->n, 1), j->sc->simd);
@@ -317,6 +387,7 @@ static ti_status run(ti_tape *tape, sp_job *j, int backward)
         if (backward) {
             r.dy = j->dy + n0 * out_img;
             r.dx = j->dx + n0 * in_img;
+            r.y = j->y ? j->y + n0 * out_img : NULL;
         } else {
             r.x = j->x + n0 * in_img;
             r.y = j->y + n0 * out_img;
@@ -346,13 +417,14 @@ static void sparse_conv_backward(ti_tape *tape, ti_node *n)
         ti__tape_fail(tape, s, "%s", ti_ctx_errmsg(ctx));
         return;
     }
-    sp_job j = {.sc = sc, .N = N, .dy = n->out->grad, .dx = x->grad};
+    sp_job j = {.sc = sc, .N = N, .dy = n->out->grad, .dx = x->grad, .relu = n->ip[0],
+                .y = n->out->data};
     run(tape, &j, 1);
 }
 
 static const ti_op_def op_sparse_conv = {"sparse_conv2d", sparse_conv_backward};
 
-ti_tensor *ti__sparse_conv2d(ti_tape *tape, ti_tensor *x, ti__sp_conv *sc)
+ti_tensor *ti__sparse_conv2d(ti_tape *tape, ti_tensor *x, ti__sp_conv *sc, int relu)
 {
     if (ti__tape_bad(tape, 1, &x))
         return NULL;
@@ -378,12 +450,14 @@ ti_tensor *ti__sparse_conv2d(ti_tape *tape, ti_tensor *x, ti__sp_conv *sc)
     if (!y)
         return NULL;
     if (y->size > 0) {
-        sp_job j = {.sc = sc, .N = N, .x = x->data, .y = y->data};
+        sp_job j = {.sc = sc, .N = N, .x = x->data, .y = y->data, .relu = relu != 0};
         if (run(tape, &j, 0) != TI_OK)
             return NULL;
     }
     ti_node *n = ti__tape_record(tape, &op_sparse_conv, y, 1, &x);
-    if (n)
+    if (n) {
         n->saved = sc;
+        n->ip[0] = relu != 0;
+    }
     return y;
 }

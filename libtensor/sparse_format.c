@@ -34,6 +34,7 @@ static void mat_free(ti__sp_mat *a)
     free(a->key);
     free(a->off);
     free(a->val);
+    free(a->seg);
     *a = (ti__sp_mat){0};
 }
 

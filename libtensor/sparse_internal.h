@@ -27,10 +27,14 @@
 
 /* A sparse matrix whose columns are shifts: row r of out (rows, ncols) is
  *   out[r][q] = bias[r] + sum_{j in row r} val[j] * in[off[j] + q]     for q in [0, ncols)
- * (CSR: row r's entries are rowptr[r] .. rowptr[r + 1] - 1, in the order of the weight's
- * memory so that the sum's order, and so its rounding, is fixed). `key` is the column's
- * index in the dense weight (forward: (c KH + kh) KW + kw; transposed: k CK + that) from
- * which `off` is computed for a given grid (ti__sp_conv_layout). */
+ * (CSR: row r's entries are rowptr[r] .. rowptr[r + 1] - 1, sorted by input plane, so that
+ * the sum's order, and so its rounding, is fixed). `key` is the column's index in the dense
+ * weight (forward: (c KH + kh) KW + kw; transposed: k CK + that) from which `off` is
+ * computed for a given grid (ti__sp_conv_layout).
+ * The AVX2 kernel takes the input planes in chunks small enough that a 64-column block of a
+ * chunk stays in the L1 cache while every output row reads it: chunk b of row r is entries
+ * seg[r (nchunks + 1) + b] .. seg[r (nchunks + 1) + b + 1] - 1. Chunks are consecutive
+ * planes, so the sum's order is the same as without them. */
 typedef struct ti__sp_mat {
     int rows;
     size_t nnz;
@@ -38,6 +42,8 @@ typedef struct ti__sp_mat {
     int *key;     /* (nnz) */
     int32_t *off; /* (nnz) */
     float *val;   /* (nnz) */
+    int nchunks;  /* 0: no chunk table (one chunk) */
+    int *seg;     /* (rows (nchunks + 1)) */
 } ti__sp_mat;
 
 /* The kernel (sparse_kernels.c) for rows [r0, r1) of out (row stride ldo), columns
@@ -110,10 +116,10 @@ int ti__sp_pays(double density, int C, int K, int KH, int KW, int stride, int li
  * capped so that every thread gets a group); TI_ERR_UNSUPPORTED when a grid would be too
  * large for 32-bit offsets. */
 ti_status ti__sp_conv_layout(ti_ctx *ctx, ti__sp_conv *sc, int H, int W, int N, int threads);
-/* The op: y = conv(x, sc) + bias, (N, K, OH, OW) (or (N, K) for a linear layer), recorded
- * on the tape with its input gradient dx += conv^T(dy) when x asks for one. The weights are
- * constants: no weight gradient exists. sc must stay alive and unchanged while the tape
- * may run the backward. */
-ti_tensor *ti__sparse_conv2d(ti_tape *tape, ti_tensor *x, ti__sp_conv *sc);
+/* The op: y = conv(x, sc) + bias, (N, K, OH, OW) (or (N, K) for a linear layer), followed
+ * by a ReLU when relu != 0 (fused: one pass less each way), recorded on the tape with its
+ * input gradient dx += conv^T(dy) when x asks for one. The weights are constants: no weight
+ * gradient exists. sc must stay alive and unchanged while the tape may run the backward. */
+ti_tensor *ti__sparse_conv2d(ti_tape *tape, ti_tensor *x, ti__sp_conv *sc, int relu);
 
 #endif

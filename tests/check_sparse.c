@@ -19,7 +19,8 @@ typedef struct sp_case {
 } sp_case;
 
 /* The zoo's shapes (ResNet's 3x3 stride 1 and 2, its 1x1 stride-2 shortcut, VGG's 3x3 on a
- * 2x2 map, the stem's 3 channels, the linear layers as 1x1 maps) and odd ones. */
+ * 2x2 map, the stem's 3 channels, the linear layers as 1x1 maps), odd ones, and enough
+ * channels for the kernel to take the planes in several chunks. */
 static const sp_case CASES[] = {
     {2, 3, 8, 8, 16, 3, 3, 1, 1},   {3, 16, 8, 8, 16, 3, 3, 1, 1},  {2, 16, 8, 8, 32, 3, 3, 2, 1},
     {2, 16, 8, 8, 32, 1, 1, 2, 0},  {5, 32, 4, 4, 32, 3, 3, 1, 1},  {1, 32, 2, 2, 32, 3, 3, 1, 1},
@@ -27,6 +28,7 @@ static const sp_case CASES[] = {
     {2, 4, 11, 10, 3, 5, 5, 2, 0},  {2, 3, 7, 6, 4, 5, 5, 1, 2},    {4, 6, 10, 9, 5, 3, 3, 3, 2},
     {9, 8, 5, 5, 8, 1, 1, 1, 0},    {1, 8, 3, 3, 4, 3, 3, 1, 0},    {3, 2, 6, 6, 3, 2, 2, 2, 0},
     {2, 4, 5, 5, 3, 3, 3, 1, 2},    {1, 16, 32, 32, 8, 3, 3, 1, 1}, {33, 8, 4, 4, 8, 3, 3, 1, 1},
+    {2, 128, 6, 6, 16, 3, 3, 1, 1}, {2, 16, 6, 6, 128, 3, 3, 2, 1}, /* several plane chunks */
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -70,8 +72,9 @@ static void naive_dx(float *dx, const float *w, const float *dy, const sp_case *
                 }
 }
 
-/* Forward and input gradient of every case at three densities (0: an all-zero layer), with
- * the reference kernel and the AVX2 one, against the plain loops; the gradient must ADD. */
+/* Forward and input gradient of every case at three densities (0: an all-zero layer), half
+ * of them with the fused ReLU, with the reference kernel and the AVX2 one, against the plain
+ * loops; the gradient must ADD. */
 static void check_cases(int threads, int simd)
 {
     ti_ctx *ctx = ti_ctx_new(1, threads);
@@ -98,7 +101,8 @@ static void check_cases(int threads, int simd)
             ti_tensor *x = lin ? ti_tape_input(tape, xb, 2, (int[]){c->N, c->C}, 1)
                                : ti_tape_input(tape, xb, 4, (int[]){c->N, c->C, c->H, c->W}, 1);
             ck_assert_ptr_nonnull(x);
-            ti_tensor *y = ti__sparse_conv2d(tape, x, &sc);
+            int relu = (ci + di) % 2; /* half the cases with the fused ReLU */
+            ti_tensor *y = ti__sparse_conv2d(tape, x, &sc, relu);
             ck_assert_msg(y != NULL, "case %d: %s", ci, ti_ctx_errmsg(ctx));
             int OH = out_size(c->H, c->KH, c->stride, c->pad);
             int OW = out_size(c->W, c->KW, c->stride, c->pad);
@@ -106,6 +110,8 @@ static void check_cases(int threads, int simd)
             float *ref = malloc(y->size * sizeof(float));
             ti__conv2d_naive(ref, x->data, w, b, c->N, c->C, c->H, c->W, c->K, c->KH, c->KW,
                              c->stride, c->pad);
+            for (size_t i = 0; relu && i < y->size; i++)
+                ref[i] = ref[i] > 0.0f ? ref[i] : 0.0f;
             double e = tu_reldiff(y->data, ref, y->size);
             ck_assert_msg(e < 1e-5, "case %d density %g simd %d: forward error %g", ci,
                           dens[di], simd, e);
@@ -116,7 +122,10 @@ static void check_cases(int threads, int simd)
             for (size_t i = 0; i < nx; i++)
                 x->grad[i] = dx[i] = 1.0f;
             ck_assert_int_eq(ti_tape_backward_seed(tape, y, dy), TI_OK);
-            /* the tape zeroes nothing that is a leaf: x->grad held 1 + the gradient */
+            /* the tape zeroes nothing that is a leaf: x->grad held 1 + the gradient; the
+             * ReLU passes the gradient where its output is positive */
+            for (size_t i = 0; relu && i < y->size; i++)
+                dy[i] = ref[i] > 0.0f ? dy[i] : 0.0f;
             naive_dx(dx, w, dy, c);
             e = tu_reldiff(x->grad, dx, nx);
             ck_assert_msg(e < 1e-5, "case %d density %g simd %d: input-gradient error %g", ci,
@@ -183,7 +192,7 @@ END_TEST
 /* Central differences of sum(R * sparse_conv(x)) in x. */
 static ti_tensor *build_sparse(ti_tape *tape, ti_tensor **in, void *user)
 {
-    return ti__sparse_conv2d(tape, in[0], user);
+    return ti__sparse_conv2d(tape, in[0], user, 0);
 }
 
 START_TEST(test_sparse_gradcheck)
@@ -242,7 +251,7 @@ START_TEST(test_sparse_thread_independent)
         int N = v == 2 ? 1 : c.N; /* v 2: image 5 alone */
         const float *xs = v == 2 ? x + (size_t)5 * c.C * 36 : x;
         ti_tensor *xt = ti_tape_input(tape, xs, 4, (int[]){N, c.C, 6, 6}, 1);
-        ti_tensor *y = ti__sparse_conv2d(tape, xt, &sc);
+        ti_tensor *y = ti__sparse_conv2d(tape, xt, &sc, 0);
         ck_assert_ptr_nonnull(y);
         float *seed = malloc(y->size * sizeof(float));
         for (size_t i = 0; i < y->size; i++) /* the same seed for every image */
@@ -427,10 +436,10 @@ START_TEST(test_sparse_errors)
     ti_tape *tape = ti_tape_new(ctx);
     float zeros[100] = {0};
     ti_tensor *x = ti_tape_input(tape, zeros, 4, (int[]){1, 4, 5, 5}, 0);
-    ck_assert_ptr_null(ti__sparse_conv2d(tape, x, &sc));
+    ck_assert_ptr_null(ti__sparse_conv2d(tape, x, &sc, 0));
     tu_expect_tape_error(tape, TI_ERR_SHAPE, "3 input channels");
     x = ti_tape_input(tape, zeros, 4, (int[]){1, 3, 2, 2}, 0);
-    ck_assert_ptr_null(ti__sparse_conv2d(tape, x, &sc));
+    ck_assert_ptr_null(ti__sparse_conv2d(tape, x, &sc, 0));
     tu_expect_tape_error(tape, TI_ERR_SHAPE, "kernel 3x3");
     ti__sp_conv_release(&sc);
     ti_tape_free(tape);
