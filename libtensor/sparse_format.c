@@ -14,18 +14,27 @@ double ti__sp_density(const float *w, size_t n)
     return n ? (double)nz / (double)n : 0.0;
 }
 
-/* Measured with bench_sparse (interleaved rounds, 2 threads, batch 128, random unstructured
- * sparsity; docs/PERFORMANCE.md "Sparse models"): the density at which the sparse forward +
- * input gradient costs what the dense ones cost, with a margin. Layers that the dense path
- * runs by Winograd F(2x2, 3x3) (3x3, stride 1, 32 channels or more: 2.25x fewer
- * multiplications) need more zeros than those it runs by im2col + sgemm. */
-#define SP_MAX_DENSITY_WINO 0.30
-#define SP_MAX_DENSITY_GEMM 0.40
+/* Measured with bench_sparse (dense and sparse alternating, 2 threads, batch 128 and 1,
+ * random unstructured sparsity; docs/PERFORMANCE.md "Sparse models"), forward and input
+ * gradient together, with a margin for the machine's noise:
+ *  - 3x3 stride-1 layers with 32 channels or more, which the dense path runs by Winograd
+ *    F(2x2, 3x3) (2.25x fewer multiplications): sparse is faster from about 85% zeros on the
+ *    deep layers (256 and 512 channels at 80%: 0.7-1.2x; at 90%: 1.1-2.8x), earlier on the
+ *    wide maps (64 channels at 32x32: 1.3-1.6x at 80%);
+ *  - other kernels with more than one tap (3x3 stride 2, the 3-channel stem): from 80%
+ *    (1.3-1.7x at 80%);
+ *  - 1x1 convolutions and linear layers: never (the copies onto and off the grids cost as
+ *    much as the few products saved: 1.0-1.1x at batch 128, 0.4-0.8x at batch 1 even at
+ *    99%), unless the weight is all zero. */
+#define SP_MAX_DENSITY_WINO 0.15
+#define SP_MAX_DENSITY_OTHER 0.20
 
 int ti__sp_pays(double density, int C, int K, int KH, int KW, int stride, int linear)
 {
-    int wino = !linear && KH == 3 && KW == 3 && stride == 1 && C >= 32 && K >= 32;
-    return density <= (wino ? SP_MAX_DENSITY_WINO : SP_MAX_DENSITY_GEMM);
+    if (linear || KH * KW == 1)
+        return density == 0.0;
+    int wino = KH == 3 && KW == 3 && stride == 1 && C >= 32 && K >= 32;
+    return density <= (wino ? SP_MAX_DENSITY_WINO : SP_MAX_DENSITY_OTHER);
 }
 
 static void mat_free(ti__sp_mat *a)

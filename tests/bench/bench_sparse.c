@@ -50,6 +50,7 @@ typedef struct layer {
 } layer;
 
 static const layer LAYERS[] = {
+    {"3x3 3->64 32x32 (stem)", 3, 32, 64, 3, 1, 1, 0},
     {"3x3 64->64 32x32 (R18 layer1, VGG)", 64, 32, 64, 3, 1, 1, 0},
     {"3x3 64->128 s2 32x32 (R18 layer2.0)", 64, 32, 128, 3, 2, 1, 0},
     {"1x1 64->128 s2 32x32 (R18 shortcut)", 64, 32, 128, 1, 2, 0, 0},
