@@ -112,8 +112,10 @@ static void check_cases(int threads, int simd)
                              c->stride, c->pad);
             for (size_t i = 0; relu && i < y->size; i++)
                 ref[i] = ref[i] > 0.0f ? ref[i] : 0.0f;
+            /* a float sum of over 500 terms (the 128-channel case) rounds more */
+            double tol = (size_t)c->C * c->KH * c->KW > 512 ? 5e-5 : 1e-5;
             double e = tu_reldiff(y->data, ref, y->size);
-            ck_assert_msg(e < 1e-5, "case %d density %g simd %d: forward error %g", ci,
+            ck_assert_msg(e < tol, "case %d density %g simd %d: forward error %g", ci,
                           dens[di], simd, e);
             /* input gradient: dx starts at 1 so that adding (not overwriting) is checked */
             float *dy = malloc(y->size * sizeof(float));
@@ -128,7 +130,7 @@ static void check_cases(int threads, int simd)
                 dy[i] = ref[i] > 0.0f ? dy[i] : 0.0f;
             naive_dx(dx, w, dy, c);
             e = tu_reldiff(x->grad, dx, nx);
-            ck_assert_msg(e < 1e-5, "case %d density %g simd %d: input-gradient error %g", ci,
+            ck_assert_msg(e < tol, "case %d density %g simd %d: input-gradient error %g", ci,
                           dens[di], simd, e);
             free(ref);
             free(xb);
