@@ -75,15 +75,17 @@ static ti_status chunk(ti_ctx *ctx, ti__sp_mat *a, int nplanes, int per,
                        const ti__sp_conv *sc, const ti__sp_geom *g)
 {
     int nch = (nplanes + per - 1) / per;
-    free(a->seg);
-    a->seg = NULL;
-    a->nchunks = 0;
-    if (nch <= 1)
-        return TI_OK;
-    a->seg = malloc((size_t)a->rows * (nch + 1) * sizeof *a->seg);
-    if (!a->seg)
-        return ti_ctx_error(ctx, TI_ERR_NOMEM, "sparse conv: out of memory");
-    a->nchunks = nch;
+    if (nch != a->nchunks || nch <= 1) { /* the same input size keeps its table's size */
+        free(a->seg);
+        a->seg = NULL;
+        a->nchunks = 0;
+        if (nch <= 1)
+            return TI_OK;
+        a->seg = malloc((size_t)a->rows * (nch + 1) * sizeof *a->seg);
+        if (!a->seg)
+            return ti_ctx_error(ctx, TI_ERR_NOMEM, "sparse conv: out of memory");
+        a->nchunks = nch;
+    }
     for (int r = 0; r < a->rows; r++) {
         int *seg = a->seg + (size_t)r * (nch + 1), e = a->rowptr[r];
         for (int b = 0; b < nch; b++) {
