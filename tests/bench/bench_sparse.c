@@ -78,10 +78,10 @@ static double time_op(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b,
     ti_tensor *y = NULL;
     for (int r = 0; r < (backward ? 1 : reps); r++) {
         ti_tape_reset(tape);
-        double t0 = bu_now();
+        double t0 = ti_clock();
         y = sc ? ti__sparse_conv2d(tape, x, sc, 0)
                : l->linear ? ti_linear(tape, x, w, b) : ti_conv2d(tape, x, w, b, l->stride, l->pad);
-        double t = bu_now() - t0;
+        double t = ti_clock() - t0;
         if (!y)
             return -1;
         if (t < best)
@@ -97,9 +97,9 @@ static double time_op(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b,
     free(seed);
     best = 1e30;
     for (int r = 0; r < reps; r++) {
-        double t0 = bu_now();
+        double t0 = ti_clock();
         y->node->def->backward(tape, y->node);
-        double t = bu_now() - t0;
+        double t = ti_clock() - t0;
         if (t < best)
             best = t;
     }
@@ -204,10 +204,10 @@ static int bench_model(ti_ctx *ctx, const char *arch, double sparsity, int N, in
             if (f.forward(f.self, x, N, lg[sp]) != TI_OK)
                 return 1;
             for (int dir = 0; dir < 2; dir++) {
-                double t0 = bu_now();
+                double t0 = ti_clock();
                 ti_status s = dir ? f.grad(f.self, x, N, dl_ce, NULL, lg[sp], dx)
                                   : f.forward(f.self, x, N, lg[sp]);
-                double t = bu_now() - t0;
+                double t = ti_clock() - t0;
                 if (s != TI_OK)
                     return 1;
                 if (round > 0)

@@ -15,7 +15,7 @@
 #include <sys/stat.h>
 
 #include "util.h"
-#include "thinice/autoattack.h"
+#include "thinice/eval.h"
 #include "thinice/data.h"
 #include "thinice/json.h"
 #include "thinice/model.h"
@@ -127,7 +127,7 @@ int main(int argc, char **argv)
         return 0;
     }
     ti_model_config cfg = {.C = test->C, .H = test->H, .W = test->W, .M = test->M};
-    double t0 = bu_now();
+    double t0 = ti_clock();
     ti_status s = ti_data_load(ctx, data, TI_SPLIT_TRAIN, &all);
     if (s == TI_OK)
         s = ti_dataset_slice(ctx, all, 0, ntrain < all->N ? ntrain : all->N, &train);
@@ -149,18 +149,19 @@ int main(int argc, char **argv)
     printf("small CNN, Fashion-MNIST: 1 epoch, pruned per layer to %.1f%% zeros, 1 epoch "
            "fine-tuned (%.0f s); AutoAttack standard L-inf eps %.3g on %d test images, %d "
            "threads\n",
-           100 * ti_model_sparsity(m), bu_now() - t0, (double)eps, N, threads);
+           100 * ti_model_sparsity(m), ti_clock() - t0, (double)eps, N, threads);
     ti_classifier f;
-    ti_aa_params ap;
+    ti_eval_params ep;
     if ((s = ti_model_classifier(m, 250, &f)) != TI_OK ||
-        (s = ti_aa_params_version(ctx, "standard", TI_NORM_LINF, eps, &ap)) != TI_OK) {
+        (s = ti_eval_params_init(ctx, "standard", TI_NORM_LINF, eps, &ep)) != TI_OK) {
         fprintf(stderr, "bench_sparse_aa: %s\n", ti_ctx_errmsg(ctx));
         return 1;
     }
     size_t D = ti_classifier_dim(&f);
     int M = f.M;
     float *xadv[2], *clean[2], *at_dense_adv[2];
-    ti_aa_result *res[2] = {NULL, NULL};
+    ti_eval *res[2] = {NULL, NULL};
+    ti_eval_summary sum[2];
     double secs[2];
     int sparse_layers = 0, layers = 0;
     for (int v = 0; v < 2; v++) { /* 0: dense, 1: sparse */
@@ -169,18 +170,17 @@ int main(int argc, char **argv)
         at_dense_adv[v] = malloc((size_t)N * M * sizeof(float));
         ti_model_set_sparse(m, v ? TI_SPARSE_AUTO : TI_SPARSE_OFF);
         if ((s = f.forward(f.self, sub->x, N, clean[v])) != TI_OK ||
-            (s = ti_aa_result_new(ctx, &ap, N, &res[v])) != TI_OK)
+            (s = ti_eval_new(ctx, &ep, 0, N, &res[v])) != TI_OK)
             break;
         if (v)
             ti_model_sparse_layers(m, &sparse_layers, &layers);
-        double t = bu_now();
-        s = ti_aa_run(ctx, &f, &ap, sub->x, sub->y, N, xadv[v], res[v]);
-        secs[v] = bu_now() - t;
-        if (s != TI_OK)
+        double t = ti_clock();
+        s = ti_eval_run(ctx, res[v], &f, sub->x, sub->y, xadv[v], NULL);
+        secs[v] = ti_clock() - t;
+        if (s != TI_OK || (s = ti_eval_summarize(ctx, res[v], &sum[v])) != TI_OK)
             break;
-        ti_aa_result_summarize(res[v]);
         printf("%-6s execution: clean %.1f%%, robust %.1f%%, %.1f s\n", v ? "sparse" : "dense",
-               100 * res[v]->clean_acc, 100 * res[v]->robust_acc[ap.n_attacks - 1], secs[v]);
+               100 * sum[v].clean_acc, 100 * sum[v].robust_final, secs[v]);
         fflush(stdout);
     }
     if (s != TI_OK) {
@@ -197,7 +197,7 @@ int main(int argc, char **argv)
     double rel_adv = max_rel(at_dense_adv[1], at_dense_adv[0], N, M);
     int differ = 0;
     for (int i = 0; i < N; i++) {
-        const ti_aa_sample *a = &res[0]->samples[i], *b = &res[1]->samples[i];
+        const ti_eval_sample *a = &res[0]->samples[i], *b = &res[1]->samples[i];
         if (a->clean_pred == b->clean_pred && a->adv_pred == b->adv_pred && a->attack == b->attack)
             continue;
         differ++;
@@ -230,9 +230,9 @@ int main(int argc, char **argv)
     ti_jw_key(j, "samples_differing");
     ti_jw_int(j, differ);
     ti_jw_key(j, "robust_dense");
-    ti_jw_number(j, res[0]->robust_acc[ap.n_attacks - 1]);
+    ti_jw_number(j, sum[0].robust_final);
     ti_jw_key(j, "robust_sparse");
-    ti_jw_number(j, res[1]->robust_acc[ap.n_attacks - 1]);
+    ti_jw_number(j, sum[1].robust_final);
     ti_jw_key(j, "seconds_dense");
     ti_jw_number(j, secs[0]);
     ti_jw_key(j, "seconds_sparse");
@@ -258,7 +258,7 @@ int main(int argc, char **argv)
         free(xadv[v]);
         free(clean[v]);
         free(at_dense_adv[v]);
-        ti_aa_result_free(res[v]);
+        ti_eval_free(res[v]);
     }
     ti_dataset_free(sub);
     ti_dataset_free(train);
