@@ -28,6 +28,7 @@ static ti_status project(atmc *a)
     for (int l = 0; l < a->nl; l++)
         for (size_t i = 0; i < a->n[l]; i++)
             a->w[l]->t.data[i] *= a->mask[l][i];
+    ti_model_weights_changed(a->r->m);
     return TI_OK;
 }
 

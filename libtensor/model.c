@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "sparse_internal.h"
 
 static const ti__mi_arch *const archs[] = {&ti__mi_arch_smallcnn, &ti__mi_arch_vgg16_bn,
                                        &ti__mi_arch_vgg16_admm, &ti__mi_arch_resnet18,
@@ -87,7 +88,8 @@ ti_status ti__mi_conv_add(ti_model *m, ti__mi_conv *c, const char *prefix, int C
                             "(kernel %d, padding %d)",
                             m->arch->name, m->cfg.C, m->cfg.H, m->cfg.W, prefix, *H, *W, k, pad);
     int ws[4] = {K, C, k, k};
-    *c = (ti__mi_conv){.C = C, .K = K, .k = k, .stride = stride, .pad = pad, .b = -1};
+    *c = (ti__mi_conv){.C = C, .K = K, .k = k, .stride = stride, .pad = pad, .b = -1,
+                       .slot = m->nslots++};
     c->w = ti__mi_add(m, prefix, "weight", TI_PARAM_WEIGHT, 4, ws, winit);
     if (c->w < 0)
         return TI_ERR_NOMEM;
@@ -119,7 +121,7 @@ ti_status ti__mi_linear_add(ti_model *m, ti__mi_linear *l, const char *prefix, i
                         ti__mi_init winit, ti__mi_init binit)
 {
     int ws[2] = {K, C};
-    *l = (ti__mi_linear){.C = C, .K = K};
+    *l = (ti__mi_linear){.C = C, .K = K, .slot = m->nslots++};
     l->w = ti__mi_add(m, prefix, "weight", TI_PARAM_WEIGHT, 2, ws, winit);
     l->b = ti__mi_add(m, prefix, "bias", TI_PARAM_BIAS, 1, &K, binit);
     if (l->w < 0 || l->b < 0)
@@ -232,6 +234,7 @@ ti_status ti_model_new(ti_ctx *ctx, const char *arch, const ti_model_config *cfg
     m->arch = a;
     m->cfg = *cfg;
     m->requires_grad = 1;
+    m->wgen = 1; /* sparse entries start at generation 0: not decided yet */
     s = a->build(m);
     if (s == TI_OK)
         s = finalize(m);
@@ -250,6 +253,7 @@ void ti_model_free(ti_model *m)
     if (!m)
         return;
     ti__mi_cls_free(m->cls);
+    ti__mi_sparse_free(m->sp);
     for (int i = 0; i < m->np; i++)
         free(m->p[i].mask);
     free(m->p);
@@ -282,13 +286,16 @@ int ti_model_nparams(const ti_model *m)
     return m->np;
 }
 
+/* Both hand out a parameter the caller may write: its sparse form may be stale after. */
 ti_param *ti_model_param(ti_model *m, int i)
 {
+    ti__mi_weights_touched(m);
     return i >= 0 && i < m->np ? &m->p[i] : NULL;
 }
 
 ti_param *ti_model_find(ti_model *m, const char *name)
 {
+    ti__mi_weights_touched(m);
     for (int i = 0; i < m->np; i++)
         if (strcmp(m->p[i].name, name) == 0)
             return &m->p[i];
@@ -326,6 +333,7 @@ ti_status ti_model_set_mask(ti_model *m, ti_param *p, const float *mask)
         return ti_ctx_error(m->ctx, TI_ERR_ARG,
                             "set_mask: %s is not a conv or linear weight (only those are pruned)",
                             p->name);
+    ti__mi_weights_touched(m);
     if (!mask) {
         free(p->mask);
         p->mask = NULL;
@@ -375,6 +383,7 @@ ti_status ti_model_average_stats(ti_model *m, const ti_reducer *r)
                             "processes failed", r->size);
     for (size_t i = 0; i < m->nbf; i++)
         m->bblock[i] /= (float)r->size;
+    ti_model_weights_changed(m); /* the sparse forms fold batch norm in */
     return TI_OK;
 }
 
@@ -412,6 +421,7 @@ void ti_model_set_weight_fn(ti_model *m, ti_weight_fn fn, void *user)
 {
     m->wfn = fn;
     m->wuser = fn ? user : NULL;
+    ti__mi_weights_touched(m);
 }
 
 /* ---- forward ---------------------------------------------------------------------------- */
@@ -429,6 +439,9 @@ static ti_tensor *weight(ti_model *m, ti_tape *tape, int i)
 
 ti_tensor *ti__mi_conv_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, ti_tensor *x)
 {
+    struct ti__sp_conv *sc = ti__mi_sparse_conv(m, tape, c, NULL);
+    if (sc)
+        return ti__sparse_conv2d(tape, x, sc, 0);
     ti_tensor *w = weight(m, tape, c->w);
     return ti_conv2d(tape, x, w, c->b >= 0 ? &m->p[c->b].t : NULL, c->stride, c->pad);
 }
@@ -488,6 +501,9 @@ ti_tensor *ti__mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, 
                           ti_tensor *x, int training, int relu)
 {
     if (!training) {
+        struct ti__sp_conv *sc = ti__mi_sparse_conv(m, tape, c, bn);
+        if (sc) /* BN folded into the compressed weight and its bias, the ReLU fused */
+            return ti__sparse_conv2d(tape, x, sc, relu);
         ti_tensor *w = weight(m, tape, c->w);
         if (!w)
             return NULL;
@@ -513,6 +529,9 @@ ti_tensor *ti__mi_conv_bn_fwd(ti_model *m, ti_tape *tape, const ti__mi_conv *c, 
 
 ti_tensor *ti__mi_linear_fwd(ti_model *m, ti_tape *tape, const ti__mi_linear *l, ti_tensor *x)
 {
+    struct ti__sp_conv *sc = ti__mi_sparse_linear(m, tape, l);
+    if (sc)
+        return ti__sparse_conv2d(tape, x, sc, 0);
     ti_tensor *w = weight(m, tape, l->w);
     return ti_linear(tape, x, w, l->b >= 0 ? &m->p[l->b].t : NULL);
 }
@@ -535,6 +554,10 @@ ti_tensor *ti_model_forward(ti_model *m, ti_tape *tape, ti_tensor *x, int traini
                              m->arch->name, ti_shape_str(x, sx, sizeof sx), c->C, c->H, c->W,
                              hint);
     }
+    /* a pass that trains or can yield weight gradients may precede a change of the weights */
+    if (training || (ti_tape_recording(tape) && m->requires_grad))
+        ti__mi_weights_touched(m);
+    m->eval_pass = !training;
     if (m->pad)
         x = ti_conv2d(tape, x, &m->pad_w, NULL, 1, m->pad);
     if (c->normalize)

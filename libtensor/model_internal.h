@@ -28,6 +28,7 @@ typedef struct ti__mi_init {
 typedef struct ti__mi_conv {
     int w, b;                    /* b = -1: no bias */
     int C, K, k, stride, pad;
+    int slot;                    /* the layer's entry in the sparse table (model_sparse.c) */
 } ti__mi_conv;
 
 typedef struct ti__mi_bn {
@@ -38,6 +39,7 @@ typedef struct ti__mi_bn {
 typedef struct ti__mi_linear {
     int w, b;                    /* b = -1: no bias */
     int C, K;
+    int slot;                    /* the layer's entry in the sparse table (model_sparse.c) */
 } ti__mi_linear;
 
 /* An architecture: build registers the parameters in state_dict order (and sets m->net,
@@ -56,7 +58,9 @@ typedef struct ti__mi_pinfo {
     size_t off;                  /* offset in the parameter or buffer block */
 } ti__mi_pinfo;
 
-struct ti__mi_cls; /* the classifier view's state (model_classifier.c) */
+struct ti__mi_cls;    /* the classifier view's state (model_classifier.c) */
+struct ti__mi_sparse; /* the layers' sparse forms (model_sparse.c) */
+struct ti__sp_conv;   /* one layer's compressed weight (sparse_internal.h) */
 
 struct ti_model {
     ti_ctx *ctx;
@@ -77,7 +81,29 @@ struct ti_model {
     ti_tensor pad_w;             /* identity 1x1 conv (C, C, 1, 1) that does the padding */
     float *pad_wdata;
     struct ti__mi_cls *cls;
+    /* sparse execution (model_sparse.c) */
+    ti_sparse_mode sparse_mode;
+    int nslots;                  /* conv and linear layers registered */
+    unsigned long wgen;          /* weight generation: bumped by anything that may change a
+                                    weight, BN statistic or bias; sparse forms built for an
+                                    older one are rebuilt */
+    int eval_pass;               /* set by ti_model_forward: this pass is in evaluation mode */
+    struct ti__mi_sparse *sp;
 };
+
+/* The weights may have changed: sparse forms are decided and built again when next used. */
+static inline void ti__mi_weights_touched(ti_model *m)
+{
+    m->wgen++;
+}
+/* The layer's compressed weight when this forward should run it sparse (evaluation, no
+ * weight hook, no gradient wanted for its parameters, the mode and the measured rule say
+ * so), built or rebuilt on the way; NULL: run it dense. bn may be NULL (a plain conv); with
+ * one, the batch norm is folded in as the dense path folds it. */
+struct ti__sp_conv *ti__mi_sparse_conv(ti_model *m, ti_tape *tape, const ti__mi_conv *c,
+                                       const ti__mi_bn *bn);
+struct ti__sp_conv *ti__mi_sparse_linear(ti_model *m, ti_tape *tape, const ti__mi_linear *l);
+void ti__mi_sparse_free(struct ti__mi_sparse *sp);
 
 /* Registers a parameter or buffer; returns its index, or -1 (error in ctx) when out of
  * memory or when the name does not fit. */

@@ -139,6 +139,7 @@ ti_status ti_model_load(ti_model *m, const char *path)
     if (!m || !path)
         return ti_ctx_error(m ? m->ctx : NULL, TI_ERR_ARG, "model_load: NULL argument");
     ti_ctx *ctx = m->ctx;
+    ti__mi_weights_touched(m); /* even a failed load may have written some parameters */
     ti_st_file *f = NULL;
     ti_status s = ti_st_open(ctx, path, &f);
     if (s != TI_OK)

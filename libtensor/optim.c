@@ -26,6 +26,7 @@ struct ti_sgd {
     int frozen[TI_SGD_MAX_GROUPS];
     float *pack;  /* (pack_cap) the gradients of a data-parallel step, back to back */
     size_t pack_cap;
+    ti_model *model; /* the last model given to ti_sgd_add_model: told when a step ran */
 };
 
 ti_sgd_params ti_sgd_params_default(void)
@@ -138,6 +139,7 @@ ti_status ti_sgd_add_model(ti_sgd *opt, ti_model *m)
         if (s != TI_OK)
             return s;
     }
+    opt->model = m;
     return TI_OK;
 }
 
@@ -290,5 +292,6 @@ ti_status ti_sgd_step(ti_sgd *opt)
             k_sgd_dense(t->data, t->grad, buf, t->size, lr, opt->p.momentum, e->wd,
                         opt->p.nesterov);
     }
+    ti_model_weights_changed(opt->model); /* its sparse forms are stale now */
     return TI_OK;
 }

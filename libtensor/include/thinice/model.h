@@ -105,6 +105,41 @@ ti_status ti_model_load(ti_model *m, const char *path);
  * architecture and input shape. */
 ti_status ti_model_save(const ti_model *m, const char *path);
 
+/* ---- sparse execution ----------------------------------------------------------------------
+ * A pruned model's zero weights cost nothing when its layers run as sparse x dense products
+ * (docs/sparse.md): each conv and linear layer is kept a second time in compressed form
+ * (its nonzeros, with batch norm folded in) and evaluation forwards that need no gradient for
+ * the layer's parameters (attacks, the classifier view, evaluation) run it through the
+ * sparse kernel; the input gradient runs through its transpose. Results agree with the
+ * dense path to rounding (about 1e-6 relative).
+ * TI_SPARSE_AUTO (the default) runs a layer sparse when its fraction of nonzero weights is
+ * below the measured break-even point of its shape (docs/PERFORMANCE.md, "Sparse models"),
+ * TI_SPARSE_ON runs every layer sparse, TI_SPARSE_OFF none. Training forwards and forwards
+ * that record weight gradients always run dense. */
+typedef enum ti_sparse_mode {
+    TI_SPARSE_AUTO = 0,
+    TI_SPARSE_ON,
+    TI_SPARSE_OFF,
+    TI_SPARSE_MODE_COUNT
+} ti_sparse_mode;
+
+/* "auto", "on", "off" (the apps' --sparse) to a mode: TI_ERR_ARG, without a message, for
+ * anything else; and back (a static string). */
+ti_status ti_sparse_mode_parse(const char *s, ti_sparse_mode *out);
+const char *ti_sparse_mode_name(ti_sparse_mode mode);
+/* Sets the model's mode (TI_ERR_ARG for a value outside the enum); the default is AUTO. */
+ti_status ti_model_set_sparse(ti_model *m, ti_sparse_mode mode);
+ti_sparse_mode ti_model_get_sparse(const ti_model *m);
+/* The compressed forms are built on the first evaluation forward that uses them and rebuilt
+ * after anything that may have changed the weights: ti_model_load, ti_model_set_mask, a
+ * forward in training mode or one that records weight gradients, an SGD step of an optimizer
+ * set up with ti_sgd_add_model, and handing out a parameter (ti_model_param, ti_model_find).
+ * Code that writes parameter data through a pointer it kept from earlier must call this
+ * afterwards. */
+void ti_model_weights_changed(ti_model *m);
+/* After an evaluation forward: how many conv and linear layers ran sparse, out of how many. */
+void ti_model_sparse_layers(const ti_model *m, int *sparse, int *total);
+
 /* A classifier view of the model for attacks: evaluation mode, no parameter gradients,
  * batches of at most `batch` samples, with its own tape kept alive between calls. The view
  * stays valid while m lives (one per model; a second call replaces the first). */
