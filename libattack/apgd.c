@@ -441,6 +441,9 @@ ti_status ti__apgd_restarts(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_p
             s = ti__apgd_run(ctx, f, p, loss, &w, m, salt, io, st, t == 0 && run == 0);
             if (s != TI_OK)
                 goto done;
+            for (int r = 0; io && io->trace && t == 0 && run == 0 && r < m; r++)
+                memcpy(io->trace + (size_t)w.map[r] * p->n_iter, w.hist + (size_t)r * p->n_iter,
+                       (size_t)p->n_iter * sizeof(float));
             for (int r = 0; r < m; r++)
                 if (w.fooled[r]) {
                     int i = w.map[r];

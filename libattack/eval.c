@@ -263,28 +263,6 @@ static void commit_batch(ti_eval *ev, const int *idx, int n, const ti_eval_sampl
     }
 }
 
-/* The reference's warning: Square much stronger than every other attack of the list
- * suggests that the gradient-based attacks are failing (gradient masking). */
-static void square_warning(ti_ctx *ctx, const ti_eval *ev)
-{
-    ti_eval_summary s;
-    if (ev->p.kind != TI_EVAL_AUTOATTACK || ev->n_attacks < 2 ||
-        ti_eval_summarize(ctx, ev, &s) != TI_OK || s.n_done < ev->N)
-        return;
-    for (int a = 0; a < ev->n_attacks; a++) {
-        if (ev->p.aa.attacks[a] != TI_AA_SQUARE)
-            continue;
-        double other = s.clean_acc;
-        for (int b = 0; b < ev->n_attacks; b++)
-            if (b != a && s.robust_acc[b] < other)
-                other = s.robust_acc[b];
-        if (s.robust_acc[a] < other - 0.002)
-            ti_ctx_log(ctx, 1, "autoattack: Square lowered robust accuracy to %.2f%%, below "
-                       "%.2f%% of the other attacks: the gradient-based attacks may be "
-                       "failing (gradient masking?)", 100 * s.robust_acc[a], 100 * other);
-    }
-}
-
 typedef struct run_buf {
     float *xs, *xa;
     int *ys, *idx;
@@ -375,8 +353,6 @@ ti_status ti_eval_run_range(ti_ctx *ctx, ti_eval *ev, const ti_classifier *f, co
             s = ti_eval_state_save(ctx, ev, state);
     }
     run_buf_free(&b);
-    if (s == TI_OK)
-        square_warning(ctx, ev);
     return s;
 }
 

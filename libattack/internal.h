@@ -12,6 +12,7 @@
 #include "thinice/attack.h"
 #include "thinice/losses.h"
 #include "thinice/apgd.h"
+#include "thinice/audit.h"
 #include "thinice/eval.h"
 #include "thinice/fab.h"
 #include "thinice/fmn.h"
@@ -26,6 +27,7 @@ enum {
     TI__SALT_APGD_T = 4,
     TI__SALT_SQUARE = 5,
     TI__SALT_FAB = 6,
+    TI__SALT_AUDIT = 7,
 };
 
 /* Extras of a call made by the ensemble (all fields optional; a zeroed struct, or NULL,
@@ -34,6 +36,10 @@ typedef struct ti__atk_io {
     const uint64_t *ids;   /* (N) key of each sample's random stream; NULL: its position */
     long *fwd, *bwd;       /* (N) per-sample counters of forward / backward passes, added to */
     unsigned char *fooled; /* (N) out: 1 where the attack's own success test passed */
+    float *trace;          /* (N, n_iter) out, APGD only: the loss after each iteration of
+                            * the first run, per sample (0 after a point left the batch with
+                            * stop_on_success; rows of points it did not attack are left
+                            * alone); read by the audit's probe (audit_probe.c) */
 } ti__atk_io;
 
 static inline uint64_t ti__atk_id(const ti__atk_io *io, int i)
@@ -206,5 +212,61 @@ ti_status ti__eval_single_batch(ti_ctx *ctx, const ti_classifier *f, const ti_ev
                                 const float *x, const int *y, const uint64_t *ids, int n,
                                 ti_eval_sample *rec, float *x_adv, double *secs,
                                 ti__eval_tick *tick);
+
+/* ---- the audit (audit.c) and its parts ----------------------------------------------------- */
+
+/* A set of samples the audit queries the classifier on: their positions in the evaluation,
+ * their global indices (the keys of their random streams), inputs and labels. */
+typedef struct ti__audit_set {
+    int n;
+    int *idx;       /* (n) */
+    uint64_t *ids;  /* (n) */
+    float *x;       /* (n, D) */
+    int *y;         /* (n) */
+} ti__audit_set;
+
+/* The samples of s where keep[k] is non-zero, in order, into out (owned: ti__audit_set_free). */
+ti_status ti__audit_subset(ti_ctx *ctx, const ti__audit_set *s, const unsigned char *keep,
+                           size_t D, ti__audit_set *out);
+void ti__audit_set_free(ti__audit_set *s);
+
+/* Fills check c of a (run, triggered, counts, numbers, the message from fmt); a check that
+ * fires is logged as a warning. ti__audit_skip records why a check did not run. */
+void ti__audit_note(ti_ctx *ctx, ti_audit *a, ti_audit_check c, int triggered, int tested,
+                    int flagged, double value, double threshold, const char *fmt, ...)
+    __attribute__((format(printf, 9, 10)));
+void ti__audit_skip(ti_audit *a, ti_audit_check c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Records the outcome of per-sample check c on the evaluation's sample i. */
+void ti__audit_mark(ti_audit *a, int i, ti_audit_check c, int fired);
+/* ti__atk_eval on the set's n samples (or on xs instead of its inputs, when not NULL),
+ * counting the passes in a. */
+ti_status ti__audit_eval(ti_ctx *ctx, ti_audit *a, const ti_classifier *f, ti_loss loss,
+                         const ti__audit_set *s, const float *xs, float *logits,
+                         float *lossv, int *pred, float *grad);
+
+/* 1 (and *s = TI_OK, the context's error cleared) if *s is the classifier's
+ * TI_ERR_UNSUPPORTED: a gradient it cannot give, which the audit reports instead of failing. */
+int ti__audit_no_gradient(ti_ctx *ctx, ti_status *s);
+
+/* AutoAttack's checks (audit_checks.c) on the check set. */
+ti_status ti__audit_aa_checks(ti_ctx *ctx, ti_audit *a, const ti_eval *ev,
+                              const ti_classifier *f, const ti__audit_set *chk,
+                              const ti_audit_params *p);
+/* The indicators on the gradient and on noise (audit_indicators.c): unavailable gradients
+ * on the check set, unstable predictions on the probe set. */
+ti_status ti__audit_unavailable(ti_ctx *ctx, ti_audit *a, const ti_classifier *f,
+                                const ti__audit_set *chk);
+ti_status ti__audit_unstable(ti_ctx *ctx, ti_audit *a, const ti_eval *ev,
+                             const ti_classifier *f, const ti__audit_set *pr,
+                             const ti_audit_params *p);
+/* The indicators that run an attack (audit_probe.c) on the probe set: silent success,
+ * incomplete optimisation and transfer failure from the traced probe, and the
+ * unconstrained attack. */
+ti_status ti__audit_probe(ti_ctx *ctx, ti_audit *a, const ti_eval *ev, const ti_classifier *f,
+                          const ti__audit_set *pr, const ti_audit_params *p);
+ti_status ti__audit_unconstrained(ti_ctx *ctx, ti_audit *a, const ti_eval *ev,
+                                  const ti_classifier *f, const ti__audit_set *pr,
+                                  const ti_audit_params *p);
 
 #endif

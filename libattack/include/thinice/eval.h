@@ -114,7 +114,10 @@ ti_status ti_eval_set_run(ti_ctx *ctx, ti_eval *ev, const char *run);
  * between as a heartbeat. With state (a path, may be NULL) the state is written atomically
  * after every batch (ti_eval_state_save). Errors: TI_ERR_ARG (classifier shape, labels,
  * classes too few for an attack), TI_ERR_UNSUPPORTED, TI_ERR_NOMEM, TI_ERR_CANCELLED, I/O
- * errors of the state, or the classifier's status; the records of finished batches stay. */
+ * errors of the state, or the classifier's status; the records of finished batches stay.
+ * The evidence that the attacks worked (AutoAttack's checks, such as Square breaking what the
+ * gradient-based attacks could not, and the indicators of attack failure) comes from
+ * ti_audit_run (audit.h) on the finished evaluation. */
 ti_status ti_eval_run(ti_ctx *ctx, ti_eval *ev, const ti_classifier *f, const float *x,
                       const int *y, float *x_adv, const char *state);
 /* The same for the samples lo .. hi - 1 of ev only (0 <= lo <= hi <= N; batches start at lo):
