@@ -40,16 +40,15 @@ static long total(const long *v, int n)
 
 /* ---- CSV ----------------------------------------------------------------------------------- */
 
-static void csv_header(FILE *fp, const ti_eval *ev)
+void ti__eval_csv_header(FILE *fp, const ti_eval *ev)
 {
     fputs("index,label,clean_pred,adv_pred,success,attack,linf,l2,l1,min_norm,forwards,"
           "backwards", fp);
     for (int a = 0; a < ev->n_attacks; a++)
         fprintf(fp, ",forwards_%s,backwards_%s", ev->names[a], ev->names[a]);
-    fputc('\n', fp);
 }
 
-static void csv_row(FILE *fp, const ti_eval *ev, int i)
+void ti__eval_csv_row(FILE *fp, const ti_eval *ev, int i)
 {
     const ti_eval_sample *r = &ev->samples[i];
     fprintf(fp, "%d,%d,%d,%d,%d,%s,%.9g,%.9g,%.9g,", ev->first + i, r->label, r->clean_pred,
@@ -61,7 +60,6 @@ static void csv_row(FILE *fp, const ti_eval *ev, int i)
             total(r->backwards, ev->n_attacks));
     for (int a = 0; a < ev->n_attacks; a++)
         fprintf(fp, ",%ld,%ld", r->forwards[a], r->backwards[a]);
-    fputc('\n', fp);
 }
 
 ti_status ti_eval_write_csv(ti_ctx *ctx, const ti_eval *ev, const char *path)
@@ -70,10 +68,13 @@ ti_status ti_eval_write_csv(ti_ctx *ctx, const ti_eval *ev, const char *path)
     ti_status s = ti_afile_open(ctx, &f, path);
     if (s != TI_OK)
         return s;
-    csv_header(f.fp, ev);
+    ti__eval_csv_header(f.fp, ev);
+    fputc('\n', f.fp);
     for (int i = 0; i < ev->N; i++)
-        if (ev->samples[i].done)
-            csv_row(f.fp, ev, i);
+        if (ev->samples[i].done) {
+            ti__eval_csv_row(f.fp, ev, i);
+            fputc('\n', f.fp);
+        }
     if (ferror(f.fp)) {
         ti_afile_abort(&f);
         return ti_ctx_error(ctx, TI_ERR_IO, "%s: write failed", path);

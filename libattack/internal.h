@@ -5,6 +5,7 @@
 #ifndef THINICE_ATTACK_INTERNAL_H
 #define THINICE_ATTACK_INTERNAL_H
 
+#include <stdio.h>
 #include <stddef.h>
 #include <math.h>
 #include <stdint.h>
@@ -189,6 +190,11 @@ typedef struct ti__eval_tick {
     long done, total;
 } ti__eval_tick;
 ti_status ti__eval_tick_add(ti_ctx *ctx, ti__eval_tick *t, int n);
+
+/* The CSV's header and sample i's row (ti_eval_write_csv), without the line ends: the
+ * audit's CSV adds its columns after them. */
+void ti__eval_csv_header(FILE *fp, const ti_eval *ev);
+void ti__eval_csv_row(FILE *fp, const ti_eval *ev, int i);
 
 /* A record after the clean pass: done, label, clean prediction (= adv_pred), ROBUST or
  * CLEAN_WRONG, one check forward, no norms, min_norm NAN, no attack passes. */

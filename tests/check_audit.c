@@ -699,6 +699,66 @@ START_TEST(test_audit_json)
 }
 END_TEST
 
+/* The CSV with the audit's columns: the evaluation's row, then per per-sample check 1 where
+ * it fired, 0 where it ran and passed, empty where it did not run. */
+START_TEST(test_audit_csv)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    tmodel t;
+    float Wt[4 * D], b[4], x[NQ * D];
+    int y[NQ];
+    quant_setup(&t, Wt, b, x, y);
+    ti_eval *ev = evaluate(ctx, &t.base, "apgd-ce,square", 0.1f, 10, 300, x, y, NQ);
+    ti_audit *a = audit(ctx, ev, &t.base, x, y, NULL);
+    char dir[256], path[300], plain[300], line[4096], pline[4096];
+    tu_tmpdir_make(dir, sizeof dir, "auditcsv");
+    snprintf(path, sizeof path, "%s/a.csv", dir);
+    snprintf(plain, sizeof plain, "%s/p.csv", dir);
+    ck_assert_int_eq(ti_audit_write_csv(ctx, ev, a, path), TI_OK);
+    ck_assert_int_eq(ti_eval_write_csv(ctx, ev, plain), TI_OK);
+    FILE *fa = fopen(path, "r"), *fp = fopen(plain, "r");
+    ck_assert(fa && fp);
+    int per_sample = 0, row = -1;
+    for (int c = 0; c < TI_AUDIT_COUNT; c++)
+        per_sample += ti_audit_check_per_sample((ti_audit_check)c);
+    while (fgets(line, sizeof line, fa)) {
+        ck_assert_ptr_nonnull(fgets(pline, sizeof pline, fp));
+        size_t n = strlen(pline) - 1; /* the evaluation's columns come first, unchanged */
+        ck_assert_int_eq(strncmp(line, pline, n), 0);
+        char *extra = line + n;
+        if (row < 0) {
+            ck_assert_ptr_nonnull(strstr(extra, ",audit_zero_gradient"));
+            ck_assert_ptr_null(strstr(extra, "audit_softmax_output"));
+        } else {
+            /* each per-sample check: its bit as a digit, or nothing */
+            char *f = extra;
+            for (int k = 0; k < TI_AUDIT_COUNT; k++) {
+                if (!ti_audit_check_per_sample((ti_audit_check)k))
+                    continue;
+                ck_assert_int_eq(*f, ',');
+                f++;
+                uint32_t bit = TI_AUDIT_BIT(k);
+                if (a->tested[row] & bit)
+                    ck_assert_int_eq(*f++, (a->flags[row] & bit) ? '1' : '0');
+            }
+        }
+        row++;
+    }
+    ck_assert_int_eq(row, NQ);
+    ck_assert_int_gt(per_sample, 0);
+    fclose(fa);
+    fclose(fp);
+    /* an audit of another evaluation is refused */
+    ti_eval *other = evaluate(ctx, &t.base, "apgd-ce", 0.1f, 10, 300, x, y, NQ - 1);
+    ck_assert_int_eq(ti_audit_write_csv(ctx, other, a, path), TI_ERR_ARG);
+    ti_eval_free(other);
+    tu_tmpdir_remove(dir);
+    ti_audit_free(a);
+    ti_eval_free(ev);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
 /* ---- errors --------------------------------------------------------------------------------- */
 
 static int cancel_audit(void *user, const char *label, long done, long total)
@@ -761,6 +821,7 @@ Suite *suite_audit(void)
     tcase_add_test(tc, test_audit_n_classes);
     tcase_add_test(tc, test_audit_unsupported_gradient);
     tcase_add_test(tc, test_audit_json);
+    tcase_add_test(tc, test_audit_csv);
     tcase_add_test(tc, test_audit_errors);
     suite_add_tcase(s, tc);
     return s;

@@ -39,6 +39,12 @@ static void usage(void)
            "                        on it\n"
            "  --fmn-steps N         FMN iterations (default 1000, as the paper's study)\n"
            "  --pgd-steps N         PGD iterations, step eps/4 (default 20)\n"
+           "  --sparse MODE         auto (default): a pruned model's sparse enough layers run\n"
+           "                        as sparse products; on: all of them; off: none\n"
+           "  --no-audit            skip the audit of the evaluation (AutoAttack's checks and\n"
+           "                        the indicators of attack failure; docs/audit.md)\n"
+           "  --audit-full          the audit with its costly indicators too (unstable\n"
+           "                        predictions, unconstrained attack)\n"
            "  -o, --output FILE     per-sample results as CSV (- for standard output); --csv\n"
            "                        FILE is the same\n"
            "  --json FILE           JSON summary (- for standard output)\n"
@@ -63,7 +69,7 @@ static void usage(void)
 
 enum { O_MODEL = 256, O_WEIGHTS, O_DATA, O_TEST, O_TRAIN, O_OFFSET, O_COUNT, O_ATTACK, O_NORM,
        O_EPS, O_SEED, O_THREADS, O_BATCH, O_FMN_STEPS, O_PGD_STEPS, O_JSON, O_RESUME, O_QUIET,
-       O_NOPROG, O_VERSION, O_SHARD, O_MERGE };
+       O_NOPROG, O_VERSION, O_SHARD, O_MERGE, O_NO_AUDIT, O_AUDIT_FULL, O_SPARSE };
 
 static int parse_one(int c, opts *o)
 {
@@ -92,6 +98,13 @@ static int parse_one(int c, opts *o)
     case O_RESUME: o->resume = optarg; return 0;
     case O_SHARD: return app_parse_shard(optarg, &o->shard, &o->shards);
     case O_MERGE: o->n_merge = -1; return 0;
+    case O_NO_AUDIT: o->audit = 0; return 0;
+    case O_AUDIT_FULL: o->audit = 2; return 0;
+    case O_SPARSE:
+        if (ti_sparse_mode_parse(optarg, &o->sparse) == TI_OK)
+            return 0;
+        app_error("--sparse: '%s' is not auto, on or off", optarg);
+        return -1;
     case O_QUIET: o->quiet = 1; return 0;
     case O_NOPROG: o->progress = 0; return 0;
     }
@@ -115,6 +128,8 @@ static int parse(int argc, char **argv, opts *o)
         {"json", required_argument, 0, O_JSON}, {"resume", required_argument, 0, O_RESUME},
         {"quiet", no_argument, 0, O_QUIET}, {"no-progress", no_argument, 0, O_NOPROG},
         {"shard", required_argument, 0, O_SHARD}, {"merge", no_argument, 0, O_MERGE},
+        {"no-audit", no_argument, 0, O_NO_AUDIT}, {"audit-full", no_argument, 0, O_AUDIT_FULL},
+        {"sparse", required_argument, 0, O_SPARSE},
         {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     opterr = 0;
     int c, bad = 0;
@@ -182,7 +197,7 @@ int main(int argc, char **argv)
     app_init(argv[0]);
     opts o = {.model = "smallcnn", .data = TI_DATA_DEFAULT_DIR, .attack = "standard",
               .split = TI_SPLIT_TEST, .split_name = "test", .batch = 250, .fmn_steps = 1000,
-              .pgd_steps = 20, .progress = 1, .norm = TI_NORM_LINF};
+              .pgd_steps = 20, .progress = 1, .norm = TI_NORM_LINF, .audit = 1};
     int rc = parse(argc, argv, &o);
     if (rc >= 0)
         return app_procs_exit(rc);

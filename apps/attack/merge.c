@@ -2,7 +2,8 @@
  * --resume file) put back together. The command line is the shards' own without --shard and
  * --resume, so that the merge checks the shards against it (the weights' hash, the attack,
  * eps, seed, step counts, the sample range) before writing the CSV and JSON one process would
- * have written. Neither the data nor the model is loaded. */
+ * have written. The model and the samples are loaded only for the audit (--no-audit: not
+ * at all). */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -50,8 +51,17 @@ int attack_merge(ti_ctx *ctx, const opts *o, const ti_eval_params *p)
     if (s == TI_OK && !o->quiet)
         printf("merged %d shards: samples [%d, %d)\n", o->n_merge, merged->first,
                merged->first + merged->N);
+    ti_dataset *d = NULL;
+    ti_audit *a = NULL;
+    app_net net = {0};
+    if (s == TI_OK && o->audit && (s = attack_open(ctx, o, merged->first, merged->N, &d,
+                                                    &net)) == TI_OK)
+        s = attack_audit(ctx, o, merged, d, &net, &a);
     if (s == TI_OK)
-        s = attack_outputs(ctx, o, merged, 0, ti_clock() - t0);
+        s = attack_outputs(ctx, o, merged, a, o->audit ? &net : NULL, 0, ti_clock() - t0);
+    ti_audit_free(a);
+    app_net_close(&net);
+    ti_dataset_free(d);
     int rc = s == TI_OK ? APP_EXIT_OK
                         : app_fail(ctx, s, bad >= 0 ? o->merge[bad] : "merging the shards");
     for (int i = 0; i < o->n_merge; i++)

@@ -7,14 +7,30 @@
 #include "attack.h"
 #include "thinice/fileio.h"
 
-static void print_results(const opts *o, const ti_eval *ev, const ti_eval_summary *S)
+/* "audit: no check fired" or the names of those that did (their warnings went to stderr). */
+static void print_audit(const ti_audit *a)
+{
+    if (a->n_triggered == 0) {
+        printf("audit: no check fired (%d samples checked, %d probed)\n", a->n_check,
+               a->n_probe);
+        return;
+    }
+    printf("audit: %d check%s fired:", a->n_triggered, a->n_triggered > 1 ? "s" : "");
+    for (int c = 0; c < TI_AUDIT_COUNT; c++)
+        if (a->item[c].triggered)
+            printf(" %s", ti_audit_check_name((ti_audit_check)c));
+    printf(" (docs/audit.md; the JSON has the numbers)\n");
+}
+
+static void print_results(const opts *o, const ti_eval *ev, const ti_eval_summary *S,
+                          const ti_audit *a)
 {
     if (!o->quiet) {
         printf("clean accuracy:               %6.2f%%  (%.2f s)\n", 100 * S->clean_acc,
                ev->seconds_clean);
-        for (int a = 0; a < ev->n_attacks; a++)
-            printf("robust accuracy after %-8s %6.2f%%  (%.2f s)\n", ev->names[a],
-                   100 * S->robust_acc[a], ev->seconds[a]);
+        for (int k = 0; k < ev->n_attacks; k++)
+            printf("robust accuracy after %-8s %6.2f%%  (%.2f s)\n", ev->names[k],
+                   100 * S->robust_acc[k], ev->seconds[k]);
         if (ev->p.kind == TI_EVAL_FMN)
             printf("FMN %s, %d steps: median norm %.6g (all samples), %.6g (correctly "
                    "classified); %d of %d points without an adversarial example\n",
@@ -24,13 +40,29 @@ static void print_results(const opts *o, const ti_eval *ev, const ti_eval_summar
             printf("%d adversarial examples failed the final check (counted robust)\n",
                    ev->n_check_failed);
     }
+    if (a && !o->quiet)
+        print_audit(a);
     printf("robust accuracy: %.2f%% (%d samples)\n", 100 * S->robust_final, S->n_done);
     fflush(stdout);
 }
 
 /* The JSON summary: the program, the model and data, then the evaluation's members. */
-static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, int resumed,
-                            double wall)
+/* The sparse execution: the mode and, for a zoo model, how many layers ran sparse. */
+static void json_sparse(ti_jw *w, const opts *o, const app_net *net)
+{
+    int sparse = 0, total = 0;
+    if (net && net->model)
+        ti_model_sparse_layers(net->model, &sparse, &total);
+    ti_jw_key(w, "sparse");
+    ti_jw_string(w, ti_sparse_mode_name(o->sparse));
+    ti_jw_key(w, "sparse_layers");
+    ti_jw_int(w, sparse);
+    ti_jw_key(w, "layers");
+    ti_jw_int(w, total);
+}
+
+static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, const ti_audit *a,
+                            const app_net *net, int resumed, double wall)
 {
     ti_jw *w = ti_jw_new();
     if (!w)
@@ -53,7 +85,10 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, int r
     ti_jw_int(w, resumed);
     ti_jw_key(w, "wall_seconds");
     ti_jw_number(w, wall);
+    json_sparse(w, o, net);
     ti_status s = ti_eval_json(ctx, ev, w);
+    if (s == TI_OK && a)
+        s = ti_audit_json(ctx, a, w);
     ti_jw_end_object(w);
     size_t len;
     const char *txt = ti_jw_text(w, &len);
@@ -64,17 +99,17 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, int r
     return s;
 }
 
-ti_status attack_outputs(ti_ctx *ctx, const opts *o, const ti_eval *ev, int resumed,
-                         double wall)
+ti_status attack_outputs(ti_ctx *ctx, const opts *o, const ti_eval *ev, const ti_audit *a,
+                         const app_net *net, int resumed, double wall)
 {
     ti_eval_summary S;
     ti_status s = ti_eval_summarize(ctx, ev, &S);
     if (s == TI_OK)
-        print_results(o, ev, &S);
+        print_results(o, ev, &S, a);
     if (s == TI_OK && o->csv)
-        s = ti_eval_write_csv(ctx, ev, o->csv);
+        s = a ? ti_audit_write_csv(ctx, ev, a, o->csv) : ti_eval_write_csv(ctx, ev, o->csv);
     if (s == TI_OK && o->json)
-        s = write_json(ctx, o, ev, resumed, wall);
+        s = write_json(ctx, o, ev, a, net, resumed, wall);
     return s;
 }
 
@@ -83,7 +118,8 @@ ti_status attack_identity(ti_ctx *ctx, const opts *o, const char *weights_file, 
     uint64_t h;
     ti_status s = ti_file_fnv1a(ctx, weights_file, &h);
     char id[1024];
-    snprintf(id, sizeof id, "model=%s weights_fnv=%016llx data=%s split=%s", o->model,
-             (unsigned long long)h, o->data, o->split_name);
+    snprintf(id, sizeof id, "model=%s weights_fnv=%016llx data=%s split=%s sparse=%s",
+             o->model, (unsigned long long)h, o->data, o->split_name,
+             ti_sparse_mode_name(o->sparse));
     return s == TI_OK ? ti_eval_set_run(ctx, ev, id) : s;
 }

@@ -9,7 +9,9 @@
 #include <string.h>
 
 #include "app_procs.h"
+#include "report.h"
 #include "steps.h"
+#include "thinice/audit.h"
 #include "thinice/eval.h"
 #include "thinice/fileio.h"
 
@@ -38,11 +40,12 @@ static ti_status run_shard(study *st, const app_net *net, const char *state, con
 /* Runs (or resumes) the evaluation ev of model sm on the first ev->N test samples, with its
  * state in <out>/samples/<name>.state and the per-sample CSV beside it; over the processes
  * of an MPI job (app_procs_eval). With --shard only the shard runs and *complete is 0. A run
- * without --shard first takes in what shards and processes left (app_procs_resume). */
+ * without --shard first takes in what shards and processes left (app_procs_resume). With
+ * audit (may be NULL) the finished evaluation is audited (*audit, the CSV's audit columns). */
 static ti_status run_eval(study *st, const study_model *sm, const char *name, ti_eval *ev,
-                          int *complete)
+                          int *complete, ti_audit **audit)
 {
-    char state[1400], csv[1400], run[64];
+    char state[1400], csv[1400], run[96];
     snprintf(state, sizeof state, "%s/samples/%s.state", st->out, name);
     snprintf(csv, sizeof csv, "%s/samples/%s.csv", st->out, name);
     app_net net = {0};
@@ -50,7 +53,8 @@ static ti_status run_eval(study *st, const study_model *sm, const char *name, ti
     uint64_t h;
     *complete = st->shards == 0;
     ti_status s = ti_file_fnv1a(st->ctx, sm->path, &h);
-    snprintf(run, sizeof run, "weights_fnv=%016llx", (unsigned long long)h);
+    snprintf(run, sizeof run, "weights_fnv=%016llx sparse=%s", (unsigned long long)h,
+             ti_sparse_mode_name(st->sparse));
     if (s == TI_OK)
         s = ti_eval_set_run(st->ctx, ev, run);
     if (s == TI_OK && !st->shards)
@@ -61,9 +65,37 @@ static ti_status run_eval(study *st, const study_model *sm, const char *name, ti
         s = run_shard(st, &net, state, ev);
     else if (s == TI_OK)
         s = app_procs_eval(st->ctx, ev, &net.f, st->test->x, st->test->y, state, st->progress);
+    if (s == TI_OK && audit && !st->shards)
+        s = ti_audit_run(st->ctx, ev, &net.f, st->test->x, st->test->y, NULL, audit);
     if (s == TI_OK && !st->shards && study_writer(st))
-        s = ti_eval_write_csv(st->ctx, ev, csv);
+        s = audit ? ti_audit_write_csv(st->ctx, ev, *audit, csv)
+                  : ti_eval_write_csv(st->ctx, ev, csv);
     app_net_close(&net);
+    return s;
+}
+
+/* The audit of a model's AutoAttack run: which checks fired, and its JSON beside the CSV. */
+static ti_status save_audit(study *st, study_model *sm, const char *name, const ti_audit *a)
+{
+    sm->audit_fired = 0;
+    for (int c = 0; c < TI_AUDIT_COUNT; c++)
+        if (a->item[c].triggered)
+            sm->audit_fired |= TI_AUDIT_BIT(c);
+    ti_jw *w = ti_jw_new();
+    if (!w)
+        return ti_ctx_error(st->ctx, TI_ERR_NOMEM, "out of memory");
+    ti_jw_begin_object(w);
+    ti_jw_key(w, "model");
+    ti_jw_string(w, sm->tag);
+    ti_status s = ti_audit_json(st->ctx, a, w);
+    ti_jw_end_object(w);
+    size_t len;
+    const char *text = ti_jw_text(w, &len);
+    char file[300];
+    snprintf(file, sizeof file, "samples/%s-audit.json", name);
+    if (s == TI_OK)
+        s = study_write_bytes(st, file, text, len, !text);
+    ti_jw_free(w);
     return s;
 }
 
@@ -87,6 +119,8 @@ ti_status study_step_autoattack(study *st, study_model *sm)
     ti_json *rec = study_record_load(st, name, key);
     if (rec) {
         take_aa(sm, study_rec_num(rec, "clean"), study_rec_num(rec, "robust"), n);
+        double fired = study_rec_num(rec, "audit_fired");
+        sm->audit_fired = fired == fired ? (unsigned)fired : 0; /* NaN: an older record */
         ti_json_free(rec);
         study_say(st, "%s: AutoAttack cached (robust %.4f)", sm->tag, sm->aa_robust);
         return TI_OK;
@@ -98,15 +132,19 @@ ti_status study_step_autoattack(study *st, study_model *sm)
     ti_eval *ev = NULL;
     ti_eval_summary S;
     int complete = 0;
+    ti_audit *audit = NULL;
     ti_status s = ti_eval_params_init(st->ctx, c->attack.version, TI_NORM_LINF, c->eps, &p);
     p.seed = c->seed;
     p.batch_size = c->batch; /* the unit of work of the processes and shards */
     if (s == TI_OK)
         s = ti_eval_new(st->ctx, &p, 0, n, &ev);
     if (s == TI_OK)
-        s = run_eval(st, sm, name, ev, &complete);
+        s = run_eval(st, sm, name, ev, &complete, &audit);
     if (s == TI_OK && complete)
         s = ti_eval_summarize(st->ctx, ev, &S);
+    if (s == TI_OK && audit)
+        s = save_audit(st, sm, name, audit);
+    ti_audit_free(audit);
     ti_eval_free(ev);
     if (s != TI_OK)
         return s;
@@ -119,9 +157,9 @@ ti_status study_step_autoattack(study *st, study_model *sm)
     st->seconds += ti_clock() - t0;
     study_say(st, "%s: AutoAttack clean %.4f, robust %.4f (%.0f s)", sm->tag, sm->aa_clean,
               sm->aa_robust, ti_clock() - t0);
-    const char *names[2] = {"clean", "robust"};
-    double vals[2] = {sm->aa_clean, sm->aa_robust};
-    return study_record_save(st, name, key, 2, names, vals);
+    const char *names[3] = {"clean", "robust", "audit_fired"};
+    double vals[3] = {sm->aa_clean, sm->aa_robust, sm->audit_fired};
+    return study_record_save(st, name, key, 3, names, vals);
 }
 
 /* ---- per-sample predictions, margins and FMN distances ------------------------------------- */
@@ -154,7 +192,7 @@ static ti_status fmn_distances(study *st, const study_model *sm, const char *nam
     if (s == TI_OK)
         s = ti_eval_new(st->ctx, &p, 0, nfmn, &ev);
     if (s == TI_OK)
-        s = run_eval(st, sm, name, ev, complete);
+        s = run_eval(st, sm, name, ev, complete, NULL);
     for (int i = 0; s == TI_OK && *complete && i < ev->N; i++)
         eps[i] = ev->samples[i].min_norm;
     ti_eval_free(ev);

@@ -22,6 +22,7 @@ typedef struct opts {
     const char *dense, *model, *pruned[SC_MAX_PRUNED]; /* the user's models */
     int npruned;
     int threads, quiet, progress, print_config, models_only, shard, shards;
+    ti_sparse_mode sparse;
     int test_count, attack_count, fmn_steps, seed_given;
     float eps;
     uint64_t seed;
@@ -54,6 +55,8 @@ static void usage(void)
            "  --test-count N      test samples of the study (FMN distances, statistics)\n"
            "  --fmn-steps N       FMN iterations\n"
            "  --threads N         threads, 0 = all cores (default 0)\n"
+           "  --sparse MODE       auto (default), on or off: pruned layers evaluated as\n"
+           "                      sparse products (results agree to rounding)\n"
            "Spread over machines (docs/distributed.md; under mpirun the MPI build shares\n"
            "every step among the ranks):\n"
            "  --models-only       the model steps (training, pruning, checks), then stop\n"
@@ -70,7 +73,7 @@ static void usage(void)
 
 enum { O_CONFIG = 256, O_DATA, O_THREADS, O_PRINT, O_QUIET, O_NOPROG, O_VERSION, O_SEED,
        O_EPS, O_ATTACK, O_ACOUNT, O_TCOUNT, O_FMN, O_DENSE, O_MODEL, O_PRUNED, O_MODELS_ONLY,
-       O_SHARD };
+       O_SHARD, O_SPARSE };
 
 static int parse_one(int c, opts *o)
 {
@@ -89,6 +92,11 @@ static int parse_one(int c, opts *o)
     case O_TCOUNT: return app_parse_int("--test-count", optarg, 1, 1 << 30, &o->test_count);
     case O_FMN: return app_parse_int("--fmn-steps", optarg, 1, 1000000, &o->fmn_steps);
     case O_MODELS_ONLY: o->models_only = 1; return 0;
+    case O_SPARSE:
+        if (ti_sparse_mode_parse(optarg, &o->sparse) == TI_OK)
+            return 0;
+        app_error("--sparse: '%s' is not auto, on or off", optarg);
+        return -1;
     case O_SHARD: return app_parse_shard(optarg, &o->shard, &o->shards);
     case O_DENSE: o->dense = optarg; return 0;
     case O_MODEL: o->model = optarg; return 0;
@@ -116,6 +124,7 @@ static int parse(int argc, char **argv, opts *o)
         {"fmn-steps", required_argument, 0, O_FMN}, {"dense", required_argument, 0, O_DENSE},
         {"model", required_argument, 0, O_MODEL}, {"pruned", required_argument, 0, O_PRUNED},
         {"models-only", no_argument, 0, O_MODELS_ONLY}, {"shard", required_argument, 0, O_SHARD},
+        {"sparse", required_argument, 0, O_SPARSE},
         {"help", no_argument, 0, 'h'},              {"version", no_argument, 0, O_VERSION},
         {0, 0, 0, 0}};
     opterr = 0;
@@ -215,7 +224,8 @@ static int run(ti_ctx *ctx, const opts *o, const study_config *cfg)
     app_progress_install(ctx, &prog, o->progress && !o->quiet, 1, "img");
     ti_ctx_set_log(ctx, app_logger_cb, &lg);
     study st = {.ctx = ctx, .cfg = cfg, .out = o->out, .progress = &prog, .quiet = o->quiet,
-                .models_only = o->models_only, .shard = o->shard, .shards = o->shards};
+                .models_only = o->models_only, .shard = o->shard, .shards = o->shards,
+                .sparse = o->sparse};
     double t0 = ti_clock();
     study_net *nets = calloc(SC_MAX_LIST, sizeof *nets);
     study_net_samples *smp = calloc(SC_MAX_LIST, sizeof *smp);

@@ -29,7 +29,9 @@ static void plan_own(const study *st, study_model *m, const char *network, const
     memset(m, 0, sizeof *m);
     set_tag(m, network, method, sparsity);
     snprintf(m->spec, sizeof m->spec, "%s", network);
-    snprintf(m->path, sizeof m->path, "%s/models/%s.safetensors", st->out, m->tag);
+    char tag[sizeof m->tag]; /* a copy: GCC fears m->tag overlaps m->path (-Wrestrict) */
+    memcpy(tag, m->tag, sizeof tag);
+    snprintf(m->path, sizeof m->path, "%s/models/%s.safetensors", st->out, tag);
 }
 
 /* A user's model: an ONNX file, or a safetensors file of the network's architecture. */
@@ -90,6 +92,8 @@ ti_status study_open_net(study *st, const study_model *sm, app_net *out)
                                st->cfg->batch, out);
     if (s == TI_OK && sm->external && !onnx && !strcmp(sm->method, "hydra"))
         s = ti_prune_apply_scores(out->model, sm->path, sm->sparsity, &layers);
+    if (s == TI_OK && out->model)
+        s = ti_model_set_sparse(out->model, st->sparse);
     if (s == TI_OK && layers)
         ti_ctx_log(st->ctx, 0, "%s: HYDRA's popup_scores of %d layers applied as masks at "
                    "sparsity %g", sm->tag, layers, sm->sparsity);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "report.h"
+#include "thinice/audit.h"
 #include "thinice/fileio.h"
 #include "thinice/study.h"
 
@@ -84,6 +85,32 @@ static void intro(FILE *f, const study *st, const study_net *nets, int n)
     }
 }
 
+/* The audit of every model's AutoAttack run: the checks that fired, or that none did. */
+static void audit_section(FILE *f, const study_net *nets, int n)
+{
+    fprintf(f, "## Evaluation audit\n\nEvery AutoAttack run is audited with AutoAttack's own "
+               "checks and the indicators of attack failure (what each means: the thinice "
+               "documentation, docs/audit.md); the numbers are in "
+               "`samples/<model>-autoattack-audit.json`, per sample in the AutoAttack CSV's "
+               "`audit_*` columns.\n\n");
+    int any = 0;
+    for (int k = 0; k < n; k++)
+        for (int i = -1; i < nets[k].np; i++) {
+            const study_model *m = i < 0 ? &nets[k].dense : &nets[k].pruned[i];
+            if (!m->audit_fired)
+                continue;
+            fprintf(f, "- **%s**:", m->tag);
+            for (int c = 0; c < TI_AUDIT_COUNT; c++)
+                if (m->audit_fired & TI_AUDIT_BIT(c))
+                    fprintf(f, " `%s`", ti_audit_check_name((ti_audit_check)c));
+            fprintf(f, "\n");
+            any = 1;
+        }
+    fprintf(f, any ? "\nA check that fired means the robust accuracy of that model may be "
+                     "overstated: read its JSON before trusting the number.\n\n"
+                   : "No check fired on any model.\n\n");
+}
+
 static ti_status write_report_md(study *st, const study_net *nets, int n, const char *md1,
                                  const char *md2, const char *const *names,
                                  const ti_study_row2 *r2, int ne, const char *config_json)
@@ -117,6 +144,7 @@ static ti_status write_report_md(study *st, const study_net *nets, int n, const 
         fprintf(f.fp, "![security curves of %s](securitycurves-%s.png) ([SVG](securitycurves-"
                       "%s.svg), [CSV](securitycurves-%s.csv))\n\n", nets[k].dense.network,
                 nets[k].dense.network, nets[k].dense.network, nets[k].dense.network);
+    audit_section(f.fp, nets, n);
     fprintf(f.fp, "## Findings\n\n");
     for (int i = 0; i < ne; i++)
         finding(f.fp, names[i], &r2[i]);

@@ -25,6 +25,7 @@ typedef struct study {
     int step, nsteps;         /* for the "[k/n]" prefix of the step lines */
     double seconds;           /* time spent in steps run (not skipped) */
     int models_only;          /* --models-only: the model steps, then stop */
+    ti_sparse_mode sparse;    /* --sparse: how the evaluations run pruned zoo models */
     int shard, shards;        /* --shard K/N: the evaluation steps run only shard K of their
                                * samples and record nothing (shards 0: the whole study) */
 } study;
@@ -45,6 +46,8 @@ typedef struct study_model {
     char reported_by[48];     /* ... and by whom: the method's or thinice's PGD, or the authors */
     double aa_clean, aa_robust;
     int aa_n, aa_robust_n;    /* samples AutoAttack evaluated, and those it left robust */
+    unsigned audit_fired;     /* the audit of its AutoAttack run: TI_AUDIT_BIT of each check
+                               * that fired (samples/<tag>-autoattack-audit.json: numbers) */
 } study_model;
 
 /* A network: its dense model and the pruned models made from it. */

@@ -158,6 +158,12 @@ void ti_audit_free(ti_audit *a);
  * message. */
 ti_status ti_audit_json(ti_ctx *ctx, const ti_audit *a, ti_jw *w);
 
+/* The evaluation's per-sample CSV (ti_eval_write_csv's columns) with one more column per
+ * per-sample check, audit_<name>: 1 where it fired on the sample, 0 where it ran and passed,
+ * empty where it did not run. a must be the audit of ev. Written like ti_eval_write_csv. */
+ti_status ti_audit_write_csv(ti_ctx *ctx, const ti_eval *ev, const ti_audit *a,
+                             const char *path);
+
 #ifdef __cplusplus
 }
 #endif
