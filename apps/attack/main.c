@@ -100,11 +100,7 @@ static int parse_one(int c, opts *o)
     case O_MERGE: o->n_merge = -1; return 0;
     case O_NO_AUDIT: o->audit = 0; return 0;
     case O_AUDIT_FULL: o->audit = 2; return 0;
-    case O_SPARSE:
-        if (ti_sparse_mode_parse(optarg, &o->sparse) == TI_OK)
-            return 0;
-        app_error("--sparse: '%s' is not auto, on or off", optarg);
-        return -1;
+    case O_SPARSE: return app_parse_sparse(optarg, &o->sparse);
     case O_QUIET: o->quiet = 1; return 0;
     case O_NOPROG: o->progress = 0; return 0;
     }

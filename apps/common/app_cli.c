@@ -212,6 +212,14 @@ int app_parse_shard(const char *s, int *k, int *n)
     return -1;
 }
 
+int app_parse_sparse(const char *s, ti_sparse_mode *out)
+{
+    if (ti_sparse_mode_parse(s, out) == TI_OK)
+        return 0;
+    app_error("--sparse: '%s' is not auto, on or off", s);
+    return -1;
+}
+
 void app_log(void *user, int level, const char *msg)
 {
     (void)user;

@@ -9,6 +9,7 @@
 
 #include "thinice/core.h"
 #include "thinice/json.h"
+#include "thinice/model.h"
 
 /* Exit codes of every app. */
 enum { APP_EXIT_OK = 0, APP_EXIT_FAIL = 1, APP_EXIT_USAGE = 2 };
@@ -48,6 +49,8 @@ int app_parse_fraction(const char *flag, const char *s, double hi, float *out);
 
 /* --shard K/N (0 <= K < N, as Slurm's --array=0-<N-1> counts); same failure behaviour. */
 int app_parse_shard(const char *s, int *k, int *n);
+/* --sparse auto|on|off; same failure behaviour. */
+int app_parse_sparse(const char *s, ti_sparse_mode *out);
 
 /* The log callback for ti_ctx_set_log: "prog: [warning: ]msg" on stderr. user is unused. */
 void app_log(void *user, int level, const char *msg);

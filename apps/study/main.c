@@ -92,11 +92,7 @@ static int parse_one(int c, opts *o)
     case O_TCOUNT: return app_parse_int("--test-count", optarg, 1, 1 << 30, &o->test_count);
     case O_FMN: return app_parse_int("--fmn-steps", optarg, 1, 1000000, &o->fmn_steps);
     case O_MODELS_ONLY: o->models_only = 1; return 0;
-    case O_SPARSE:
-        if (ti_sparse_mode_parse(optarg, &o->sparse) == TI_OK)
-            return 0;
-        app_error("--sparse: '%s' is not auto, on or off", optarg);
-        return -1;
+    case O_SPARSE: return app_parse_sparse(optarg, &o->sparse);
     case O_SHARD: return app_parse_shard(optarg, &o->shard, &o->shards);
     case O_DENSE: o->dense = optarg; return 0;
     case O_MODEL: o->model = optarg; return 0;
