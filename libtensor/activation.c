@@ -118,7 +118,8 @@ static void act_fwd_range(void *arg, size_t lo, size_t hi, int t)
         for (size_t i = lo; i < hi; i++) y[i] = x[i] * sigmoidf(x[i]);
         break;
     case ACT_GELU:
-        for (size_t i = lo; i < hi; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
+        for (size_t i = lo; i < hi; i++)
+            y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2));
         break;
     case ACT_GELU_TANH:
         for (size_t i = lo; i < hi; i++) {
