@@ -4,8 +4,9 @@
  * `dilation` pixels apart. The scheme is conv.c's (docs/conv.md): per image, im2col gives the
  * column matrix (C KH KW, P), whose rows of group g (Cg KH KW of them, contiguous) meet the
  * group's (Kg, Cg KH KW) block of the weight in one GEMM; the input gradient goes back through
- * W^T and col2im. The batch is split over the context's pool by images. groups = dilation = 1
- * goes to ti_conv2d and its specialised kernels. */
+ * W^T and col2im. Depthwise convolutions (one input channel per group) run as plain loops
+ * instead. The batch is split over the context's pool by images. groups = dilation = 1 goes to
+ * ti_conv2d and its specialised kernels. */
 #include <string.h>
 
 #include "thinice/ops.h"
@@ -15,6 +16,7 @@ typedef struct gconv_job {
     int N, C, H, W, K, KH, KW, OH, OW, stride, pad, dil, groups;
     int T;          /* threads of the pool */
     int direct;     /* 1x1, stride 1, no padding: an image is its own column matrix */
+    int depthwise;  /* one input channel per group: plain loops, no im2col */
     size_t CKg;     /* Cg KH KW: a group's rows of the column matrix, a weight row */
     size_t P;       /* OH OW */
     ti_ctx *ctx;
@@ -78,6 +80,79 @@ static void k_col2im_dil(float *dx, const float *col, const gconv_job *s)
             }
 }
 
+/* ---- depthwise: Cg = 1 ----------------------------------------------------------------------
+ * Output channel k reads input channel k / Kg alone. A group's GEMM would be (Kg, KH KW) by
+ * (KH KW, P), one or two rows, behind an im2col that copies the input KH KW times; plain loops
+ * over output rows, one kernel tap at a time, stream each row in cache instead. */
+
+/* y_n = the depthwise convolution of x_n, bias included */
+static void k_dw_fwd(float *yn, const float *xn, const gconv_job *s)
+{
+    const int Kg = s->K / s->groups, st = s->stride, OW = s->OW;
+    for (int k = 0; k < s->K; k++) {
+        float *yk = yn + (size_t)k * s->P;
+        const float *xc = xn + (size_t)(k / Kg) * s->H * s->W;
+        const float *wk = s->w + (size_t)k * s->KH * s->KW;
+        float bk = s->b ? s->b[k] : 0.0f;
+        for (size_t p = 0; p < s->P; p++)
+            yk[p] = bk;
+        for (int kh = 0; kh < s->KH; kh++)
+            for (int kw = 0; kw < s->KW; kw++) {
+                float wv = wk[kh * s->KW + kw];
+                int lo, hi, off = kw * s->dil;
+                ti__conv_valid_range(OW, s->W, st, s->pad, off, &lo, &hi);
+                for (int oh = 0; oh < s->OH; oh++) {
+                    int ih = oh * st - s->pad + kh * s->dil;
+                    if (ih < 0 || ih >= s->H)
+                        continue;
+                    const float *in = xc + (size_t)ih * s->W - s->pad + off;
+                    float *out = yk + (size_t)oh * OW;
+                    if (st == 1)
+                        for (int ow = lo; ow < hi; ow++)
+                            out[ow] += wv * in[ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++)
+                            out[ow] += wv * in[ow * st];
+                }
+            }
+    }
+}
+
+/* dx_n += the input gradient, dw += the weight gradient (either may be NULL) */
+static void k_dw_bwd(float *dxn, float *dw, const float *xn, const float *dyn,
+                     const gconv_job *s)
+{
+    const int Kg = s->K / s->groups, st = s->stride, OW = s->OW;
+    for (int k = 0; k < s->K; k++) {
+        const float *gk = dyn + (size_t)k * s->P;
+        size_t plane = (size_t)(k / Kg) * s->H * s->W;
+        const float *wk = s->w + (size_t)k * s->KH * s->KW;
+        for (int kh = 0; kh < s->KH; kh++)
+            for (int kw = 0; kw < s->KW; kw++) {
+                float wv = wk[kh * s->KW + kw], acc = 0.0f;
+                int lo, hi, off = kw * s->dil;
+                ti__conv_valid_range(OW, s->W, st, s->pad, off, &lo, &hi);
+                for (int oh = 0; oh < s->OH; oh++) {
+                    int ih = oh * st - s->pad + kh * s->dil;
+                    if (ih < 0 || ih >= s->H)
+                        continue;
+                    size_t at = plane + (size_t)ih * s->W - s->pad + off;
+                    const float *g = gk + (size_t)oh * OW;
+                    if (dw)
+                        for (int ow = lo; ow < hi; ow++)
+                            acc += g[ow] * xn[at + (size_t)ow * st];
+                    if (dxn)
+                        for (int ow = lo; ow < hi; ow++)
+                            dxn[at + (size_t)ow * st] += wv * g[ow];
+                }
+                if (dw)
+                    dw[((size_t)k * s->KH + kh) * s->KW + kw] += acc;
+            }
+    }
+}
+
+/* ---- the general case: im2col and one GEMM per group ------------------------------------ */
+
 /* y_n[g] (Kg, P) = w[g] (Kg, CKg) col_n[g] (CKg, P) + b, for the images [lo, hi). */
 static void fwd_range(void *job, size_t lo, size_t hi, int t)
 {
@@ -89,6 +164,10 @@ static void fwd_range(void *job, size_t lo, size_t hi, int t)
     for (size_t n = lo; n < hi; n++) {
         const float *xn = j->x + n * CHW;
         float *yn = j->y + n * (size_t)j->K * P;
+        if (j->depthwise) {
+            k_dw_fwd(yn, xn, j);
+            continue;
+        }
         if (!j->direct)
             k_im2col_dil(col, xn, j);
         for (int g = 0; g < j->groups; g++) {
@@ -122,6 +201,10 @@ static void bwd_range(void *job, size_t lo, size_t hi, int t)
     for (size_t n = lo; n < hi; n++) {
         const float *xn = j->x + n * CHW, *dyn = j->dy + n * (size_t)j->K * P;
         float *dxn = j->dx ? j->dx + n * CHW : NULL;
+        if (j->depthwise) {
+            k_dw_bwd(dxn, dw, xn, dyn, j);
+            continue;
+        }
         if (dw) {
             if (!j->direct)
                 k_im2col_dil(col, xn, j);
@@ -148,7 +231,7 @@ static void bwd_range(void *job, size_t lo, size_t hi, int t)
  * out of memory. */
 static float *job_workspace(ti_tape *tape, gconv_job *j, int parts_dw)
 {
-    size_t slice = j->direct ? 0 : (size_t)j->C * j->KH * j->KW * j->P;
+    size_t slice = j->direct || j->depthwise ? 0 : (size_t)j->C * j->KH * j->KW * j->P;
     size_t floats = (size_t)j->T * slice + (parts_dw ? (size_t)(j->T - 1) * j->K * j->CKg : 0);
     float *ws = ti_ctx_workspace(j->ctx, (floats + 1) * sizeof(float));
     if (!ws)
@@ -183,6 +266,7 @@ static void job_fill(gconv_job *j, ti_ctx *ctx, const ti_tensor *x, const ti_ten
     j->CKg = (size_t)w->shape[1] * j->KH * j->KW;
     j->P = (size_t)j->OH * j->OW;
     j->direct = j->KH == 1 && j->KW == 1 && stride == 1 && pad == 0;
+    j->depthwise = w->shape[1] == 1 && groups > 1;
     j->x = x->data;
     j->w = w->data;
 }

@@ -72,10 +72,10 @@ ti_tensor *ti_onnx_forward(ti_onnx *g, ti_tape *tape, ti_tensor *x, int training
 
 /* The initializers that play a role a training or pruning method cares about, as ti_params
  * named like the initializers (PyTorch exports keep the state_dict keys): conv, Gemm and
- * MatMul weights (TI_PARAM_WEIGHT, shape (K, C, KH, KW) or (K, C): a MatMul or a transB = 0
- * Gemm weight is stored transposed), their biases, and the four batch-norm tensors. Other
- * constants (normalisation means, reshape shapes) are not listed. Borrowed; valid while g
- * lives. */
+ * MatMul weights (TI_PARAM_WEIGHT, shape (K, C, KH, KW), (K, C / groups, KH, KW) for a
+ * grouped or depthwise conv, or (K, C): a MatMul or a transB = 0 Gemm weight is stored
+ * transposed), their biases, and the four batch-norm tensors. Other constants
+ * (normalisation means, reshape shapes) are not listed. Borrowed; valid while g lives. */
 int ti_onnx_nparams(const ti_onnx *g);
 ti_param *ti_onnx_param(ti_onnx *g, int i);
 ti_param *ti_onnx_find(ti_onnx *g, const char *name);
