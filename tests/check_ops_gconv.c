@@ -130,6 +130,9 @@ static ti_tensor *build_gconv(ti_tape *t, ti_tensor **in, void *user)
                              c->groups);
 }
 
+/* The convolution is linear in each input, so central differences have no truncation error
+ * and a large step only shrinks the float rounding noise of the forward (with step 1e-2 that
+ * noise reaches 2e-3 of the small input gradients of strided dilated cases). */
 START_TEST(test_gconv_gradcheck)
 {
     ti_rng r;
@@ -140,12 +143,12 @@ START_TEST(test_gconv_gradcheck)
         leaves(&r, c, &in[0], &in[1], &in[2]);
         for (int i = 0; i < 3; i++)
             in[i]->requires_grad = 1;
-        double err = tu_gradcheck(build_gconv, in, c->bias ? 3 : 2, (void *)c, 1e-2, 1e-2);
+        double err = tu_gradcheck(build_gconv, in, c->bias ? 3 : 2, (void *)c, 1e-1, 1e-2);
         ck_assert_msg(err < 2e-3, "case %d: relative error %g", ci, err);
         /* the input gradient alone (an attack's question) is the same */
         in[1]->requires_grad = 0;
         in[2]->requires_grad = 0;
-        err = tu_gradcheck(build_gconv, in, c->bias ? 3 : 2, (void *)c, 1e-2, 1e-2);
+        err = tu_gradcheck(build_gconv, in, c->bias ? 3 : 2, (void *)c, 1e-1, 1e-2);
         ck_assert_msg(err < 2e-3, "case %d, input only: relative error %g", ci, err);
         for (int i = 0; i < 3; i++)
             ti_tensor_free(in[i]);
