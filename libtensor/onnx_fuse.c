@@ -1,6 +1,6 @@
-/* Fusing the exporters' multi-node activations into one thinice op each. ONNX has no SiLU
- * before opset 24 and no Gelu before opset 20, so PyTorch (torch.onnx, symbolic_opset9.py)
- * writes them out:
+/* Fusing the exporters' multi-node activations into one thinice op each. Opsets 9 to 17 have
+ * no SiLU and no GELU operator (Gelu came with opset 20), so PyTorch (torch.onnx,
+ * symbolic_opset9.py) writes them out:
  *   SiLU        Mul(x, Sigmoid(x))
  *   GELU        Mul(Mul(x, Add(Erf(Div(x, sqrt 2)), 1)), 0.5)
  *   GELU tanh   Mul(0.5, Mul(x, Add(1, Tanh(Mul(sqrt(2/pi), Add(x, Mul(0.044715,

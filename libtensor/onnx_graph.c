@@ -544,10 +544,10 @@ static ti_status load_owned(ti_ctx *ctx, uint8_t *copy, size_t len, const char *
     if (g->out_kind == TI_ONNX_PROBS)
         ti_ctx_log(ctx, 1,
                    "%s: the output '%s' comes out of a Softmax: the model gives probabilities, "
-                   "not logits. Gradient-based attacks on probabilities are weak (the softmax "
-                   "saturates and its gradients vanish), so robustness measured on this output "
-                   "is overstated, a classic evaluation mistake; evaluate the model without its "
-                   "final Softmax (see docs/onnx.md)",
+                   "not logits. Gradient-based attacks on probabilities are weak where the "
+                   "softmax saturates (its gradients shrink and underflow to zero), so "
+                   "robustness measured on this output can be overstated, a classic evaluation "
+                   "mistake; evaluate the model without its final Softmax (see docs/onnx.md)",
                    g->path, g->vals[g->output].name);
     *out = g;
     return TI_OK;

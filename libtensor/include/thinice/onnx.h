@@ -20,9 +20,9 @@ extern "C" {
 typedef struct ti_onnx ti_onnx;
 
 /* What the graph's output holds. Attacks want logits. A model exported with its Softmax gives
- * probabilities, whose gradients vanish wherever the softmax saturates (every confidently
- * classified point): gradient attacks on them are weak and overstate robustness, a classic
- * evaluation mistake. Log-probabilities (a LogSoftmax head) differ from the logits by one
+ * probabilities, whose gradients shrink and underflow to zero wherever the softmax saturates
+ * (confidently classified points): gradient attacks on them are weaker and can overstate
+ * robustness, a classic evaluation mistake (docs/onnx.md measures it). Log-probabilities (a LogSoftmax head) differ from the logits by one
  * constant per sample, which argmax, cross-entropy, DLR and margin losses do not see: attacks
  * on them are as strong as on the logits. */
 typedef enum ti_onnx_output {
