@@ -2,7 +2,8 @@
  * from them): checks at load time (compile) and the computation on a tape (run). Semantics
  * from the ONNX operator specification (github.com/onnx/onnx/blob/main/docs/Operators.md),
  * opsets 9 to 17; where an attribute moved to an input across opsets both are read. Also
- * ti__ox_pad2d, the constant-padding op asymmetric convolution and pooling padding need. */
+ * ti__ox_pad2d, the constant-padding op asymmetric convolution and pooling padding need, and
+ * the helpers onnx_ops_act.c (activations, softmax heads) shares. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -286,7 +287,7 @@ static ti_status conv_compile(ti_onnx *g, ti__ox_step *s)
         return st;
     const ti_tensor *w = g->vals[s->in[1]].t;
     int64_t group = ti__ox_attr_i(s, "group", 1);
-    if (group < 1 || group > w->shape[0] || w->shape[0] % group)
+    if (group < 1 || w->shape[0] % group)
         return ti__ox_fail(g, s, TI_ERR_SHAPE,
                            "attribute group=%lld does not divide the %d output channels of the "
                            "weight '%s'",
