@@ -83,7 +83,8 @@ static void k_col2im_dil(float *dx, const float *col, const gconv_job *s)
 /* ---- depthwise: Cg = 1 ----------------------------------------------------------------------
  * Output channel k reads input channel k / Kg alone. A group's GEMM would be (Kg, KH KW) by
  * (KH KW, P), one or two rows, behind an im2col that copies the input KH KW times; plain loops
- * over output rows, one kernel tap at a time, stream each row in cache instead. */
+ * over output rows, one kernel tap at a time, stream each row in cache instead (1.9x faster
+ * both ways on 3x3 over 64 channels of 32x32; docs/conv.md). */
 
 /* y_n = the depthwise convolution of x_n, bias included */
 static void k_dw_fwd(float *yn, const float *xn, const gconv_job *s)
