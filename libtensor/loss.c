@@ -1,6 +1,6 @@
-/* Row-wise log-softmax, softmax cross-entropy and the KL divergence between two softmaxes
- * (the TRADES regulariser, Zhang et al. 2019, Eq. 5). Every exponential goes through the
- * log-sum-exp shift by the row maximum, so large logits never overflow. Gradients are
+/* Row-wise softmax and log-softmax, softmax cross-entropy and the KL divergence between two
+ * softmaxes (the TRADES regulariser, Zhang et al. 2019, Eq. 5). Every exponential goes through
+ * the log-sum-exp shift by the row maximum, so large logits never overflow. Gradients are
  * derived in docs/batchnorm.md. */
 #include <math.h>
 
@@ -97,6 +97,44 @@ ti_tensor *ti_log_softmax(ti_tape *tape, ti_tensor *logits)
             y->data[(size_t)i * M + j] = (float)(z[j] - lse);
     }
     ti__tape_record(tape, &op_log_softmax, y, 1, &logits);
+    return y;
+}
+
+/* ---- softmax --------------------------------------------------------------------------- */
+
+/* y_j = exp(z_j - lse(z)): dz_k = y_k (dy_k - sum_j y_j dy_j) */
+static void softmax_backward(ti_tape *tape, ti_node *n)
+{
+    (void)tape;
+    int N = n->out->shape[0], M = n->out->shape[1];
+    for (int i = 0; i < N; i++) {
+        const float *y = n->out->data + (size_t)i * M, *gy = n->out->grad + (size_t)i * M;
+        float *gz = n->in[0]->grad + (size_t)i * M;
+        double s = 0;
+        for (int j = 0; j < M; j++)
+            s += (double)y[j] * gy[j];
+        for (int j = 0; j < M; j++)
+            gz[j] += y[j] * (gy[j] - (float)s);
+    }
+}
+
+static const ti_op_def op_softmax = {"softmax", softmax_backward};
+
+ti_tensor *ti_softmax(ti_tape *tape, ti_tensor *logits)
+{
+    if (ti__tape_bad(tape, 1, &logits) || bad_matrix(tape, "softmax", "logits", logits))
+        return NULL;
+    ti_tensor *y = ti__tape_like(tape, logits);
+    if (!y)
+        return NULL;
+    int N = logits->shape[0], M = logits->shape[1];
+    for (int i = 0; i < N; i++) {
+        const float *z = logits->data + (size_t)i * M;
+        double lse = row_lse(z, M);
+        for (int j = 0; j < M; j++)
+            y->data[(size_t)i * M + j] = (float)exp(z[j] - lse);
+    }
+    ti__tape_record(tape, &op_softmax, y, 1, &logits);
     return y;
 }
 

@@ -445,6 +445,34 @@ static ti_status compile_steps(ti_onnx *g)
     return TI_OK;
 }
 
+/* Logits, or a Softmax / LogSoftmax at the end: walks back from the output through nodes
+ * that only reshape or pass values on. */
+static ti_onnx_output output_kind(const ti_onnx *g)
+{
+    static const char *const pass[] = {"Identity", "Dropout", "Cast", "Flatten", "Reshape",
+                                       "Squeeze", "Unsqueeze"};
+    int v = g->output;
+    for (int hops = 0; hops < g->nsteps; hops++) {
+        int p = g->vals[v].producer;
+        const ti__ox_step *s = NULL;
+        for (int k = 0; k < g->nsteps && !s; k++)
+            s = g->steps[k].index == p ? &g->steps[k] : NULL;
+        if (!s)
+            return TI_ONNX_LOGITS;
+        if (!strcmp(s->node->op, "Softmax"))
+            return TI_ONNX_PROBS;
+        if (!strcmp(s->node->op, "LogSoftmax"))
+            return TI_ONNX_LOG_PROBS;
+        int through = 0;
+        for (size_t i = 0; i < sizeof pass / sizeof pass[0]; i++)
+            through |= !strcmp(s->node->op, pass[i]);
+        if (!through || s->nin < 1 || s->in[0] < 0)
+            return TI_ONNX_LOGITS;
+        v = s->in[0];
+    }
+    return TI_ONNX_LOGITS;
+}
+
 /* Loads from bytes the model takes ownership of (freed once the constants are copied). */
 static ti_status load_owned(ti_ctx *ctx, uint8_t *copy, size_t len, const char *name,
                             ti_onnx **out)
@@ -477,6 +505,10 @@ static ti_status load_owned(ti_ctx *ctx, uint8_t *copy, size_t len, const char *
     }
     if (st == TI_OK)
         st = compile_steps(g);
+    if (st == TI_OK) {
+        ti__ox_fuse(g);
+        g->out_kind = output_kind(g);
+    }
     /* the dry run: one zero image through the whole graph finds shape mismatches now */
     if (st == TI_OK) {
         ti_tape *tape = ti_tape_new(ctx);
@@ -509,6 +541,14 @@ static ti_status load_owned(ti_ctx *ctx, uint8_t *copy, size_t len, const char *
         ti_onnx_free(g);
         return st;
     }
+    if (g->out_kind == TI_ONNX_PROBS)
+        ti_ctx_log(ctx, 1,
+                   "%s: the output '%s' comes out of a Softmax: the model gives probabilities, "
+                   "not logits. Gradient-based attacks on probabilities are weak where the "
+                   "softmax saturates (its gradients shrink and underflow to zero), so "
+                   "robustness measured on this output can be overstated, a classic evaluation "
+                   "mistake; evaluate the model without its final Softmax (see docs/onnx.md)",
+                   g->path, g->vals[g->output].name);
     *out = g;
     return TI_OK;
 }
@@ -634,6 +674,18 @@ const char *ti_onnx_producer(const ti_onnx *g)
 int ti_onnx_nodes(const ti_onnx *g)
 {
     return g->file->nnodes;
+}
+
+ti_onnx_output ti_onnx_output_kind(const ti_onnx *g)
+{
+    return g->out_kind;
+}
+
+const char *ti_onnx_output_name(ti_onnx_output kind)
+{
+    static const char *const names[TI_ONNX_OUTPUT_COUNT] = {"logits", "probabilities",
+                                                            "log-probabilities"};
+    return (int)kind >= 0 && kind < TI_ONNX_OUTPUT_COUNT ? names[kind] : "unknown";
 }
 
 int ti_onnx_nparams(const ti_onnx *g)

@@ -1,6 +1,7 @@
 /* What the ONNX importer's files share (onnx_protobuf.c, onnx_graph.c, onnx_ops.c,
- * onnx_classifier.c): the decoded protobuf messages, the compiled graph and the operator
- * table. Field numbers follow onnx.proto (ONNX 1.12); see docs/onnx.md. Not installed. */
+ * onnx_ops_act.c, onnx_fuse.c, onnx_classifier.c): the decoded protobuf messages, the
+ * compiled graph and the operator table. Field numbers follow onnx.proto (ONNX 1.12); see
+ * docs/onnx.md. Not installed. */
 #ifndef THINICE_ONNX_INTERNAL_H
 #define THINICE_ONNX_INTERNAL_H
 
@@ -125,6 +126,7 @@ typedef struct ti__ox_step {
     int k[2], stride[2], pads[4]; /* pads: top, left, bottom, right */
     int auto_pad;           /* 0 NOTSET/VALID, 1 SAME_UPPER, 2 SAME_LOWER */
     int ceil_mode, count_include_pad, axis, trans_b, start, end;
+    int dil, group;         /* Conv's (equal) dilations and groups */
     int64_t axes[OX_IVAL_MAX];
     int naxes;
     float alpha, beta, eps, momentum, value, lo, hi;
@@ -157,6 +159,7 @@ struct ti_onnx {
     ti__ox_ival *iact;          /* (nvals) */
     unsigned char *is_int;  /* (nvals) computed integer values (found when compiling) */
     size_t cused;           /* floats of cblock in use */
+    ti_onnx_output out_kind; /* logits, or a Softmax / LogSoftmax head */
     struct ti__ox_cls *cls;
 };
 
@@ -171,8 +174,23 @@ typedef struct ti__ox_op {
     ti_status (*run)(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training);
 } ti__ox_op;
 
-/* The table (onnx_ops.c); NULL if op_type is not supported. */
+/* The table (onnx_ops.c, which asks onnx_ops_act.c's for the activations and softmax
+ * heads); NULL if op_type is not supported. */
 const ti__ox_op *ti__ox_find_op(const char *op_type);
+const ti__ox_op *ti__ox_find_op_act(const char *op_type);
+
+/* Helpers of the operators (onnx_ops.c). Float input i at run time (an activation or a
+ * constant); NULL after an error, which goes into *st (if *st is still TI_OK). */
+ti_tensor *ti__ox_fin(ti_onnx *g, const ti__ox_step *s, int i, ti_status *st);
+/* Stores the node's output (a NULL y has put the error in the tape); returns TI_OK. */
+ti_status ti__ox_set_out(ti_onnx *g, const ti__ox_step *s, ti_tensor *y);
+/* An int or float attribute of s's node, or dflt when absent. */
+int64_t ti__ox_attr_i(const ti__ox_step *s, const char *name, int64_t dflt);
+float ti__ox_attr_f(const ti__ox_step *s, const char *name, float dflt);
+
+/* Rewrites the exporters' multi-node forms of SiLU and GELU into one thinice op each
+ * (onnx_fuse.c); runs after every step has compiled. */
+void ti__ox_fuse(ti_onnx *g);
 /* "node 'name' (Op)" or "node #i (Op, output 'y')" into buf; returns buf. */
 const char *ti__ox_node_label(const ti__ox_step *s, char *buf, size_t len);
 /* Records an error about node s: "<file>: node 'x' (Conv): <message>". */

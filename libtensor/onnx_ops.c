@@ -2,7 +2,8 @@
  * from them): checks at load time (compile) and the computation on a tape (run). Semantics
  * from the ONNX operator specification (github.com/onnx/onnx/blob/main/docs/Operators.md),
  * opsets 9 to 17; where an attribute moved to an input across opsets both are read. Also
- * ti__ox_pad2d, the constant-padding op asymmetric convolution and pooling padding need. */
+ * ti__ox_pad2d, the constant-padding op asymmetric convolution and pooling padding need, and
+ * the helpers onnx_ops_act.c (activations, softmax heads) shares. */
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
@@ -89,12 +90,12 @@ static int is_int_value(const ti_onnx *g, int v)
 }
 
 /* Float input i at run time (an activation or a constant); NULL after an error. */
-static ti_tensor *fin(ti_onnx *g, const ti__ox_step *s, int i, ti_status *st)
+ti_tensor *ti__ox_fin(ti_onnx *g, const ti__ox_step *s, int i, ti_status *st)
 {
     ti_tensor *t = has_in(s, i) ? g->act[s->in[i]] : NULL;
     if (!t && *st == TI_OK)
         *st = ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "input '%s' is not a float tensor",
-                      vname(g, s, i));
+                          vname(g, s, i));
     return t;
 }
 
@@ -112,19 +113,19 @@ static const ti__ox_ival *iin(ti_onnx *g, const ti__ox_step *s, int i, ti_status
     return NULL;
 }
 
-static ti_status set_out(ti_onnx *g, const ti__ox_step *s, ti_tensor *y)
+ti_status ti__ox_set_out(ti_onnx *g, const ti__ox_step *s, ti_tensor *y)
 {
     g->act[s->out] = y;
     return TI_OK; /* a NULL y has put the error in the tape */
 }
 
-static int64_t attr_i(const ti__ox_step *s, const char *name, int64_t dflt)
+int64_t ti__ox_attr_i(const ti__ox_step *s, const char *name, int64_t dflt)
 {
     const ti__ox_attr *a = ti__ox_attr_get(s, name);
     return a ? a->i : dflt;
 }
 
-static float attr_f(const ti__ox_step *s, const char *name, float dflt)
+float ti__ox_attr_f(const ti__ox_step *s, const char *name, float dflt)
 {
     const ti__ox_attr *a = ti__ox_attr_get(s, name);
     return a ? a->f : dflt;
@@ -173,7 +174,8 @@ static ti_status parse_auto_pad(ti_onnx *g, ti__ox_step *s)
 }
 
 /* Window attributes shared by Conv and the pools: strides (equal in both directions),
- * pads (top, left, bottom, right) and auto_pad; dilations must be 1. */
+ * dilations (equal; only Conv takes more than 1), pads (top, left, bottom, right) and
+ * auto_pad. */
 static ti_status parse_window(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
@@ -182,10 +184,12 @@ static ti_status parse_window(ti_onnx *g, ti__ox_step *s)
         (st = attr_ints(g, s, "dilations", 2, dil, 1)) != TI_OK ||
         (st = attr_ints(g, s, "pads", 4, pads, 0)) != TI_OK)
         return st;
-    if (dil[0] != 1 || dil[1] != 1)
+    int conv = !strcmp(s->node->op, "Conv");
+    if (dil[0] != dil[1] || dil[0] < 1 || (!conv && dil[0] != 1))
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
-                       "unsupported attribute value dilations=[%d, %d] (only 1)", dil[0],
-                       dil[1]);
+                           "unsupported attribute value dilations=[%d, %d] (%s)", dil[0], dil[1],
+                           conv ? "only equal dilations >= 1" : "only 1 for pooling");
+    s->dil = dil[0];
     if (s->stride[0] != s->stride[1] || s->stride[0] < 1)
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value strides=[%d, %d] (only equal strides >= 1)",
@@ -282,11 +286,13 @@ static ti_status conv_compile(ti_onnx *g, ti__ox_step *s)
     if ((st = need_const(g, s, 1, 4, "weight")) != TI_OK)
         return st;
     const ti_tensor *w = g->vals[s->in[1]].t;
-    if (attr_i(s, "group", 1) != 1)
-        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
-                       "unsupported attribute value group=%lld (grouped and depthwise "
-                       "convolutions are not supported)",
-                       (long long)attr_i(s, "group", 1));
+    int64_t group = ti__ox_attr_i(s, "group", 1);
+    if (group < 1 || w->shape[0] % group)
+        return ti__ox_fail(g, s, TI_ERR_SHAPE,
+                           "attribute group=%lld does not divide the %d output channels of the "
+                           "weight '%s'",
+                           (long long)group, w->shape[0], vname(g, s, 1));
+    s->group = (int)group;
     if ((st = parse_window(g, s)) != TI_OK || (st = attr_ints(g, s, "kernel_shape", 2, s->k, 0)))
         return st;
     if (ti__ox_attr_get(s, "kernel_shape") && (s->k[0] != w->shape[2] || s->k[1] != w->shape[3]))
@@ -310,8 +316,8 @@ static ti_status conv_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st), *w = fin(g, s, 1, &st);
-    ti_tensor *b = has_in(s, 2) ? fin(g, s, 2, &st) : NULL;
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st), *w = ti__ox_fin(g, s, 1, &st);
+    ti_tensor *b = has_in(s, 2) ? ti__ox_fin(g, s, 2, &st) : NULL;
     if (st != TI_OK)
         return st;
     if (x->ndim != 4) {
@@ -319,14 +325,16 @@ static ti_status conv_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
         return ti__ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input %s is not (N, C, H, W)",
                        ti_shape_str(x, sx, sizeof sx));
     }
-    int p[4];
-    window_pads(s, x->shape[2], x->shape[3], w->shape[2], w->shape[3], p);
+    int p[4]; /* SAME padding covers the dilated kernel's span */
+    window_pads(s, x->shape[2], x->shape[3], s->dil * (w->shape[2] - 1) + 1,
+                s->dil * (w->shape[3] - 1) + 1, p);
     int pad = p[0];
     if (p[1] != pad || p[2] != pad || p[3] != pad) { /* asymmetric: pad first, then convolve */
         x = ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], 0.0f);
         pad = 0;
     }
-    return set_out(g, s, ti_conv2d(tape, x, w, b, s->stride[0], pad));
+    return ti__ox_set_out(g, s, ti_conv2d_grouped(tape, x, w, b, s->stride[0], pad, s->dil,
+                                                  s->group));
 }
 
 /* ---- Gemm and MatMul ---------------------------------------------------------------------- */
@@ -334,13 +342,13 @@ static ti_status conv_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
 static ti_status gemm_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
-    if (attr_i(s, "transA", 0) != 0)
+    if (ti__ox_attr_i(s, "transA", 0) != 0)
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value transA=1");
     if ((st = need_const(g, s, 1, 2, "weight")) != TI_OK)
         return st;
-    s->trans_b = attr_i(s, "transB", 0) != 0;
-    s->alpha = attr_f(s, "alpha", 1.0f);
-    s->beta = attr_f(s, "beta", 1.0f);
+    s->trans_b = ti__ox_attr_i(s, "transB", 0) != 0;
+    s->alpha = ti__ox_attr_f(s, "alpha", 1.0f);
+    s->beta = ti__ox_attr_f(s, "beta", 1.0f);
     if (!s->trans_b && (st = transpose_const(g, s, 1)) != TI_OK)
         return st;
     int K = g->vals[s->in[1]].t->shape[0];
@@ -366,8 +374,8 @@ static ti_status gemm_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *a = fin(g, s, 0, &st), *w = fin(g, s, 1, &st);
-    ti_tensor *c = has_in(s, 2) ? fin(g, s, 2, &st) : NULL;
+    ti_tensor *a = ti__ox_fin(g, s, 0, &st), *w = ti__ox_fin(g, s, 1, &st);
+    ti_tensor *c = has_in(s, 2) ? ti__ox_fin(g, s, 2, &st) : NULL;
     if (st != TI_OK)
         return st;
     if (a->ndim != 2) {
@@ -376,13 +384,13 @@ static ti_status gemm_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
                        ti_shape_str(a, sa, sizeof sa));
     }
     if (s->axis == 1)
-        return set_out(g, s, ti_linear(tape, a, w, c));
+        return ti__ox_set_out(g, s, ti_linear(tape, a, w, c));
     ti_tensor *y = ti_linear(tape, a, w, NULL);
     if (s->alpha != 1.0f)
         y = ti_scale(tape, y, s->alpha);
     if (c)
         y = ti_broadcast(tape, TI_BINOP_ADD, y, s->beta != 1.0f ? ti_scale(tape, c, s->beta) : c);
-    return set_out(g, s, y);
+    return ti__ox_set_out(g, s, y);
 }
 
 static ti_status matmul_compile(ti_onnx *g, ti__ox_step *s)
@@ -403,7 +411,7 @@ static ti_status matmul_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *a = fin(g, s, 0, &st), *w = fin(g, s, 1, &st);
+    ti_tensor *a = ti__ox_fin(g, s, 0, &st), *w = ti__ox_fin(g, s, 1, &st);
     if (st != TI_OK)
         return st;
     if (a->ndim != 2) {
@@ -412,7 +420,7 @@ static ti_status matmul_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
                        "input %s is not 2-D (only 2-D MatMul is supported)",
                        ti_shape_str(a, sa, sizeof sa));
     }
-    return set_out(g, s, ti_linear(tape, a, w, NULL));
+    return ti__ox_set_out(g, s, ti_linear(tape, a, w, NULL));
 }
 
 /* ---- element-wise --------------------------------------------------------------------- */
@@ -421,15 +429,15 @@ static ti_status relu_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
-    return st != TI_OK ? st : set_out(g, s, ti_relu(tape, x));
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
+    return st != TI_OK ? st : ti__ox_set_out(g, s, ti_relu(tape, x));
 }
 
 /* Clip: bounds from attributes min/max (opset < 11) or constant inputs 1, 2 (opset >= 11). */
 static ti_status clip_compile(ti_onnx *g, ti__ox_step *s)
 {
-    s->lo = attr_f(s, "min", -FLT_MAX);
-    s->hi = attr_f(s, "max", FLT_MAX);
+    s->lo = ti__ox_attr_f(s, "min", -FLT_MAX);
+    s->hi = ti__ox_attr_f(s, "max", FLT_MAX);
     ti_status st = TI_OK;
     if (has_in(s, 1))
         st = const_scalar(g, s, 1, "bound", &s->lo);
@@ -442,8 +450,8 @@ static ti_status clip_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
-    return st != TI_OK ? st : set_out(g, s, ti_clamp(tape, x, s->lo, s->hi));
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
+    return st != TI_OK ? st : ti__ox_set_out(g, s, ti_clamp(tape, x, s->lo, s->hi));
 }
 
 static ti_status binary_compile(ti_onnx *g, ti__ox_step *s)
@@ -457,17 +465,17 @@ static ti_status binary_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *a = fin(g, s, 0, &st), *b = fin(g, s, 1, &st);
+    ti_tensor *a = ti__ox_fin(g, s, 0, &st), *b = ti__ox_fin(g, s, 1, &st);
     if (st != TI_OK)
         return st;
     ti_binop op = (ti_binop)s->axis;
     if (ti__same_shape(a, b) && op == TI_BINOP_ADD)
-        return set_out(g, s, ti_add(tape, a, b));
+        return ti__ox_set_out(g, s, ti_add(tape, a, b));
     if (ti__same_shape(a, b) && op == TI_BINOP_SUB)
-        return set_out(g, s, ti_sub(tape, a, b));
+        return ti__ox_set_out(g, s, ti_sub(tape, a, b));
     if (ti__same_shape(a, b) && op == TI_BINOP_MUL)
-        return set_out(g, s, ti_mul(tape, a, b));
-    return set_out(g, s, ti_broadcast(tape, op, a, b));
+        return ti__ox_set_out(g, s, ti_mul(tape, a, b));
+    return ti__ox_set_out(g, s, ti_broadcast(tape, op, a, b));
 }
 
 #define BINARY_COMPILE(NAME, OP)                                                              \
@@ -486,13 +494,13 @@ BINARY_COMPILE(div_compile, TI_BINOP_DIV)
 static ti_status bn_compile(ti_onnx *g, ti__ox_step *s)
 {
     ti_status st;
-    if (attr_i(s, "training_mode", 0) != 0)
+    if (ti__ox_attr_i(s, "training_mode", 0) != 0)
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "unsupported attribute value training_mode=1 (export in eval mode)");
-    if (attr_i(s, "spatial", 1) != 1)
+    if (ti__ox_attr_i(s, "spatial", 1) != 1)
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value spatial=0");
-    s->eps = attr_f(s, "epsilon", 1e-5f);
-    s->momentum = attr_f(s, "momentum", 0.9f);
+    s->eps = ti__ox_attr_f(s, "epsilon", 1e-5f);
+    s->momentum = ti__ox_attr_f(s, "momentum", 0.9f);
     static const char *const what[4] = {"scale", "bias", "mean", "variance"};
     static const ti_param_kind kinds[4] = {TI_PARAM_BN_WEIGHT, TI_PARAM_BN_BIAS,
                                            TI_PARAM_BN_MEAN, TI_PARAM_BN_VAR};
@@ -514,9 +522,9 @@ static ti_status bn_compile(ti_onnx *g, ti__ox_step *s)
 static ti_status bn_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st), *in[4];
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st), *in[4];
     for (int i = 0; i < 4; i++)
-        in[i] = fin(g, s, i + 1, &st);
+        in[i] = ti__ox_fin(g, s, i + 1, &st);
     if (st != TI_OK)
         return st;
     int nd = x->ndim, shape[4];
@@ -533,7 +541,7 @@ static ti_status bn_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
                                   1.0f - s->momentum, s->eps);
     if (nd != 4)
         y = ti_reshape(tape, y, nd, shape);
-    return set_out(g, s, y);
+    return ti__ox_set_out(g, s, y);
 }
 
 /* ---- pooling -------------------------------------------------------------------------- */
@@ -551,8 +559,8 @@ static ti_status pool_compile(ti_onnx *g, ti__ox_step *s)
                        "unsupported attribute value kernel_shape=[%d, %d] (only square "
                        "windows)",
                        s->k[0], s->k[1]);
-    s->ceil_mode = (int)attr_i(s, "ceil_mode", 0);
-    s->count_include_pad = (int)attr_i(s, "count_include_pad", 0);
+    s->ceil_mode = (int)ti__ox_attr_i(s, "ceil_mode", 0);
+    s->count_include_pad = (int)ti__ox_attr_i(s, "count_include_pad", 0);
     if (!strcmp(s->node->op, "AveragePool") && !s->count_include_pad &&
         (s->pads[0] || s->pads[1] || s->pads[2] || s->pads[3]))
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
@@ -593,19 +601,19 @@ static ti_status maxpool_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int partial;
     x = pool_input(g, tape, s, x, -INFINITY, &partial);
-    return set_out(g, s, ti_maxpool2d(tape, x, s->k[0], s->stride[0]));
+    return ti__ox_set_out(g, s, ti_maxpool2d(tape, x, s->k[0], s->stride[0]));
 }
 
 static ti_status avgpool_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int partial, p[4];
@@ -618,22 +626,64 @@ static ti_status avgpool_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
     if (partial)
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
                        "ceil_mode=1 with a window over the edge is not supported");
-    return set_out(g, s, ti_avgpool2d(tape, x, s->k[0], s->stride[0]));
+    return ti__ox_set_out(g, s, ti_avgpool2d(tape, x, s->k[0], s->stride[0]));
 }
 
 static ti_status gap_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
-    return st != TI_OK ? st : set_out(g, s, ti_adaptive_avgpool2d(tape, x, 1, 1));
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
+    return st != TI_OK ? st : ti__ox_set_out(g, s, ti_adaptive_avgpool2d(tape, x, 1, 1));
+}
+
+/* ReduceMean over H and W of a feature map (x.mean((2, 3)) in PyTorch): global average
+ * pooling; other axes are not supported. keepdims goes in s->start. */
+static ti_status reducemean_compile(ti_onnx *g, ti__ox_step *s)
+{
+    const ti__ox_attr *a = ti__ox_attr_get(s, "axes");
+    if (!a || a->nints != 2)
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
+                           "only a mean over the two spatial axes (global average pooling) is "
+                           "supported");
+    s->naxes = 2;
+    memcpy(s->axes, a->ints, 2 * sizeof(int64_t));
+    s->start = (int)ti__ox_attr_i(s, "keepdims", 1);
+    return TI_OK;
+}
+
+static ti_status reducemean_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
+{
+    (void)training;
+    ti_status st = TI_OK;
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
+    if (st != TI_OK)
+        return st;
+    int mark[4] = {0};
+    for (int i = 0; i < 2 && x->ndim == 4; i++) {
+        int64_t a = s->axes[i] < 0 ? s->axes[i] + 4 : s->axes[i];
+        if (a >= 0 && a < 4)
+            mark[a] = 1;
+    }
+    if (x->ndim != 4 || !mark[2] || !mark[3]) {
+        char sx[64];
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
+                           "axes [%lld, %lld] of %s: only a mean over H and W of (N, C, H, W) "
+                           "(global average pooling) is supported",
+                           (long long)s->axes[0], (long long)s->axes[1],
+                           ti_shape_str(x, sx, sizeof sx));
+    }
+    ti_tensor *y = ti_adaptive_avgpool2d(tape, x, 1, 1);
+    if (!s->start && y)
+        y = ti_reshape(tape, y, 2, y->shape);
+    return ti__ox_set_out(g, s, y);
 }
 
 /* ---- shapes --------------------------------------------------------------------------- */
 
 static ti_status flatten_compile(ti_onnx *g, ti__ox_step *s)
 {
-    s->axis = (int)attr_i(s, "axis", 1);
+    s->axis = (int)ti__ox_attr_i(s, "axis", 1);
     if (is_int_value(g, s->in[0]))
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "flattening an integer tensor");
     return TI_OK;
@@ -643,7 +693,7 @@ static ti_status flatten_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int axis = s->axis < 0 ? s->axis + x->ndim : s->axis;
@@ -653,7 +703,7 @@ static ti_status flatten_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
     size_t a = ti_shape_size(axis, x->shape), b = x->size / (a ? a : 1);
     if (a > 0x7fffffff || b > 0x7fffffff)
         return ti__ox_fail(g, s, TI_ERR_SHAPE, "tensor too large");
-    return set_out(g, s, ti_reshape(tape, x, 2, (int[]){(int)a, (int)b}));
+    return ti__ox_set_out(g, s, ti_reshape(tape, x, 2, (int[]){(int)a, (int)b}));
 }
 
 static ti_status reshape_compile(ti_onnx *g, ti__ox_step *s)
@@ -665,7 +715,7 @@ static ti_status reshape_compile(ti_onnx *g, ti__ox_step *s)
                        "the shape '%s' must be an integer tensor (a constant or computed from "
                        "Shape)",
                        vname(g, s, 1));
-    s->start = (int)attr_i(s, "allowzero", 0);
+    s->start = (int)ti__ox_attr_i(s, "allowzero", 0);
     return TI_OK;
 }
 
@@ -673,7 +723,7 @@ static ti_status reshape_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     const ti__ox_ival *iv = iin(g, s, 1, &st);
     if (st != TI_OK)
         return st;
@@ -693,7 +743,7 @@ static ti_status reshape_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
             return ti__ox_fail(g, s, TI_ERR_SHAPE, "target shape entry %d is %lld", i, (long long)v);
         shape[i] = (int)v;
     }
-    return set_out(g, s, ti_reshape(tape, x, iv->n, shape));
+    return ti__ox_set_out(g, s, ti_reshape(tape, x, iv->n, shape));
 }
 
 /* Unsqueeze and Squeeze: axes from the attribute (opset < 13) or a constant input. */
@@ -734,7 +784,7 @@ static ti_status unsqueeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int tr
         g->iact[s->out].ndim = 1;
         return TI_OK;
     }
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int nd = x->ndim + s->naxes, shape[TI_MAX_DIMS], mark[8] = {0}, k = 0;
@@ -749,7 +799,7 @@ static ti_status unsqueeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int tr
     }
     for (int i = 0; i < nd; i++)
         shape[i] = mark[i] ? 1 : x->shape[k++];
-    return set_out(g, s, ti_reshape(tape, x, nd, shape));
+    return ti__ox_set_out(g, s, ti_reshape(tape, x, nd, shape));
 }
 
 static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
@@ -766,7 +816,7 @@ static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
         g->iact[s->out].ndim = 0;
         return TI_OK;
     }
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int drop[TI_MAX_DIMS] = {0}, shape[TI_MAX_DIMS], nd = 0;
@@ -782,7 +832,7 @@ static ti_status squeeze_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trai
     for (int i = 0; i < x->ndim; i++)
         if (!drop[i])
             shape[nd++] = x->shape[i];
-    return set_out(g, s, ti_reshape(tape, x, nd, shape));
+    return ti__ox_set_out(g, s, ti_reshape(tape, x, nd, shape));
 }
 
 static ti_status identity_compile(ti_onnx *g, ti__ox_step *s)
@@ -811,13 +861,13 @@ static ti_status identity_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int tra
         return st;
     }
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
-    return st != TI_OK ? st : set_out(g, s, x);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
+    return st != TI_OK ? st : ti__ox_set_out(g, s, x);
 }
 
 static ti_status cast_compile(ti_onnx *g, ti__ox_step *s)
 {
-    int64_t to = attr_i(s, "to", 0);
+    int64_t to = ti__ox_attr_i(s, "to", 0);
     int isint = is_int_value(g, s->in[0]);
     if ((isint && to != OX_DT_INT64 && to != OX_DT_INT32) || (!isint && to != OX_DT_FLOAT))
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
@@ -881,7 +931,7 @@ static ti_status pad_compile(ti_onnx *g, ti__ox_step *s)
     const ti__ox_attr *m = ti__ox_attr_get(s, "mode");
     if (m && strcmp(m->s, "constant"))
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value mode='%s'", m->s);
-    s->value = attr_f(s, "value", 0.0f);
+    s->value = ti__ox_attr_f(s, "value", 0.0f);
     ti_status st;
     if (has_in(s, 2) && (st = const_scalar(g, s, 2, "constant_value", &s->value)) != TI_OK)
         return st;
@@ -906,7 +956,7 @@ static ti_status pad_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training
 {
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int p[4];
@@ -927,15 +977,15 @@ static ti_status pad_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training
         }
     }
     /* ONNX order (begin H, begin W, end H, end W) is already top, left, bottom, right */
-    return set_out(g, s, ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], s->value));
+    return ti__ox_set_out(g, s, ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], s->value));
 }
 
 /* ---- integer shape arithmetic: Shape, Gather, Concat (x.view(x.size(0), -1)) ------------- */
 
 static ti_status shape_compile(ti_onnx *g, ti__ox_step *s)
 {
-    s->start = (int)attr_i(s, "start", 0);
-    s->end = (int)attr_i(s, "end", TI_MAX_DIMS + 1);
+    s->start = (int)ti__ox_attr_i(s, "start", 0);
+    s->end = (int)ti__ox_attr_i(s, "end", TI_MAX_DIMS + 1);
     g->is_int[s->out] = 1;
     return TI_OK;
 }
@@ -945,7 +995,7 @@ static ti_status shape_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int traini
     (void)tape;
     (void)training;
     ti_status st = TI_OK;
-    ti_tensor *x = fin(g, s, 0, &st);
+    ti_tensor *x = ti__ox_fin(g, s, 0, &st);
     if (st != TI_OK)
         return st;
     int a = s->start < 0 ? s->start + x->ndim : s->start;
@@ -968,7 +1018,7 @@ static ti_status intop_compile(ti_onnx *g, ti__ox_step *s)
                            "input '%s' is a float tensor: %s is supported on integer shape "
                            "vectors only",
                            vname(g, s, i), s->node->op);
-    s->axis = (int)attr_i(s, "axis", 0);
+    s->axis = (int)ti__ox_attr_i(s, "axis", 0);
     if (s->axis != 0 && s->axis != -1)
         return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "unsupported attribute value axis=%d", s->axis);
     g->is_int[s->out] = 1;
@@ -996,10 +1046,25 @@ static ti_status gather_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
     return TI_OK;
 }
 
-static ti_status concat_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
+/* Concat: of integer shape vectors (the dynamic-batch pattern above), or of float tensors
+ * such as feature maps joined along the channels (DenseNet, Inception). */
+static ti_status concat_compile(ti_onnx *g, ti__ox_step *s)
 {
-    (void)tape;
-    (void)training;
+    int nint = 0;
+    for (int i = 0; i < s->nin; i++)
+        nint += is_int_value(g, s->in[i]);
+    if (nint == s->nin)
+        return intop_compile(g, s);
+    if (nint)
+        return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED, "mixes integer and float inputs");
+    if (!ti__ox_attr_get(s, "axis"))
+        return ti__ox_fail(g, s, TI_ERR_FORMAT, "attribute axis is missing");
+    s->axis = (int)ti__ox_attr_i(s, "axis", 1);
+    return TI_OK;
+}
+
+static ti_status concat_int_run(ti_onnx *g, ti__ox_step *s)
+{
     ti_status st = TI_OK;
     ti__ox_ival o = {.ndim = 1};
     for (int i = 0; i < s->nin; i++) {
@@ -1013,6 +1078,18 @@ static ti_status concat_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
     }
     g->iact[s->out] = o;
     return TI_OK;
+}
+
+static ti_status concat_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int training)
+{
+    (void)training;
+    if (g->is_int[s->out])
+        return concat_int_run(g, s);
+    ti_status st = TI_OK;
+    ti_tensor *xs[8];
+    for (int i = 0; i < s->nin; i++)
+        xs[i] = ti__ox_fin(g, s, i, &st);
+    return st != TI_OK ? st : ti__ox_set_out(g, s, ti_concat(tape, s->nin, xs, s->axis));
 }
 
 /* ---- the table ------------------------------------------------------------------------- */
@@ -1045,7 +1122,8 @@ static const ti__ox_op ops[] = {
     {"Pad", "mode pads value", 1, 3, 1, pad_compile, pad_run},
     {"Shape", "start end", 1, 1, 1, shape_compile, shape_run},
     {"Gather", "axis", 2, 2, 1, intop_compile, gather_run},
-    {"Concat", "axis", 1, 8, 1, intop_compile, concat_run},
+    {"Concat", "axis", 1, 8, 1, concat_compile, concat_run},
+    {"ReduceMean", "axes keepdims", 1, 1, 1, reducemean_compile, reducemean_run},
 };
 
 const ti__ox_op *ti__ox_find_op(const char *op_type)
@@ -1053,5 +1131,5 @@ const ti__ox_op *ti__ox_find_op(const char *op_type)
     for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
         if (!strcmp(ops[i].name, op_type))
             return &ops[i];
-    return NULL;
+    return ti__ox_find_op_act(op_type);
 }

@@ -21,6 +21,20 @@ The models:
     misc    asymmetric zero padding (F.pad) before a strided convolution, a max pool with
             padding, a rectangular kernel, MatMul by a constant, broadcast Add/Mul by
             constants, dynamic batch axis (Shape/Gather/Unsqueeze/Concat) (opset 17)
+and three networks of the kinds robustness benchmarks hold (RobustBench's CIFAR models use
+depthwise-separable, grouped and dilated convolutions, SiLU/Swish, GELU, squeeze-excitation
+gates and DenseNet/Inception concatenations), with seeded random weights:
+    robust  depthwise-separable block (depthwise 3x3 + SiLU + pointwise 1x1), grouped conv +
+            LeakyReLU, dilated conv + ELU, a squeeze-excitation gate (GAP, 1x1 convs, Sigmoid,
+            broadcast Mul), a DenseNet-style Concat of feature maps, exact GELU, GAP,
+            logits (opset 13)
+    softmax strided conv + tanh-form GELU, depthwise conv with a channel multiplier + Tanh,
+            a Sigmoid whose output is read twice (so it is not fused into a SiLU),
+            x.mean((2, 3)) (ReduceMean), a Softmax head: probabilities (opset 11)
+    logsoftmax  an Inception-style block of five branches joined by one Concat (1x1, 3x3,
+            dilated 3x3, depthwise dilated 3x3, max pool), a hand-written erf GELU
+            x * 0.5 * (1 + erf(x * 0.7071...)), SiLU, an Erf of its own, a LogSoftmax head,
+            dynamic batch axis (opset 17)
 """
 import json
 import os
@@ -126,6 +140,69 @@ class Misc(nn.Module):
         return torch.matmul(x, self.w) * 0.5 + self.b
 
 
+class Robust(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 1, 1)
+        self.dw = nn.Conv2d(8, 8, 3, 1, 1, groups=8)           # depthwise
+        self.pw = nn.Conv2d(8, 12, 1)                          # pointwise
+        self.grp = nn.Conv2d(12, 12, 3, 2, 1, groups=3)        # grouped, 16 -> 8
+        self.dil = nn.Conv2d(12, 8, 3, 1, 2, dilation=2)       # dilated
+        self.se1 = nn.Conv2d(8, 4, 1)
+        self.se2 = nn.Conv2d(4, 8, 1)
+        self.dense = nn.Conv2d(20, 8, 3, 1, 1)
+        self.fc = nn.Linear(28, 10)
+
+    def forward(self, x):
+        x = F.relu(self.stem(x))
+        x = self.pw(F.silu(self.dw(x)))
+        x = F.leaky_relu(self.grp(x), 0.1)
+        y = F.elu(self.dil(x), 0.5)
+        g = torch.sigmoid(self.se2(F.relu(self.se1(F.adaptive_avg_pool2d(y, 1)))))
+        y = y * g                                              # squeeze-excitation
+        z = torch.cat([x, y], 1)                               # DenseNet: 12 + 8 channels
+        z = torch.cat([z, F.gelu(self.dense(z))], 1)           # 20 + 8
+        return self.fc(torch.flatten(F.adaptive_avg_pool2d(z, 1), 1))
+
+
+class SoftmaxHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 6, 3, 2, 1)                  # 16 -> 8
+        self.dw = nn.Conv2d(6, 12, 3, 1, 1, groups=6)          # channel multiplier 2
+        self.conv2 = nn.Conv2d(12, 8, 3, 1, 1)
+        self.fc = nn.Linear(8, 10)
+
+    def forward(self, x):
+        x = F.gelu(self.conv1(x), approximate="tanh")
+        x = torch.tanh(self.dw(x))
+        x = self.conv2(x)
+        s = torch.sigmoid(x)
+        x = x * s + s                                          # Sigmoid read twice
+        x = x.mean((2, 3))
+        return torch.softmax(self.fc(x) * 3.0, 1)
+
+
+class LogSoftmaxHead(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.stem = nn.Conv2d(3, 8, 3, 2, 1)                   # 16 -> 8
+        self.b1 = nn.Conv2d(8, 4, 1)
+        self.b2 = nn.Conv2d(8, 4, 3, 1, 1)
+        self.b3 = nn.Conv2d(8, 4, 3, 1, 2, dilation=2)
+        self.b4 = nn.Conv2d(8, 8, 3, 1, 3, dilation=3, groups=8)
+        self.fc = nn.Linear(28, 10)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x * 0.5 * (1.0 + torch.erf(x * 0.7071067811865476))
+        x = torch.cat([self.b1(x), self.b2(x), self.b3(x), self.b4(x),
+                       F.max_pool2d(x, 3, 1, 1)], 1)             # 4 + 4 + 4 + 8 + 8
+        x = F.silu(x) + 0.5 * torch.erf(x)                     # an Erf of its own
+        x = F.adaptive_avg_pool2d(x, 1).flatten(1)
+        return F.log_softmax(self.fc(x), 1)
+
+
 def fold_pad_into_conv(path):
     """TensorFlow exports 'SAME' padding as asymmetric Conv pads; PyTorch cannot, so the
     Pad node F.pad made (and the constant subgraph computing its pads) is folded into the
@@ -179,6 +256,16 @@ def randomize_bn(model):
             m.bias.data.uniform_(-0.5, 0.5)
 
 
+def scale_weights(model, s):
+    """PyTorch's default initialisation shrinks the signal layer by layer; scaling every
+    weight by s gives input gradients large enough for a relative comparison."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.mul_(s)
+    return model
+
+
 def tiny(name, nodes, inits, opset=13, out_dim=4):
     """A hand-made graph (onnx.helper) for the error tests: input (N, 1, 4, 4)."""
     x = helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT, ["N", 1, 4, 4])
@@ -191,7 +278,9 @@ def tiny(name, nodes, inits, opset=13, out_dim=4):
 
 def bad_fixtures():
     """Small graphs that are valid ONNX but that thinice must refuse, each with a clear message:
-    unknown operator, unsupported attribute value, unknown attribute, shape mismatch, opset."""
+    unknown operator, unsupported attribute value (pooling dilation, a group that does not
+    divide the channels, a softmax over feature-map channels), unknown attribute, shape
+    mismatch, opset."""
     rng = np.random.RandomState(0)
     w = helper.make_tensor("w", onnx.TensorProto.FLOAT, [2, 1, 3, 3],
                            rng.randn(18).astype(np.float32))
@@ -203,8 +292,15 @@ def bad_fixtures():
     tiny("unknown_op", [helper.make_node("Conv", ["x", "w"], ["c0"], name="conv0", pads=[1, 1, 1, 1]),
                         helper.make_node("Softsign", ["c0"], ["c"], name="soft"), flat, gemm],
          [w, fcw])
-    tiny("dilation", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv0", pads=[2, 2, 2, 2],
+    # pooling with dilation (a convolution's is supported)
+    tiny("dilation", [helper.make_node("MaxPool", ["x"], ["c"], name="pool0", kernel_shape=[2, 2],
                                        dilations=[2, 2]), flat, gemm], [w, fcw])
+    tiny("group", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv0", pads=[1, 1, 1, 1],
+                                    group=3), flat, gemm], [w, fcw])
+    # a softmax over the channels of a feature map, not over classes
+    tiny("softmax_axis", [conv, helper.make_node("Softmax", ["c"], ["s"], name="soft", axis=1),
+                          helper.make_node("Flatten", ["s"], ["f"], name="flat"), gemm],
+         [w, fcw])
     tiny("attr", [helper.make_node("Conv", ["x", "w"], ["c"], name="conv0", pads=[1, 1, 1, 1],
                                    fancy_option=3), flat, gemm], [w, fcw])
     # the Gemm weight takes 7 features, the convolution gives 2 x 4 x 4 = 32
@@ -224,6 +320,13 @@ def main():
     export("bnnorm", bn, 13, 3, training=torch.onnx.TrainingMode.PRESERVE)
     torch.manual_seed(2)
     export("misc", Misc(), 17, 2, post=fold_pad_into_conv, dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
+    torch.manual_seed(3)
+    export("robust", scale_weights(Robust(), 2.0), 13, 3)
+    torch.manual_seed(4)
+    export("softmax", scale_weights(SoftmaxHead(), 2.0), 11, 3)
+    torch.manual_seed(5)
+    export("logsoftmax", scale_weights(LogSoftmaxHead(), 2.0), 17, 3,
+           dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}})
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-/* Tests of the ONNX importer: PyTorch parity of logits and input gradients on three exported
+/* Tests of the ONNX importer: PyTorch parity of logits and input gradients on six exported
  * CNNs (tests/fixtures/onnx_*.onnx and onnx_*_ref.safetensors, made by
- * scripts/make_onnx_fixtures.py), the imported parameters, the broadcasting and padding ops
- * against finite differences, and the error paths: truncated, garbage and mutated files,
- * unknown operators, unsupported attributes, shape mismatches, unsupported opsets. */
+ * scripts/make_onnx_fixtures.py), the fusion of SiLU and GELU patterns, Softmax and
+ * LogSoftmax heads (the output kind and its warning), the imported parameters, the
+ * broadcasting and padding ops against finite differences, and the error paths: truncated,
+ * garbage and mutated files, unknown operators, unsupported attributes, shape mismatches,
+ * unsupported opsets. */
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,6 +131,128 @@ END_TEST
 START_TEST(test_parity_misc)
 {
     assert_parity("misc", 3, 16, 16, 10); /* opset 17: asymmetric pads, MatMul, Shape/Gather/Concat */
+}
+END_TEST
+
+/* How many steps of g run the operator called name (fused ones included). */
+static int count_op(const ti_onnx *g, const char *name)
+{
+    int n = 0;
+    for (int k = 0; k < g->nsteps; k++)
+        n += !strcmp(g->steps[k].op->name, name);
+    return n;
+}
+
+/* Loads a fixture, checks its output kind and its steps' operators: pairs (name, count)
+ * ending with NULL. */
+static void assert_graph(const char *name, ti_onnx_output kind, ...)
+{
+    char path[256];
+    snprintf(path, sizeof path, FIX "onnx_%s.onnx", name);
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    ti_onnx *g;
+    ck_assert_msg(ti_onnx_load(ctx, path, &g) == TI_OK, "%s", ti_ctx_errmsg(ctx));
+    ck_assert_int_eq(ti_onnx_output_kind(g), kind);
+    va_list ap;
+    va_start(ap, kind);
+    for (const char *op = va_arg(ap, const char *); op; op = va_arg(ap, const char *)) {
+        int want = va_arg(ap, int);
+        ck_assert_msg(count_op(g, op) == want, "%s: %d steps run %s, expected %d", name,
+                      count_op(g, op), op, want);
+    }
+    va_end(ap);
+    ti_onnx_free(g);
+    ti_ctx_free(ctx);
+}
+
+START_TEST(test_parity_robust)
+{
+    /* opset 13: depthwise, grouped and dilated Conv, SiLU, LeakyRelu, Elu, a Sigmoid gate with
+     * a broadcast Mul, Concat of feature maps, exact GELU, GlobalAveragePool */
+    assert_parity("robust", 3, 16, 16, 10);
+    /* x * Sigmoid(x) became one SiLU, the GELU's five nodes one op; the gate's Sigmoid and
+     * Mul stay (the Sigmoid reads another value) */
+    assert_graph("robust", TI_ONNX_LOGITS, "SiLU (fused)", 1, "GELU (fused)", 1, "Erf", 0,
+                 "Sigmoid", 1, "Mul", 1, "Concat", 2, NULL);
+}
+END_TEST
+
+START_TEST(test_parity_softmax)
+{
+    /* opset 11: tanh-form GELU, depthwise with a channel multiplier, Tanh, a Sigmoid read
+     * twice (not fused), ReduceMean, a Softmax head: probabilities and their gradients */
+    assert_parity("softmax", 3, 16, 16, 10);
+    assert_graph("softmax", TI_ONNX_PROBS, "GELU (fused)", 1, "Tanh", 1, "Sigmoid", 1,
+                 "SiLU (fused)", 0, "Softmax", 1, NULL);
+}
+END_TEST
+
+START_TEST(test_parity_logsoftmax)
+{
+    /* opset 17: five branches in one Concat (plain, dilated, depthwise dilated convs and a
+     * max pool), an erf GELU written by hand in another order, SiLU, an unfused Erf, a
+     * LogSoftmax head */
+    assert_parity("logsoftmax", 3, 16, 16, 10);
+    assert_graph("logsoftmax", TI_ONNX_LOG_PROBS, "GELU (fused)", 1, "SiLU (fused)", 1,
+                 "Erf", 1, "Concat", 1, "LogSoftmax", 1, NULL);
+}
+END_TEST
+
+/* ---- the output kind: a Softmax at the end is loaded, reported and logged ----------------- */
+
+typedef struct log_capture {
+    int warnings;
+    char last[1024];
+} log_capture;
+
+static void capture_log(void *user, int level, const char *msg)
+{
+    log_capture *c = user;
+    if (level == 1) {
+        c->warnings++;
+        snprintf(c->last, sizeof c->last, "%s", msg);
+    }
+}
+
+START_TEST(test_output_kind)
+{
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    log_capture cap = {0};
+    ti_ctx_set_log(ctx, capture_log, &cap);
+    ti_onnx *g;
+    ck_assert_int_eq(ti_onnx_load(ctx, FIX "onnx_softmax.onnx", &g), TI_OK);
+    ck_assert_int_eq(ti_onnx_output_kind(g), TI_ONNX_PROBS);
+    ck_assert_str_eq(ti_onnx_output_name(ti_onnx_output_kind(g)), "probabilities");
+    ck_assert_int_eq(cap.warnings, 1);
+    ck_assert_ptr_nonnull(strstr(cap.last, "onnx_softmax.onnx"));
+    ck_assert_ptr_nonnull(strstr(cap.last, "probabilities, not logits"));
+    ck_assert_ptr_nonnull(strstr(cap.last, "classic evaluation mistake"));
+    /* the user's model as it is: rows of probabilities */
+    float x[2 * 768], p[20];
+    tu_fill(ti_ctx_rng(ctx), x, 2 * 768, 0.0f, 1.0f);
+    ti_classifier f;
+    ck_assert_int_eq(ti_onnx_classifier(g, 2, &f), TI_OK);
+    ck_assert_int_eq(f.forward(f.self, x, 2, p), TI_OK);
+    for (int i = 0; i < 2; i++) {
+        double sum = 0;
+        for (int k = 0; k < 10; k++) {
+            ck_assert(p[i * 10 + k] >= 0.0f);
+            sum += p[i * 10 + k];
+        }
+        ck_assert_double_eq_tol(sum, 1.0, 1e-5);
+    }
+    ti_onnx_free(g);
+    /* log-probabilities and logits load without a warning */
+    ck_assert_int_eq(ti_onnx_load(ctx, FIX "onnx_logsoftmax.onnx", &g), TI_OK);
+    ck_assert_int_eq(ti_onnx_output_kind(g), TI_ONNX_LOG_PROBS);
+    ti_onnx_free(g);
+    ck_assert_int_eq(ti_onnx_load(ctx, FIX "onnx_resnet.onnx", &g), TI_OK);
+    ck_assert_int_eq(ti_onnx_output_kind(g), TI_ONNX_LOGITS);
+    ck_assert_str_eq(ti_onnx_output_name(TI_ONNX_LOGITS), "logits");
+    ck_assert_str_eq(ti_onnx_output_name(TI_ONNX_OUTPUT_COUNT), "unknown");
+    ti_onnx_free(g);
+    ck_assert_int_eq(cap.warnings, 1);
+    ti_ctx_free(ctx);
 }
 END_TEST
 
@@ -314,8 +439,12 @@ START_TEST(test_unsupported_files)
 {
     assert_load_error(FIX "onnx_bad_unknown_op.onnx", TI_ERR_UNSUPPORTED, "node 'soft'",
                       "unknown or unsupported operator 'Softsign'");
-    assert_load_error(FIX "onnx_bad_dilation.onnx", TI_ERR_UNSUPPORTED, "node 'conv0' (Conv)",
-                      "dilations=[2, 2]");
+    assert_load_error(FIX "onnx_bad_dilation.onnx", TI_ERR_UNSUPPORTED, "node 'pool0' (MaxPool)",
+                      "dilations=[2, 2] (only 1 for pooling)");
+    assert_load_error(FIX "onnx_bad_group.onnx", TI_ERR_SHAPE, "node 'conv0' (Conv)",
+                      "group=3 does not divide the 2 output channels");
+    assert_load_error(FIX "onnx_bad_softmax_axis.onnx", TI_ERR_UNSUPPORTED, "node 'soft' (Softmax)",
+                      "over axis 1 of (1, 2, 4, 4) is not supported");
     assert_load_error(FIX "onnx_bad_attr.onnx", TI_ERR_UNSUPPORTED, "node 'conv0' (Conv)",
                       "unsupported attribute 'fancy_option'");
     assert_load_error(FIX "onnx_bad_shape.onnx", TI_ERR_SHAPE, "node 'fc' (Gemm)", "C=32");
@@ -411,6 +540,10 @@ Suite *suite_onnx(void)
     tcase_add_test(tc, test_parity_resnet);
     tcase_add_test(tc, test_parity_bnnorm);
     tcase_add_test(tc, test_parity_misc);
+    tcase_add_test(tc, test_parity_robust);
+    tcase_add_test(tc, test_parity_softmax);
+    tcase_add_test(tc, test_parity_logsoftmax);
+    tcase_add_test(tc, test_output_kind);
     tcase_add_test(tc, test_params);
     tcase_add_test(tc, test_training_mode);
     suite_add_tcase(s, tc);

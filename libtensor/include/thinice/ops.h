@@ -24,6 +24,13 @@ typedef enum ti_reduction {
  * and `stride`: OH = (H + 2 pad - KH) / stride + 1. im2col + sgemm over groups of images;
  * 1x1 stride-1 convolutions skip im2col. */
 ti_tensor *ti_conv2d(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b, int stride, int pad);
+/* The general convolution (conv_grouped.c): x (N, C, H, W), w (K, C / groups, KH, KW), b (K)
+ * or NULL -> (N, K, OH, OW) with OH = (H + 2 pad - dilation (KH - 1) - 1) / stride + 1. The
+ * channels split into `groups` slices, each convolved with its own K / groups filters
+ * (groups = C is a depthwise convolution); the kernel taps are `dilation` pixels apart.
+ * PyTorch's Conv2d(groups, dilation). groups = dilation = 1 is ti_conv2d. */
+ti_tensor *ti_conv2d_grouped(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b, int stride,
+                             int pad, int dilation, int groups);
 /* Max pooling, window k, stride s, no padding: (N, C, H, W) -> (N, C, OH, OW).
  * Ties: the first maximum in row-major window order receives the gradient. */
 ti_tensor *ti_maxpool2d(ti_tape *tape, ti_tensor *x, int k, int s);
@@ -48,9 +55,20 @@ ti_tensor *ti_batchnorm2d(ti_tape *tape, ti_tensor *x, ti_tensor *gamma, ti_tens
  * normalisation layer that sits inside a model. Differentiable in x. */
 ti_tensor *ti_normalize(ti_tape *tape, ti_tensor *x, const float *mean, const float *std);
 
-/* ---- element-wise (activation.c, elementwise.c, shape.c) ------------------------------- */
+/* ---- element-wise and shapes (activation.c, elementwise.c, shape.c, concat.c) ---------- */
 
 ti_tensor *ti_relu(ti_tape *tape, ti_tensor *x);
+/* Smooth and leaky activations (activation.c); at a kink x = 0 takes the negative side's
+ * derivative, as PyTorch. */
+ti_tensor *ti_sigmoid(ti_tape *tape, ti_tensor *x); /* 1 / (1 + e^-x) */
+ti_tensor *ti_tanh(ti_tape *tape, ti_tensor *x);
+ti_tensor *ti_silu(ti_tape *tape, ti_tensor *x);    /* x sigmoid(x), also called Swish */
+/* GELU x Phi(x) (Phi the standard normal CDF), or with tanh_approx != 0 its approximation
+ * 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))): PyTorch's approximate='none' / 'tanh'. */
+ti_tensor *ti_gelu(ti_tape *tape, ti_tensor *x, int tanh_approx);
+ti_tensor *ti_elu(ti_tape *tape, ti_tensor *x, float alpha); /* x > 0 ? x : alpha (e^x - 1) */
+ti_tensor *ti_leaky_relu(ti_tape *tape, ti_tensor *x, float alpha); /* x > 0 ? x : alpha x */
+ti_tensor *ti_erf(ti_tape *tape, ti_tensor *x);
 ti_tensor *ti_add(ti_tape *tape, ti_tensor *a, ti_tensor *b); /* same shapes */
 ti_tensor *ti_sub(ti_tape *tape, ti_tensor *a, ti_tensor *b); /* same shapes */
 ti_tensor *ti_mul(ti_tape *tape, ti_tensor *a, ti_tensor *b); /* same shapes */
@@ -71,6 +89,9 @@ ti_tensor *ti_broadcast(ti_tape *tape, ti_binop op, ti_tensor *a, ti_tensor *b);
 ti_tensor *ti_reshape(ti_tape *tape, ti_tensor *x, int ndim, const int *shape);
 /* (N, ...) -> (N, rest). */
 ti_tensor *ti_flatten(ti_tape *tape, ti_tensor *x);
+/* The n inputs joined along `axis` (negative counts from the end; concat.c): equal shapes
+ * except along the axis. Channels of feature maps are axis 1. */
+ti_tensor *ti_concat(ti_tape *tape, int n, ti_tensor *const *xs, int axis);
 
 /* ---- masked weights (masked.c) --------------------------------------------------------- */
 
@@ -84,7 +105,8 @@ ti_tensor *ti_masked_weight(ti_tape *tape, ti_tensor *w, const float *mask, ti_t
 
 ti_tensor *ti_sum(ti_tape *tape, ti_tensor *x);  /* scalar */
 ti_tensor *ti_mean(ti_tape *tape, ti_tensor *x); /* scalar */
-/* Row-wise log-softmax of (N, M). */
+/* Row-wise softmax and log-softmax of (N, M). */
+ti_tensor *ti_softmax(ti_tape *tape, ti_tensor *logits);
 ti_tensor *ti_log_softmax(ti_tape *tape, ti_tensor *logits);
 /* Softmax cross-entropy of logits (N, M) against labels[N] in [0, M): log sum exp z - z_y. */
 ti_tensor *ti_cross_entropy(ti_tape *tape, ti_tensor *logits, const int *labels,
