@@ -46,3 +46,31 @@ ti_stats_status ti_stats_proportion_ci(size_t k, size_t n, double level,
     }
     return TI_STATS_OK;
 }
+
+ti_stats_status ti_stats_binom_test_less(size_t k, size_t n, double p0, double *log10_p,
+                                         ti_stats_err *err)
+{
+    if (!log10_p)
+        return ti_stats__fail(err, TI_STATS_ERR_ARG, "binomial test: NULL argument");
+    if (n == 0)
+        return ti_stats__fail(err, TI_STATS_ERR_EMPTY, "binomial test: no trials");
+    if (k > n || !(p0 >= 0 && p0 <= 1))
+        return ti_stats__fail(err, TI_STATS_ERR_ARG, "binomial test: k = %zu of n = %zu, p0 = %g",
+                              k, n, p0);
+    if (k == n || p0 == 0) { /* every outcome is <= k, or X is 0 for sure */
+        *log10_p = 0;
+        return TI_STATS_OK;
+    }
+    if (p0 == 1) { /* X = n > k for sure */
+        *log10_p = -INFINITY;
+        return TI_STATS_OK;
+    }
+    /* P(X <= k) = I_{1-p0}(n - k, k + 1), the lower tail of Beta(n - k, k + 1) at 1 - p0 */
+    double l = ti_stats__beta_logtail(1 - p0, p0, log1p(-p0), log(p0), (double)(n - k),
+                                      (double)k + 1, 0);
+    if (l != l)
+        return ti_stats__fail(err, TI_STATS_ERR_TOO_LARGE, "binomial test: the tail of n = %zu "
+                              "did not converge", n);
+    *log10_p = fmin(0.0, l) / 2.30258509299404568402;
+    return TI_STATS_OK;
+}

@@ -190,7 +190,7 @@ char *ti_study_table1_md(const ti_study_row1 *rows, int n)
     ti__sb b = {0};
     ti__sb_printf(&b, "| network | method | sparsity (measured) | reported by | clean %% | "
                       "robust %% | AutoAttack robust %% [95%% CI] | drop (pp) [95%% CI] | "
-                      "McNemar p | median distance | curve AUC |\n"
+                      "p (AutoAttack below) | median distance | curve AUC |\n"
                       "|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for (int i = 0; i < n; i++) {
         const ti_study_row1 *r = &rows[i];

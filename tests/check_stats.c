@@ -519,6 +519,35 @@ START_TEST(test_proportion_statsmodels)
 }
 END_TEST
 
+/* log10 of scipy.stats.binomtest(k, n, p0, alternative='less').pvalue (scipy 1.10), for
+ * k, n, p0 in order */
+START_TEST(test_binom_test_scipy)
+{
+    static const struct {
+        size_t k, n;
+        double p0, log10_p;
+    } c[] = {{0, 10, 0.5, -3.010299956639812},    {3, 10, 0.5, -0.7647872888256622},
+             {37, 100, 0.45, -1.1866224020518836}, {40, 100, 0.4, -0.26496470277622236},
+             {120, 1000, 0.2, -10.87867944057007}, {5, 1000, 0.3, -143.82026967760208},
+             {999, 1000, 0.5, 0.0},                {50, 50, 0.9, 0.0},
+             {10, 50, 0.0001, 0.0}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        double l;
+        ck_assert_int_eq(ti_stats_binom_test_less(c[i].k, c[i].n, c[i].p0, &l, NULL),
+                         TI_STATS_OK);
+        ck_assert_msg(fabs(l - c[i].log10_p) <= 1e-9 * fmax(1, fabs(c[i].log10_p)),
+                      "case %zu: %.15g, scipy %.15g", i, l, c[i].log10_p);
+    }
+    double l;
+    ck_assert_int_eq(ti_stats_binom_test_less(3, 10, 1.0, &l, NULL), TI_STATS_OK);
+    ck_assert(isinf(l) && l < 0);
+    ti_stats_err err = {0};
+    ck_assert_int_eq(ti_stats_binom_test_less(11, 10, 0.5, &l, &err), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_binom_test_less(1, 10, NAN, &l, &err), TI_STATS_ERR_ARG);
+    ck_assert_int_eq(ti_stats_binom_test_less(0, 0, 0.5, &l, &err), TI_STATS_ERR_EMPTY);
+}
+END_TEST
+
 START_TEST(test_mcnemar_statsmodels)
 {
     fx_file *f = fx_load("stats_binom.txt");
@@ -1016,6 +1045,7 @@ Suite *suite_stats(void)
     tcase_add_test(tbin, test_beta_scipy);
     tcase_add_test(tbin, test_proportion_statsmodels);
     tcase_add_test(tbin, test_mcnemar_statsmodels);
+    tcase_add_test(tbin, test_binom_test_scipy);
     tcase_add_test(tbin, test_paired_newcombe);
     tcase_add_test(tbin, test_binomial_errors);
     suite_add_tcase(s, tbin);

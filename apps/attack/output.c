@@ -6,6 +6,16 @@
 #include "app_procs.h"
 #include "attack.h"
 #include "thinice/fileio.h"
+#include "thinice/stats.h"
+
+/* The exact (Clopper-Pearson) 95% interval of a fraction of the done samples. */
+static void interval(double frac, int n, double *lo, double *hi)
+{
+    *lo = *hi = NAN;
+    if (n > 0)
+        ti_stats_proportion_ci((size_t)lround(frac * n), (size_t)n, 0.95,
+                               TI_STATS_CI_CLOPPER_PEARSON, lo, hi, NULL);
+}
 
 /* "audit: no check fired" or the names of those that did (their warnings went to stderr). */
 static void print_audit(const ti_audit *a)
@@ -42,11 +52,42 @@ static void print_results(const opts *o, const ti_eval *ev, const ti_eval_summar
     }
     if (a && !o->quiet)
         print_audit(a);
-    printf("robust accuracy: %.2f%% (%d samples)\n", 100 * S->robust_final, S->n_done);
+    double lo, hi;
+    interval(S->robust_final, S->n_done, &lo, &hi);
+    printf("robust accuracy: %.2f%% (%d samples; 95%% interval %.2f-%.2f%%)\n",
+           100 * S->robust_final, S->n_done, 100 * lo, 100 * hi);
     fflush(stdout);
 }
 
 /* The JSON summary: the program, the model and data, then the evaluation's members. */
+/* "intervals": the exact 95% intervals of the clean and the final robust accuracy. */
+static ti_status json_intervals(ti_ctx *ctx, const ti_eval *ev, ti_jw *w)
+{
+    ti_eval_summary S;
+    ti_status s = ti_eval_summarize(ctx, ev, &S);
+    if (s != TI_OK)
+        return s;
+    double v[2] = {S.clean_acc, S.robust_final};
+    const char *names[2] = {"clean", "robust"};
+    ti_jw_key(w, "intervals");
+    ti_jw_begin_object(w);
+    ti_jw_key(w, "method");
+    ti_jw_string(w, "clopper-pearson");
+    ti_jw_key(w, "level");
+    ti_jw_number(w, 0.95);
+    for (int k = 0; k < 2; k++) {
+        double lo, hi;
+        interval(v[k], S.n_done, &lo, &hi);
+        ti_jw_key(w, names[k]);
+        ti_jw_begin_array(w);
+        ti_jw_number(w, lo);
+        ti_jw_number(w, hi);
+        ti_jw_end_array(w);
+    }
+    ti_jw_end_object(w);
+    return TI_OK;
+}
+
 /* The sparse execution: the mode and, for a zoo model, how many layers ran sparse. */
 static void json_sparse(ti_jw *w, const opts *o, const app_net *net)
 {
@@ -87,6 +128,8 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, const
     ti_jw_number(w, wall);
     json_sparse(w, o, net);
     ti_status s = ti_eval_json(ctx, ev, w);
+    if (s == TI_OK)
+        s = json_intervals(ctx, ev, w);
     if (s == TI_OK && a)
         s = ti_audit_json(ctx, a, w);
     ti_jw_end_object(w);

@@ -23,6 +23,12 @@ typedef struct study_entry {
 ti_status study_write_report(study *st, const study_net *nets, const study_net_samples *smp,
                              int n, const char *config_json);
 
+/* ---- paired.c ---------------------------------------------------------------------------- */
+
+/* report.md's table of AutoAttack's drop from each dense model to its pruned models, paired
+ * per sample (read from the evaluations' state files). */
+ti_status study_paired_section(study *st, FILE *f, const study_net *nets, int n);
+
 /* ---- figures.c -------------------------------------------------------------------------- */
 
 /* Writes len bytes to <out>/name atomically; rc != 0 or no data means the writer ran out of

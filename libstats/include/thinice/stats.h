@@ -213,6 +213,14 @@ ti_stats_status ti_stats_proportion_ci(size_t k, size_t n, double level,
                                        ti_stats_ci_method method, double *lo, double *hi,
                                        ti_stats_err *err);
 
+/* The exact one-sided binomial test of k successes in n trials against the proportion p0,
+ * alternative "less": log10 of P(X <= k) for X ~ Bin(n, p0), as scipy.stats.binomtest(k, n,
+ * p0, alternative='less'), in log space so that tiny p-values stay exact. Is a robust accuracy
+ * measured on n samples significantly below an accuracy reported elsewhere (p0, taken as a
+ * fixed value)? Errors: n = 0 (EMPTY); k > n, p0 outside [0, 1] or NaN, NULL out (ARG). */
+ti_stats_status ti_stats_binom_test_less(size_t k, size_t n, double p0, double *log10_p,
+                                         ti_stats_err *err);
+
 /* ---- two classifiers on the same samples ------------------------------------------------
  * b = samples the first classifier gets right and the second wrong, c = the reverse (the
  * discordant pairs); n11 / n00 = both right / both wrong. For "the accuracy pruning costs",

@@ -61,8 +61,11 @@ typedef struct ti_study_row1 {
     double aa_clean, aa;          /* AutoAttack's clean and robust accuracy */
     size_t n;                     /* samples AutoAttack evaluated */
     double aa_lo, aa_hi;          /* the Clopper-Pearson 95% interval of aa */
-    double drop_lo, drop_hi;      /* 95% interval of the drop pgd - aa */
-    double drop_log10_p;          /* the exact McNemar test of the drop (paired samples) */
+    double drop_lo, drop_hi;      /* 95% interval of the drop pgd - aa: pgd taken as a fixed
+                                   * value (often a number from a paper, without per-sample
+                                   * results), pgd minus aa's interval */
+    double drop_log10_p;          /* log10 p of the exact binomial test "aa below pgd"
+                                   * (ti_stats_binom_test_less) */
     double fmn_median;            /* median minimal adversarial distance (FMN) */
     double curve_auc;             /* normalised area under the security curve, [0, eps_max] */
 } ti_study_row1;
