@@ -1,12 +1,15 @@
 /* thinice-stats: the study's statistics for anyone's CSV. Two groups of one column (or two
  * columns) are compared by the Mann-Whitney U test and the ROC AUC with its DeLong interval;
- * results are printed and optionally written as JSON. Thin: options, libstats, printing. */
+ * or (--optimality, optimality.c) the per-sample CSVs of several minimum-norm attacks are
+ * scored against the best distances found. Results are printed and optionally written as
+ * JSON. Thin: options, libstats, printing. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "app_cli.h"
+#include "optimality.h"
 #include "thinice/fileio.h"
 #include "thinice/json.h"
 #include "thinice/stats.h"
@@ -16,6 +19,9 @@ typedef struct opts {
     ti_stats_mwu_params mwu;
     double level;
     int quiet;
+    int optimality;          /* --optimality: the files are the arguments, into opt */
+    optimality_opts opt;
+    const char *compare_opt; /* the first option of the two-sample comparison given */
 } opts;
 
 /* One side of the comparison: its label, its values, and their summary. */
@@ -28,9 +34,12 @@ static void usage(void)
 {
     printf("Usage: %s FILE.csv --value COL --group COL [--groups A,B] [OPTION]...\n"
            "   or: %s FILE.csv --a COL --b COL [OPTION]...\n"
+           "   or: %s --optimality A.csv B.csv [C.csv]... [--column COL] [--names a,b,...]\n"
            "Compare two samples from a CSV file (with a header row): the Mann-Whitney U test\n"
            "(as scipy.stats.mannwhitneyu) and the ROC AUC (as sklearn's roc_auc_score) with\n"
-           "its DeLong confidence interval, plus descriptive statistics of both samples.\n\n"
+           "its DeLong confidence interval, plus descriptive statistics of both samples.\n"
+           "Or score minimum-norm attacks run on the same samples against the smallest\n"
+           "distances any of them found (AttackBench's optimality, Cina et al. 2025).\n\n"
            "  FILE.csv, --input FILE  the input CSV (comma-separated, quoted fields\n"
            "                        allowed; values are decimals, or inf)\n"
            "  --value COL           the numeric column whose values are compared ...\n"
@@ -45,6 +54,13 @@ static void usage(void)
            "                        and nothing is tied), exact or asymptotic\n"
            "  --no-continuity       no continuity correction in the normal approximation\n"
            "  --level X             confidence level of the AUC interval (default 0.95)\n"
+           "  --optimality          the files are per-sample CSVs of minimum-norm attacks\n"
+           "                        (thinice-attack --attack fmn -o): an 'index' column and\n"
+           "                        a distance column (inf: none found), the same indices\n"
+           "                        in every file, in any order\n"
+           "  --column COL          the distance column (default min_norm)\n"
+           "  --names a,b,...       the attacks' names (default: the file names without\n"
+           "                        directory and extension)\n"
            "  -o, --output FILE     also write the results as JSON (- for standard output)\n"
            "  --json FILE           the same as --output\n"
            "  --quiet               print nothing on success\n"
@@ -53,14 +69,36 @@ static void usage(void)
            "The AUC is P(A > B) + P(A = B) / 2 = U1 / (nA nB), with U1 the statistic of A;\n"
            "1 - AUC is the probability that A is the smaller. p-values below 1e-300 are\n"
            "reported through log10 p, which stays exact however small p is.\n"
+           "An attack's optimality is 1 - (A - A*) / (c eps* - A*): A and A* the areas under\n"
+           "its robust-accuracy curve and the best one over [0, eps*], eps* the largest\n"
+           "finite best distance, c the clean accuracy; 1 is as good as the best found.\n"
            "Exit status: 0 on success, 1 on a runtime failure, 2 on bad usage.\n",
-           app_prog, app_prog);
+           app_prog, app_prog, app_prog);
+}
+
+/* The rest of the command line of --optimality: its files. */
+static int optimality_args(int argc, char **argv, opts *o)
+{
+    if (o->compare_opt)
+        return app_usage_error("--%s belongs to the two-sample comparison, not --optimality "
+                               "(whose files are its arguments)", o->compare_opt);
+    o->opt.files = argv + optind;
+    o->opt.nfiles = argc - optind;
+    if (o->opt.nfiles < 2)
+        return app_usage_error("--optimality needs the CSVs of at least two attacks (%d "
+                               "given)", o->opt.nfiles);
+    if (!o->opt.column)
+        o->opt.column = "min_norm";
+    o->opt.json = o->json;
+    o->opt.quiet = o->quiet;
+    return APP_EXIT_OK;
 }
 
 static int parse_args(int argc, char **argv, opts *o)
 {
+    /* O_INPUT .. O_LEVEL: the options of the two-sample comparison only */
     enum { O_INPUT = 256, O_VALUE, O_GROUP, O_GROUPS, O_A, O_B, O_ALT, O_METHOD, O_NOCONT,
-           O_LEVEL, O_JSON, O_QUIET, O_VERSION };
+           O_LEVEL, O_JSON, O_QUIET, O_VERSION, O_OPTIMALITY, O_COLUMN, O_NAMES };
     static const struct option lo[] = {
         {"input", required_argument, 0, O_INPUT},
         {"output", required_argument, 0, 'o'},
@@ -77,15 +115,20 @@ static int parse_args(int argc, char **argv, opts *o)
         {"quiet", no_argument, 0, O_QUIET},
         {"help", no_argument, 0, 'h'},
         {"version", no_argument, 0, O_VERSION},
+        {"optimality", no_argument, 0, O_OPTIMALITY},
+        {"column", required_argument, 0, O_COLUMN},
+        {"names", required_argument, 0, O_NAMES},
         {0, 0, 0, 0},
     };
     memset(o, 0, sizeof *o);
     o->mwu = ti_stats_mwu_params_default();
     o->level = 0.95;
-    int c;
+    int c, li = -1;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, ":ho:", lo, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":ho:", lo, &li)) != -1) {
         ti_stats_err e = {0};
+        if (c >= O_INPUT && c <= O_LEVEL && !o->compare_opt)
+            o->compare_opt = lo[li].name;
         switch (c) {
         case O_INPUT: o->csv = optarg; break;
         case O_VALUE: o->value = optarg; break;
@@ -116,12 +159,19 @@ static int parse_args(int argc, char **argv, opts *o)
         case 'o':
         case O_JSON: o->json = optarg; break;
         case O_QUIET: o->quiet = 1; break;
+        case O_OPTIMALITY: o->optimality = 1; break;
+        case O_COLUMN: o->opt.column = optarg; break;
+        case O_NAMES: o->opt.names = optarg; break;
         case 'h': usage(); return -2;
         case O_VERSION: app_print_version(); return -2;
         default:
             return app_getopt_error(c, argv);
         }
     }
+    if (o->optimality)
+        return optimality_args(argc, argv, o);
+    if (o->opt.column || o->opt.names)
+        return app_usage_error("--column and --names go with --optimality");
     if (!o->csv && optind < argc) /* the input as the one positional argument */
         o->csv = argv[optind++];
     int rc = app_parse_done(0, argc, argv);
@@ -331,6 +381,8 @@ int main(int argc, char **argv)
     int rc = parse_args(argc, argv, &o);
     if (rc != APP_EXIT_OK)
         return rc == -2 ? APP_EXIT_OK : rc;
+    if (o.optimality)
+        return stats_optimality(&o.opt);
 
     ti_stats_err e = {0};
     ti_stats_csv *c = NULL;
