@@ -314,7 +314,9 @@ int app_check_output(ti_ctx *ctx, const char *flag, const char *path)
 void app_logger_cb(void *user, int level, const char *msg)
 {
     app_logger *lg = user;
-    if (lg->quiet && level == 0)
+    /* rank 0 speaks for an MPI job: the others' warnings repeat its own (errors still pass,
+     * through app_fail) */
+    if ((lg->quiet && level == 0) || app_procs_rank() != 0)
         return;
     app_progress_clear(lg->progress);
     app_log(NULL, level, msg);

@@ -82,7 +82,8 @@ void app_progress_clear(app_progress *p);
 int app_progress_cb(void *user, const char *label, long done, long total);
 
 /* The log callback apps install when they draw progress: erases the progress line first, and
- * with quiet drops the info messages (warnings always pass). user is an app_logger. */
+ * with quiet drops the info messages (warnings pass, except on the ranks other than 0 of an
+ * MPI job, whose messages repeat rank 0's). user is an app_logger. */
 typedef struct app_logger {
     int quiet;
     app_progress *progress;
