@@ -40,8 +40,12 @@ static int load(const compare_opts *o, const ti_stats_csv *c, side *a, side *b)
         if (!s)
             s = ti_stats_csv_column(c, o->col_b, 1, &b->s.v, &b->s.n, &e);
     }
-    if (s) {
-        app_error("%s: %s", o->csv, e.msg);
+    if (s) { /* the message may name the file itself ("FILE:LINE: ...") */
+        size_t l = strlen(o->csv);
+        if (strncmp(e.msg, o->csv, l) == 0 && e.msg[l] == ':')
+            app_error("%s", e.msg);
+        else
+            app_error("%s: %s", o->csv, e.msg);
         return APP_EXIT_FAIL;
     }
     return APP_EXIT_OK;
