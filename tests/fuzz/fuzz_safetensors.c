@@ -1,0 +1,59 @@
+/* libFuzzer harness: safetensors files and model checkpoints. The input is written to a file
+ * (both readers take a path), opened with ti_st_open, every tensor looked up by name and
+ * converted to float32; then loaded as a checkpoint into a small CNN (1x4x4 inputs, 2
+ * classes: 27,394 values, so a valid checkpoint in U8 fits a 28 kB seed). */
+#include "fuzz.h"
+#include "thinice/model.h"
+#include "thinice/safetensors.h"
+
+static ti_model *fuzz_model(void)
+{
+    static ti_model *m;
+    ti_model_config cfg = {.C = 1, .H = 4, .W = 4, .M = 2};
+    if (!m && ti_model_new(fuzz_ctx(), "smallcnn", &cfg, &m) != TI_OK)
+        abort();
+    return m;
+}
+
+/* Every entry the reader accepted is consistent and reads without touching memory outside
+ * its byte range (which ASan would report). */
+static void read_entries(ti_ctx *ctx, const ti_st_file *f)
+{
+    for (int i = 0; i < ti_st_count(f); i++) {
+        const ti_st_entry *e = ti_st_entry_at(f, i);
+        if (!e || ti_st_find(f, e->name) != e)  /* names are unique (duplicate JSON keys
+                                                   are an error) */
+            abort();
+        if (e->nbytes != e->nelem * ti_dtype_size(e->dtype) || e->ndim < 0 || e->ndim > 8)
+            abort();
+        float *dst = malloc((e->nelem ? e->nelem : 1) * sizeof *dst);
+        if (!dst)
+            abort();
+        ti_ctx_clear_error(ctx);
+        fuzz_check_status(ti_st_read_f32(ctx, f, e, dst));
+        free(dst);
+    }
+    if (ti_st_entry_at(f, ti_st_count(f)) || ti_st_entry_at(f, -1))
+        abort();
+    (void)ti_st_metadata(f, "arch");
+    (void)ti_st_metadata(f, "input");
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    ti_ctx *ctx = fuzz_ctx();
+    const char *path = fuzz_path("in.safetensors");
+    fuzz_write(path, data, size);
+    ti_st_file *f = NULL;
+    ti_ctx_clear_error(ctx);
+    ti_status st = ti_st_open(ctx, path, &f);
+    fuzz_check_status(st);
+    if ((st == TI_OK) != (f != NULL))
+        abort();
+    if (f)
+        read_entries(ctx, f);
+    ti_st_close(f);
+    ti_ctx_clear_error(ctx);
+    fuzz_check_status(ti_model_load(fuzz_model(), path));
+    return 0;
+}
