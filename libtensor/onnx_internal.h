@@ -29,7 +29,6 @@ typedef struct ti__ox_tensor {
     int64_t dims[OX_MAX_DIMS];
     size_t n;               /* number of elements */
     int dtype;              /* TensorProto.DataType */
-    int external;           /* data_location EXTERNAL */
     const uint8_t *msg;     /* the TensorProto's bytes in the file buffer */
     size_t msg_len;
 } ti__ox_tensor;
@@ -76,13 +75,14 @@ typedef struct ti__ox_file {
 } ti__ox_file;
 
 /* Decodes a ModelProto held in buf[len] (which must outlive the result). Errors (truncated
- * or garbage bytes, wrong wire types, missing graph) go to ctx prefixed with `what`. */
+ * or garbage bytes, wrong wire types, missing graph, a float or integer tensor declaring
+ * more elements than its bytes can hold, external data) go to ctx prefixed with `what`. */
 ti_status ti__ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
                     ti__ox_file **out);
 void ti__ox_file_free(ti__ox_file *f);
 /* Converts a tensor's data (raw_data or the typed repeated field) to float / int64 into
  * dst[t->n]. TI_ERR_FORMAT when the byte count does not match the dims, TI_ERR_UNSUPPORTED for
- * other element types or external data. */
+ * other element types (external data is refused by the decoder). */
 ti_status ti__ox_tensor_read_f32(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, float *dst);
 ti_status ti__ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, int64_t *dst);
 

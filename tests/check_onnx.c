@@ -18,6 +18,7 @@
 #include "../libtensor/onnx_internal.h"
 
 #define FIX "tests/fixtures/"
+#define CORPUS "tests/fuzz/corpus/onnx/" /* the fuzzer's seeds and findings (regress_*) */
 
 /* Reads tensor `name` of a reference file into a new malloc'd array. */
 static float *ref_read(ti_ctx *ctx, ti_st_file *f, const char *name, size_t *n)
@@ -505,6 +506,16 @@ START_TEST(test_malformed_bytes)
 }
 END_TEST
 
+/* Inputs the fuzzer found (docs/fuzzing.md): each is refused with a clear message before any
+ * large allocation or long computation. */
+START_TEST(test_fuzz_regressions)
+{
+    /* an initializer declaring 8.6e9 floats in a 603-byte message once sized a 34 GB block */
+    assert_load_error(CORPUS "regress_huge_initializer.onnx", TI_ERR_FORMAT,
+                      "tensor 'conv2.weight' declares 8573018064 elements", "603 bytes");
+}
+END_TEST
+
 START_TEST(test_spec_and_input_shape)
 {
     ck_assert(ti_onnx_is_spec("onnx:model.bin"));
@@ -557,6 +568,7 @@ Suite *suite_onnx(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unsupported_files);
     tcase_add_test(tc, test_malformed_bytes);
+    tcase_add_test(tc, test_fuzz_regressions);
     tcase_add_test(tc, test_spec_and_input_shape);
     suite_add_tcase(s, tc);
     return s;
