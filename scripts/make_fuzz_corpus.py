@@ -92,6 +92,11 @@ def safetensors_corpus():
     put("safetensors", "bad_overlap.safetensors", struct.pack("<Q", len(h)) + h + bytes(8))
     h = b'{"a":{"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]}}'
     put("safetensors", "bad_dtype.safetensors", struct.pack("<Q", len(h)) + h + bytes(2))
+    # header shapes the reader refuses: 9 dimensions, a product beyond size_t, a non-object
+    h = b'{"a":{"dtype":"U8","shape":[1,1,1,1,1,1,1,1,1],"data_offsets":[0,1]},' \
+        b'"b":{"dtype":"F64","shape":[4294967296,4294967296],"data_offsets":[1,1]},' \
+        b'"c":[],"__metadata__":{"k":"v","n":1}}'
+    put("safetensors", "bad_shapes.safetensors", struct.pack("<Q", len(h)) + h + bytes(1))
     put("safetensors", "bad_nan.safetensors",
         safetensors([("conv1.bias", "F32", (2,), [1.0, np.nan])]))
     put("safetensors", "bad_cifar_shape.safetensors",
@@ -180,13 +185,16 @@ def w(*shape):
     return (rng.randn(*shape) * 0.3).astype(np.float32)
 
 
-def model(name, nodes, inits, opset, C=1, HW=4, M=3, batch="N"):
+def model(name, nodes, inits, opset, C=1, HW=4, M=3, batch="N", ir=7):
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, C, HW, HW])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, M])
-    g = helper.make_graph(nodes, name, [x], [y], initializer=inits)
+    inputs = [x]
+    if ir < 4:  # initializers were graph inputs too before IR version 4
+        inputs += [helper.make_tensor_value_info(t.name, t.data_type, list(t.dims)) for t in inits]
+    g = helper.make_graph(nodes, name, inputs, [y], initializer=inits)
     m = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                           producer_name="make_fuzz_corpus")
-    m.ir_version = 7
+    m.ir_version = ir
     put("onnx", "%s_opset%d.onnx" % (name, opset), m.SerializeToString())
 
 
@@ -253,6 +261,34 @@ def onnx_corpus():
                       N("Relu", ["c"], ["r"]), N("Flatten", ["r"], ["f"]),
                       N("Gemm", ["f", "fw"], ["y"], transB=1)],
           [init("w", w(4, 2, 3, 3)), init("fw", w(3, 64))], 17, C=2, batch=1)
+    # IR version 3: initializers also listed as graph inputs; Dropout's unused mask output,
+    # Constant value_floats, batch norm of a flattened (N, C) tensor
+    model("legacy", [N("Flatten", ["x"], ["f"]),
+                     N("Dropout", ["f"], ["d", "mask"], ratio=0.5),
+                     N("Constant", [], ["cb"], value_floats=[0.1, -0.2, 0.3]),
+                     N("Gemm", ["d", "fw", "cb"], ["h"], transB=1),
+                     N("BatchNormalization", ["h", "g", "be", "mu", "var"], ["y"])],
+          [init("fw", w(3, 16)), init("g", w(3) + 1), init("be", w(3)), init("mu", w(3)),
+           init("var", np.abs(w(3)) + 0.5)], 9, ir=3)
+    # integer values: Gather of a 1-element vector, Squeeze and Unsqueeze of integers,
+    # Identity and Cast of integers, Concat of a constant, Reshape with 0 and -1
+    model("intops", [N("Shape", ["x"], ["s"]), N("Gather", ["s", "i0"], ["n"], axis=0),
+                     N("Squeeze", ["n", "ax0"], ["n0"]), N("Unsqueeze", ["n0", "ax0"], ["n1"]),
+                     N("Identity", ["n1"], ["n2"]), N("Cast", ["n2"], ["n3"], to=7),
+                     N("Concat", ["n3", "minus1"], ["shape"], axis=0),
+                     N("Reshape", ["x", "shape"], ["f"]),
+                     N("Reshape", ["f", "zero_keep"], ["f2"], allowzero=0),
+                     N("MatMul", ["f2", "mw"], ["y"])],
+          [init("i0", np.array([0], np.int64)), init("ax0", np.array([0], np.int64)),
+           init("minus1", np.array([-1], np.int64)),
+           init("zero_keep", np.array([0, 16], np.int64)), init("mw", w(16, 3))], 13)
+    # one constant in two roles (a convolution's bias and a batch norm's shift): refused
+    model("roles", [N("Conv", ["x", "w", "b"], ["c"]),
+                    N("BatchNormalization", ["c", "g", "b", "mu", "var"], ["bn"]),
+                    N("GlobalAveragePool", ["bn"], ["gp"]), N("Flatten", ["gp"], ["f"]),
+                    N("Gemm", ["f", "fw"], ["y"], transB=1)],
+          [init("w", w(2, 1, 3, 3)), init("b", w(2)), init("g", w(2) + 1), init("mu", w(2)),
+           init("var", np.abs(w(2)) + 0.5), init("fw", w(3, 2))], 13)
     for name in ("unknown_op", "attr", "shape"):
         shutil.copy("tests/fixtures/onnx_bad_%s.onnx" % name, os.path.join(OUT, "onnx"))
     shutil.copy("tests/fixtures/onnx_misc.onnx", os.path.join(OUT, "onnx"))
