@@ -88,6 +88,13 @@ ti_status ti__ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ti__ox_ten
 
 /* ---- the compiled graph (onnx_graph.c, onnx_ops.c) ------------------------------------- */
 
+/* thinice imports image classifiers: the input image and every activation may hold at most
+ * this many values per image (64 MB of floats; an ImageNet ResNet-50's largest holds 0.8 M),
+ * and a convolution at most four times as many per image and output channel in its patches.
+ * Larger ones are refused before they are allocated: otherwise a few hundred bytes of
+ * attributes (a 20000-pixel pad, a 20000x20000 input) ask for gigabytes and minutes. */
+#define OX_MAX_VALUES ((size_t)1 << 24)
+
 /* A small integer tensor: shape vectors and the indices that compute them. */
 #define OX_IVAL_MAX 8
 typedef struct ti__ox_ival {

@@ -289,6 +289,21 @@ def onnx_corpus():
                     N("Gemm", ["f", "fw"], ["y"], transB=1)],
           [init("w", w(2, 1, 3, 3)), init("b", w(2)), init("g", w(2) + 1), init("mu", w(2)),
            init("var", np.abs(w(2)) + 0.5), init("fw", w(3, 2))], 13)
+    # implausibly large: each is refused before allocating (a 20000x20000 image, a pad of
+    # 20000 pixels in a Conv and in a Pad, a broadcast that multiplies the image, and a
+    # convolution whose patches are too many); Check's test_fuzz_regressions loads them
+    model("huge_input", [N("GlobalAveragePool", ["x"], ["g"]), N("Flatten", ["g"], ["y"])], [],
+          13, HW=20000, M=1)
+    gap = [N("GlobalAveragePool", ["c"], ["g"]), N("Flatten", ["g"], ["y"])]
+    model("huge_conv_pads", [N("Conv", ["x", "w"], ["c"], pads=[20000] * 4)] + gap,
+          [init("w", w(1, 1, 3, 3))], 13, M=1)
+    model("huge_pad_op", [N("Pad", ["x"], ["c"], pads=[0, 0, 20000, 20000, 0, 0, 20000, 20000])]
+          + gap, [], 9, M=1)
+    big = N("Pad", ["x"], ["p"], pads=[0, 0, 1000, 1000, 0, 0, 1000, 1000])
+    model("huge_broadcast", [big, N("Add", ["p", "k"], ["c"])] + gap,
+          [init("k", w(8, 1, 1, 1))], 9, M=1)
+    model("huge_patches", [big, N("Conv", ["p", "w"], ["c"])] + gap,
+          [init("w", w(1, 1, 5, 5))], 9, M=1)
     for name in ("unknown_op", "attr", "shape"):
         shutil.copy("tests/fixtures/onnx_bad_%s.onnx" % name, os.path.join(OUT, "onnx"))
     shutil.copy("tests/fixtures/onnx_misc.onnx", os.path.join(OUT, "onnx"))
