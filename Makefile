@@ -130,7 +130,9 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(wildcard tests/fuzz/fuzz
 $(BUILD)/bin/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/lib/libthinice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(BUILD)/lib/libthinice.a $(DEP_LIBS)
-$(BUILD)/bin/fuzz_json: $(call obj,apps/study/config.c apps/study/config_models.c) # the study configuration
+# the harnesses of the study configuration and of checkpoint opening link those app files
+$(BUILD)/bin/fuzz_json: $(call obj,apps/study/config.c apps/study/config_models.c)
+$(BUILD)/bin/fuzz_safetensors: $(call obj,$(APP_COMMON))
 .SECONDARY: $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/fuzz/fuzz_*.c))
 
 fuzz-bins: $(FUZZ_BINS)

@@ -73,7 +73,8 @@ def safetensors_corpus():
     t.append(("conv1.weight_mask", "BOOL", (32, 1, 3, 3), rng.randint(0, 2, size=(32, 1, 3, 3))))
     t.append(("fc.popup_scores", "F16", (2, 2), rng.randn(2, 2)))
     put("safetensors", "smallcnn_u8.safetensors",
-        safetensors(t, {"arch": "smallcnn", "input": "1x4x4", "classes": "2"}))
+        safetensors(t, {"arch": "smallcnn", "input": "1x4x4", "classes": "2",
+                        "normalize": "mean=0.286;std=0.353"}))
     # every dtype the reader converts, DataParallel's "module." prefix on one key
     dts = ["F32", "BF16", "U8", "F64", "BOOL", "I32", "F16", "I64"]
     t = []
@@ -82,7 +83,8 @@ def safetensors_corpus():
         if dt in ("I32", "I64"):
             v = rng.randint(-3, 4, size=s)
         t.append(("module." + n if n == "fc2.bias" else n, dt, s, v))
-    put("safetensors", "smallcnn_mixed.safetensors", safetensors(t))
+    put("safetensors", "smallcnn_mixed.safetensors",
+        safetensors(t, {"mean": "0.5", "std": "0.25"}))
     shutil.copy("tests/fixtures/st_mixed.safetensors", os.path.join(OUT, "safetensors"))
     # invalid: a header length past the end, overlapping ranges, an unsupported dtype, a NaN,
     # a shape the model does not take
@@ -125,18 +127,19 @@ def cifar(n):
 
 def data_corpus():
     """The layout of tests/fuzz/fuzz_data.c: a mode byte (bits 0-1 the kind and split, bits
-    2-7 the sample count kept), then the file(s)."""
-    def fashion(mode, count, images, labels):
-        return bytes([mode | count << 2]) + struct.pack("<H", len(images)) + images + labels
+    2-4 the first sample kept, 5-7 how many), then the file(s)."""
+    def fashion(mode, count, images, labels, offset=0):
+        return bytes([mode | offset << 2 | count << 5]) + struct.pack("<H", len(images)) + \
+            images + labels
 
     put("data", "idx_test.bin", fashion(0, 0, idx_images(3, 4, 5), idx_labels(3)))
-    put("data", "idx_test_gz.bin", fashion(0, 2, gz(idx_images(4, 3, 3)), gz(idx_labels(4))))
+    put("data", "idx_test_gz.bin", fashion(0, 2, gz(idx_images(4, 3, 3)), gz(idx_labels(4)), 1))
     put("data", "idx_train.bin", fashion(1, 1, idx_images(2, 28, 28), gz(idx_labels(2))))
     put("data", "idx_bad_label.bin",
         fashion(0, 0, idx_images(2, 2, 2), struct.pack(">II", 2049, 2) + bytes([3, 10])))
     put("data", "idx_bad_count.bin", fashion(0, 0, idx_images(2, 2, 2), idx_labels(3)))
     put("data", "cifar_test.bin", bytes([2]) + cifar(2))
-    put("data", "cifar_test_gz.bin", bytes([2 | 1 << 2]) + gz(cifar(2)))
+    put("data", "cifar_test_gz.bin", bytes([2 | 1 << 2 | 1 << 5]) + gz(cifar(2)))
     put("data", "cifar_train_gz.bin", bytes([3]) + gz(cifar(1)))
     # two gzip members one after the other (what `cat a.gz b.gz` makes): one stream to zlib
     put("data", "cifar_two_members.bin", bytes([2]) + gz(cifar(1)) + gz(cifar(1)))

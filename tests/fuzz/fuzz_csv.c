@@ -1,7 +1,8 @@
 /* libFuzzer harness: libstats's CSV reader (ti_stats_csv_parse, the buffer form of what
- * thinice-stats reads), every accessor on what it accepts, and the statistics thinice-stats
- * runs on two numeric columns (describe, Mann-Whitney U, AUC with DeLong's interval), whose
- * results must stay in their ranges whatever the numbers (infinities included). */
+ * thinice-stats reads), every accessor on what it accepts, the split of the last column by
+ * the labels of the first (ti_stats_csv_groups), and the statistics thinice-stats runs on two
+ * samples (describe, Mann-Whitney U, AUC with DeLong's interval), whose results must stay in
+ * their ranges whatever the numbers (infinities included). */
 #include <math.h>
 
 #include "fuzz.h"
@@ -42,6 +43,24 @@ static void two_samples(const double *x, size_t n1, const double *y, size_t n2)
     check(s, &e);
     if (s == TI_STATS_OK && !(d.lo >= 0 && d.lo <= d.auc && d.auc <= d.hi && d.hi <= 1))
         abort();
+}
+
+/* thinice-stats --value V --group G: the column split by the labels of another, then the
+ * two samples compared. */
+static void groups(const ti_stats_csv *c, const char *value, const char *group)
+{
+    ti_stats_sample a, b;
+    ti_stats_err e = {0};
+    ti_stats_status s = ti_stats_csv_groups(c, value, group, NULL, &a, &b, &e);
+    check(s, &e);
+    if (s != TI_STATS_OK)
+        return;
+    if (a.n + b.n > ti_stats_csv_nrows(c) || !strcmp(a.label, b.label))
+        abort();
+    if (a.n && b.n)
+        two_samples(a.v, a.n, b.v, b.n);
+    free(a.v);
+    free(b.v);
 }
 
 static void walk(const ti_stats_csv *c)
@@ -85,6 +104,8 @@ static void walk(const ti_stats_csv *c)
         two_samples(col[0], n[0], col[1], n[1]);
     free(col[0]);
     free(col[1]);
+    if (nc >= 2)
+        groups(c, ti_stats_csv_colname(c, nc - 1), ti_stats_csv_colname(c, 0));
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -2,7 +2,8 @@
  * batches, plain or gzip: the reader inflates whatever starts with gzip's magic). They read a
  * directory, so the input becomes files in the scratch directory:
  *   byte 0      bits 0-1: 0 Fashion-MNIST test, 1 Fashion-MNIST train, 2 CIFAR-10 test,
- *               3 CIFAR-10 train; bits 2-7: how many samples ti_data_load_first keeps
+ *               3 CIFAR-10 train; bits 2-4 and 5-7: the first sample and the number of
+ *               samples ti_data_load_range keeps (0: all from the first)
  *   Fashion     bytes 1-2: length L of the image file (little-endian, cut to what is left),
  *               then L bytes of images-idx3, then the labels-idx1 file (the rest)
  *   CIFAR-10    the rest is the batch file (for the train split, each of the five) */
@@ -37,7 +38,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     ti_ctx *ctx = fuzz_ctx();
     for (size_t i = 0; i < sizeof names / sizeof *names; i++)
         unlink(fuzz_path(names[i]));
-    int mode = data[0] & 3, count = data[0] >> 2;
+    int mode = data[0] & 3, offset = data[0] >> 2 & 7, count = data[0] >> 5;
     ti_split split = mode & 1 ? TI_SPLIT_TRAIN : TI_SPLIT_TEST;
     data++, size--;
     if (mode < 2) {
@@ -62,13 +63,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     snprintf(dir, sizeof dir, "%s", fuzz_path(""));
     ti_dataset *d = NULL;
     ti_ctx_clear_error(ctx);
-    ti_status st = ti_data_load_first(ctx, dir, split, count, &d);
+    ti_status st = ti_data_load_range(ctx, dir, split, offset, count, &d);
     fuzz_check_status(st);
     if ((st == TI_OK) != (d != NULL))
         abort();
     if (d) {
         check_dataset(d);
-        if (count > 0 && d->N > count)
+        if (count > 0 && d->N != count)
             abort();
     }
     ti_dataset_free(d);

@@ -102,6 +102,8 @@ static char *load_config(ti_ctx *ctx, const char *path)
     fuzz_check_status(st);
     if (st != TI_OK)
         return NULL;
+    ti_ctx_clear_error(ctx);
+    fuzz_check_status(study_config_check(ctx, &c));
     char *text = study_config_json(&c);
     if (!text)
         abort();

@@ -1,19 +1,13 @@
 /* libFuzzer harness: safetensors files and model checkpoints. The input is written to a file
  * (both readers take a path), opened with ti_st_open, every tensor looked up by name and
- * converted to float32; then loaded as a checkpoint into a small CNN (1x4x4 inputs, 2
- * classes: 27,394 values, so a valid checkpoint in U8 fits a 28 kB seed). */
+ * converted to float32; then opened as the apps open a checkpoint (apps/common/app_model.c,
+ * linked in: the metadata compared with the request and its normalisation parsed, then
+ * ti_model_load) as a small CNN for 1x4x4 inputs and 2 classes (27,394 values, so a valid
+ * checkpoint in U8 fits a 28 kB seed). */
 #include "fuzz.h"
 #include "thinice/model.h"
 #include "thinice/safetensors.h"
-
-static ti_model *fuzz_model(void)
-{
-    static ti_model *m;
-    ti_model_config cfg = {.C = 1, .H = 4, .W = 4, .M = 2};
-    if (!m && ti_model_new(fuzz_ctx(), "smallcnn", &cfg, &m) != TI_OK)
-        abort();
-    return m;
-}
+#include "../../apps/common/app_model.h"
 
 /* Every entry the reader accepted is consistent and reads without touching memory outside
  * its byte range (which ASan would report). */
@@ -51,10 +45,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((st == TI_OK) != (f != NULL))
         abort();
     if (!f)
-        return 0; /* ti_model_load would stop at the same ti_st_open */
+        return 0; /* opening the checkpoint would stop at the same ti_st_open */
     read_entries(ctx, f);
     ti_st_close(f);
+    ti_model *m = NULL;
     ti_ctx_clear_error(ctx);
-    fuzz_check_status(ti_model_load(fuzz_model(), path));
+    ti_status st2 = app_model_open(ctx, "smallcnn", path, 1, 4, 4, 2, &m);
+    fuzz_check_status(st2);
+    if ((st2 == TI_OK) != (m != NULL))
+        abort();
+    ti_model_free(m);
     return 0;
 }
