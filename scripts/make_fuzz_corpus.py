@@ -324,6 +324,8 @@ def csv_corpus():
     put("csv", "bad_quote.csv", b'a,b\n"open,2\n')
     put("csv", "bad_fields.csv", b"a,b\n1,2,3\n")
     put("csv", "bad_nan.csv", b"a,b\nnan,1\n1,2\n")
+    # group labels of 300 bytes (once cut to 255 and then matching no cell)
+    put("csv", "long_label.csv", b"group,value\n" + (b"g" * 300 + b",1\n") * 2 + b"h,2\n")
 
 
 def main():
