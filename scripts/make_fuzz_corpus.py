@@ -292,9 +292,28 @@ def onnx_corpus():
                     N("Gemm", ["f", "fw"], ["y"], transB=1)],
           [init("w", w(2, 1, 3, 3)), init("b", w(2)), init("g", w(2) + 1), init("mu", w(2)),
            init("var", np.abs(w(2)) + 0.5), init("fw", w(3, 2))], 13)
+    # grouped and dilated convolutions, the activations, SiLU and GELU patterns (fused at
+    # load time), Concat of feature maps, ReduceMean, a LogSoftmax head (opset 13)
+    model("acts13", [N("Conv", ["x", "w"], ["c"], group=2, dilations=[2, 2], pads=[2, 2, 2, 2]),
+                     N("Sigmoid", ["c"], ["sg"]), N("Mul", ["c", "sg"], ["silu"]),
+                     N("Div", ["silu", "sqrt2"], ["d"]), N("Erf", ["d"], ["e"]),
+                     N("Add", ["e", "one"], ["e1"]), N("Mul", ["silu", "e1"], ["m"]),
+                     N("Mul", ["m", "half"], ["gelu"]), N("Tanh", ["gelu"], ["t"]),
+                     N("LeakyRelu", ["t"], ["lr"], alpha=0.1), N("Elu", ["lr"], ["el"], alpha=1.0),
+                     N("Concat", ["el", "c"], ["cat"], axis=1),
+                     N("ReduceMean", ["cat"], ["rm"], axes=[2, 3], keepdims=0),
+                     N("Gemm", ["rm", "fw"], ["z"], transB=1),
+                     N("LogSoftmax", ["z"], ["y"], axis=1)],
+          [init("w", w(4, 1, 3, 3)), init("sqrt2", np.array(1.4142135, np.float32)),
+           init("one", np.array(1.0, np.float32)), init("half", np.array(0.5, np.float32)),
+           init("fw", w(3, 8))], 13, C=2)
+    # a Softmax head (loaded with a warning: attacks on probabilities are weak), opset 11
+    model("softmax11", [N("Flatten", ["x"], ["f"]), N("Gemm", ["f", "fw"], ["z"], transB=1),
+                        N("Softmax", ["z"], ["y"], axis=1)], [init("fw", w(3, 16))], 11)
     # implausibly large: each is refused before allocating (a 20000x20000 image, a pad of
-    # 20000 pixels in a Conv and in a Pad, a broadcast that multiplies the image, and a
-    # convolution whose patches are too many); Check's test_fuzz_regressions loads them
+    # 20000 pixels in a Conv and in a Pad, a broadcast that multiplies the image, a
+    # convolution whose patches are too many, concatenations that multiply the image);
+    # Check's test_fuzz_regressions loads them
     model("huge_input", [N("GlobalAveragePool", ["x"], ["g"]), N("Flatten", ["g"], ["y"])], [],
           13, HW=20000, M=1)
     gap = [N("GlobalAveragePool", ["c"], ["g"]), N("Flatten", ["g"], ["y"])]
@@ -307,6 +326,12 @@ def onnx_corpus():
           [init("k", w(8, 1, 1, 1))], 9, M=1)
     model("huge_patches", [big, N("Conv", ["p", "w"], ["c"])] + gap,
           [init("w", w(1, 1, 5, 5))], 9, M=1)
+    # Concat of one map with itself, three times over: 8^3 = 512 copies of the image
+    cat = [N("Pad", ["x"], ["p0"], pads=[0, 0, 250, 250, 0, 0, 250, 250])]
+    for i in range(3):
+        cat.append(N("Concat", ["p%d" % i] * 8, ["p%d" % (i + 1)], axis=1))
+    model("huge_concat", cat + [N("GlobalAveragePool", ["p3"], ["g"]),
+                                N("Flatten", ["g"], ["y"])], [], 13, M=512)
     for name in ("unknown_op", "attr", "shape"):
         shutil.copy("tests/fixtures/onnx_bad_%s.onnx" % name, os.path.join(OUT, "onnx"))
     shutil.copy("tests/fixtures/onnx_misc.onnx", os.path.join(OUT, "onnx"))

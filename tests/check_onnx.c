@@ -525,6 +525,8 @@ START_TEST(test_fuzz_regressions)
                       "a result of 32128128 values per image");
     assert_load_error(CORPUS "huge_patches_opset9.onnx", TI_ERR_UNSUPPORTED, "node #1 (Conv",
                       "patches of 100000000 values per image (at most 67108864)");
+    assert_load_error(CORPUS "huge_concat_opset13.onnx", TI_ERR_UNSUPPORTED, "node #3 (Concat",
+                      "a concatenation of 130056192 values per image");
 }
 END_TEST
 
