@@ -1,7 +1,8 @@
 # thinice: build, test, install. `make` builds the four libraries, libthinice.a and the apps;
 # `make test` runs the unit suite; `make san` runs it under ASan+UBSan; `make bench` measures;
 # `make check-data` runs the integration checks on Fashion-MNIST and CIFAR-10; `make check-mpi`
-# the distributed runs (Open MPI).
+# the distributed runs (Open MPI); `make fuzz` the file parsers' fuzzers (clang's libFuzzer,
+# see docs/fuzzing.md).
 PREFIX ?= /usr/local
 CC ?= cc
 # The default build runs on any CPU of its architecture (an installed libthinice.a may be
@@ -60,7 +61,8 @@ TEST_BIN := $(BUILD)/bin/check_thinice
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(BENCH_SRC))
 
-.PHONY: all test san bench check-data check-mpi check-symbols install clean
+.PHONY: all test san bench check-data check-mpi check-symbols install clean fuzz fuzz-build \
+  fuzz-bins
 all: $(ARCHIVES) $(BUILD)/lib/libthinice.a $(APPS)
 
 $(BUILD)/obj/%.o: %.c
@@ -116,6 +118,30 @@ san:
 	$(MAKE) BUILD=build-san OPT="-O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 	  LDFLAGS="-fsanitize=address,undefined" test
 
+# The parsers' libFuzzer harnesses (tests/fuzz/fuzz_<parser>.c), built by clang with ASan and
+# UBSan against the libraries built the same way in build-fuzz/ (the plain build never needs
+# clang). `make fuzz` runs each for FUZZ_SECONDS over a copy of its seed corpus
+# (tests/fuzz/corpus/<parser>/) and fails on any crash, leak, timeout or memory blow-up.
+FUZZ_SECONDS ?= 60
+FUZZ_CC ?= clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/bin/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/bin/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/lib/libthinice.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_ALL) -fsanitize=fuzzer -o $@ $(filter %.o,$^) $(BUILD)/lib/libthinice.a $(DEP_LIBS)
+# the harnesses of the study configuration and of checkpoint opening link those app files
+$(BUILD)/bin/fuzz_json: $(call obj,apps/study/config.c apps/study/config_models.c)
+$(BUILD)/bin/fuzz_safetensors: $(call obj,$(APP_COMMON))
+.SECONDARY: $(patsubst tests/%.c,$(BUILD)/obj/tests/%.o,$(wildcard tests/fuzz/fuzz_*.c))
+
+fuzz-bins: $(FUZZ_BINS)
+fuzz-build:
+	$(MAKE) BUILD=build-fuzz CC=$(FUZZ_CC) LDFLAGS="$(FUZZ_SAN)" \
+	  OPT="-O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-bins
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh build-fuzz
+
 $(BUILD)/bin/bench_%: $(BUILD)/obj/tests/bench/bench_%.o $(BUILD)/obj/tests/bench/util.o $(BUILD)/lib/libthinice.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS_ALL) -o $@ $^ $(DEP_LIBS)
@@ -147,6 +173,6 @@ install: all
 	  thinice.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/thinice.pc
 
 clean:
-	rm -rf build build-san build-native build-mpi
+	rm -rf build build-san build-native build-mpi build-fuzz
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

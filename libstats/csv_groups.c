@@ -1,24 +1,38 @@
 /* Splitting a CSV's column into two samples by the labels of another column (stats.h): what
  * thinice-stats compares when given --value and --group. */
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "thinice/stats.h"
 
+/* Copies a label of n bytes into s; a label too long for it is refused, as a cut one would
+ * match no cell (and two cut alike would look like one group). */
+static ti_stats_status set_label(ti_stats_sample *s, const char *text, size_t n,
+                                 ti_stats_err *err)
+{
+    if (n >= sizeof s->label)
+        return ti_stats__fail(err, TI_STATS_ERR_ARG, "group label '%.40s...' is %zu bytes long "
+                              "(at most %zu)", text, n, sizeof s->label - 1);
+    memcpy(s->label, text, n);
+    s->label[n] = '\0';
+    return TI_STATS_OK;
+}
+
 /* The two labels: from "A,B", or the column's first two distinct labels (exactly two). */
 static ti_stats_status labels(const ti_stats_csv *c, long gc, const char *group,
                               const char *groups, ti_stats_sample *a, ti_stats_sample *b,
                               ti_stats_err *err)
 {
+    ti_stats_status s;
     if (groups) {
         const char *comma = strchr(groups, ',');
         if (!comma || strchr(comma + 1, ',') || comma == groups || !comma[1])
             return ti_stats__fail(err, TI_STATS_ERR_ARG, "groups '%s' is not two names A,B",
                                   groups);
-        snprintf(a->label, sizeof a->label, "%.*s", (int)(comma - groups), groups);
-        snprintf(b->label, sizeof b->label, "%s", comma + 1);
+        if ((s = set_label(a, groups, (size_t)(comma - groups), err)) != TI_STATS_OK ||
+            (s = set_label(b, comma + 1, strlen(comma + 1), err)) != TI_STATS_OK)
+            return s;
         if (strcmp(a->label, b->label) == 0)
             return ti_stats__fail(err, TI_STATS_ERR_ARG, "the two groups are both '%s'",
                                   a->label);
@@ -33,7 +47,8 @@ static ti_stats_status labels(const ti_stats_csv *c, long gc, const char *group,
             return ti_stats__fail(err, TI_STATS_ERR_ARG, "line %ld: column '%s' has a third "
                                   "group '%s' (after '%s' and '%s'): pick two",
                                   ti_stats_csv_line(c, r), group, g, a->label, b->label);
-        snprintf(k == 0 ? a->label : b->label, sizeof a->label, "%s", g);
+        if ((s = set_label(k == 0 ? a : b, g, strlen(g), err)) != TI_STATS_OK)
+            return s;
         k++;
     }
     if (k < 2)

@@ -210,26 +210,36 @@ ti_status ti_write_file_atomic(ti_ctx *ctx, const char *path, const void *data, 
     return ti_afile_commit(ctx, &f);
 }
 
+/* DEFLATE expands at most 1032:1 (zlib's technical details), so no honest gzip file holds
+ * more than 1032 times its own size; and no first buffer is larger than 64 MiB (every data
+ * file thinice reads is smaller; larger ones grow the buffer as they are read). */
+#define GZ_MAX_RATIO 1032
+#define HINT_MAX ((size_t)64 << 20)
+
 /* A size to allocate first: the file's size, or for a gzip file the uncompressed size its
- * trailer records (ISIZE, modulo 2^32). Only a hint: the reader grows the buffer as needed. */
+ * trailer records (ISIZE, modulo 2^32). Only a hint: the reader grows the buffer as needed.
+ * The trailer is a claim of the file, not a fact: a 20-byte file may say 4 GiB, so the hint
+ * is capped by what the compressed size can possibly hold; zlib checks the claim against
+ * the data (a mismatch is an "incorrect length check" error). */
 static size_t size_hint(const char *path)
 {
     struct stat sb;
     if (stat(path, &sb) != 0 || sb.st_size <= 0)
         return 4096;
-    size_t hint = (size_t)sb.st_size;
+    size_t fsize = (size_t)sb.st_size, hint = fsize;
     FILE *fp = fopen(path, "rb");
     if (!fp)
-        return hint;
+        return hint < HINT_MAX ? hint : HINT_MAX;
     unsigned char m[2], t[4];
     if (fread(m, 1, 2, fp) == 2 && m[0] == 0x1f && m[1] == 0x8b && sb.st_size >= 18 &&
         fseek(fp, -4, SEEK_END) == 0 && fread(t, 1, 4, fp) == 4) {
         size_t isize = (size_t)t[0] | (size_t)t[1] << 8 | (size_t)t[2] << 16 |
                        (size_t)t[3] << 24;
-        hint = isize > 0 ? isize : hint * 4;
+        size_t most = fsize < HINT_MAX / GZ_MAX_RATIO ? fsize * GZ_MAX_RATIO : HINT_MAX;
+        hint = isize > 0 && isize < most ? isize : most;
     }
     fclose(fp);
-    return hint;
+    return hint < HINT_MAX ? hint : HINT_MAX;
 }
 
 /* The reader behind ti_read_file, with the message written into err[errcap] instead of a

@@ -257,6 +257,12 @@ static ti_status build_values(ti_onnx *g)
                               "(N, C, H, W) with fixed C, H and W",
                               in->name, sh);
         }
+        if ((size_t)in->dims[1] * (size_t)in->dims[2] * (size_t)in->dims[3] > OX_MAX_VALUES)
+            return fail_graph(g, TI_ERR_UNSUPPORTED,
+                              "the graph input '%s' is a %lld x %lld x %lld image: more than "
+                              "%zu values, implausible for an image classifier",
+                              in->name, (long long)in->dims[1], (long long)in->dims[2],
+                              (long long)in->dims[3], OX_MAX_VALUES);
         g->C = (int)in->dims[1];
         g->H = (int)in->dims[2];
         g->W = (int)in->dims[3];

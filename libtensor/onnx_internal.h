@@ -29,7 +29,6 @@ typedef struct ti__ox_tensor {
     int64_t dims[OX_MAX_DIMS];
     size_t n;               /* number of elements */
     int dtype;              /* TensorProto.DataType */
-    int external;           /* data_location EXTERNAL */
     const uint8_t *msg;     /* the TensorProto's bytes in the file buffer */
     size_t msg_len;
 } ti__ox_tensor;
@@ -76,17 +75,25 @@ typedef struct ti__ox_file {
 } ti__ox_file;
 
 /* Decodes a ModelProto held in buf[len] (which must outlive the result). Errors (truncated
- * or garbage bytes, wrong wire types, missing graph) go to ctx prefixed with `what`. */
+ * or garbage bytes, wrong wire types, missing graph, a float or integer tensor declaring
+ * more elements than its bytes can hold, external data) go to ctx prefixed with `what`. */
 ti_status ti__ox_decode(ti_ctx *ctx, const char *what, const uint8_t *buf, size_t len,
                     ti__ox_file **out);
 void ti__ox_file_free(ti__ox_file *f);
 /* Converts a tensor's data (raw_data or the typed repeated field) to float / int64 into
  * dst[t->n]. TI_ERR_FORMAT when the byte count does not match the dims, TI_ERR_UNSUPPORTED for
- * other element types or external data. */
+ * other element types (external data is refused by the decoder). */
 ti_status ti__ox_tensor_read_f32(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, float *dst);
 ti_status ti__ox_tensor_read_i64(ti_ctx *ctx, const char *what, const ti__ox_tensor *t, int64_t *dst);
 
 /* ---- the compiled graph (onnx_graph.c, onnx_ops.c) ------------------------------------- */
+
+/* thinice imports image classifiers: the input image and every activation may hold at most
+ * this many values per image (64 MB of floats; an ImageNet ResNet-50's largest holds 0.8 M),
+ * and a convolution at most four times as many per image and output channel in its patches.
+ * Larger ones are refused before they are allocated: otherwise a few hundred bytes of
+ * attributes (a 20000-pixel pad, a 20000x20000 input) ask for gigabytes and minutes. */
+#define OX_MAX_VALUES ((size_t)1 << 24)
 
 /* A small integer tensor: shape vectors and the indices that compute them. */
 #define OX_IVAL_MAX 8

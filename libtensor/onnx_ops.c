@@ -46,6 +46,12 @@ ti_tensor *ti__ox_pad2d(ti_tape *tape, ti_tensor *x, int top, int left, int bott
                              "pad2d: negative padding (%d, %d, %d, %d) is not supported", top,
                              left, bottom, right);
     int N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    double per_image = (double)C * ((double)H + top + bottom) * ((double)W + left + right);
+    if (per_image > (double)OX_MAX_VALUES)
+        return ti__tape_fail(tape, TI_ERR_UNSUPPORTED,
+                             "pad2d: padding %s by (%d, %d, %d, %d) gives %.0f values per "
+                             "image (at most %zu)", ti_shape_str(x, sx, sizeof sx), top, left,
+                             bottom, right, per_image, OX_MAX_VALUES);
     int OH = H + top + bottom, OW = W + left + right;
     ti_tensor *y = ti_tape_tensor(tape, 4, (int[]){N, C, OH, OW});
     if (!y)
@@ -117,6 +123,19 @@ ti_status ti__ox_set_out(ti_onnx *g, const ti__ox_step *s, ti_tensor *y)
 {
     g->act[s->out] = y;
     return TI_OK; /* a NULL y has put the error in the tape */
+}
+
+/* Refuses an output of `values` values in all, for the batch of this forward, when it is
+ * above OX_MAX_VALUES per image (onnx_internal.h); `what` names it in the message. */
+static ti_status check_values(ti_onnx *g, const ti__ox_step *s, double values, double limit,
+                              const char *what)
+{
+    double n = g->act[g->input]->shape[0];
+    if (values <= n * limit)
+        return TI_OK;
+    return ti__ox_fail(g, s, TI_ERR_UNSUPPORTED,
+                       "%s of %.0f values per image (at most %.0f): implausible for an image "
+                       "classifier", what, values / n, limit);
 }
 
 int64_t ti__ox_attr_i(const ti__ox_step *s, const char *name, int64_t dflt)
@@ -325,9 +344,18 @@ static ti_status conv_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int trainin
         return ti__ox_fail(g, s, TI_ERR_SHAPE, "shape mismatch: input %s is not (N, C, H, W)",
                        ti_shape_str(x, sx, sizeof sx));
     }
-    int p[4]; /* SAME padding covers the dilated kernel's span */
-    window_pads(s, x->shape[2], x->shape[3], s->dil * (w->shape[2] - 1) + 1,
-                s->dil * (w->shape[3] - 1) + 1, p);
+    int p[4], KH = s->dil * (w->shape[2] - 1) + 1, KW = s->dil * (w->shape[3] - 1) + 1;
+    window_pads(s, x->shape[2], x->shape[3], KH, KW, p); /* SAME covers the dilated span */
+    /* the output, and the patches the kernels read (the work per output channel) */
+    double OH = ((double)x->shape[2] + p[0] + p[2] - KH) / s->stride[0] + 1;
+    double OW = ((double)x->shape[3] + p[1] + p[3] - KW) / s->stride[0] + 1;
+    if (OH >= 1 && OW >= 1 &&
+        ((st = check_values(g, s, (double)x->shape[0] * w->shape[0] * OH * OW,
+                            (double)OX_MAX_VALUES, "an output")) != TI_OK ||
+         (st = check_values(g, s, (double)x->shape[0] * w->shape[1] * w->shape[2] *
+                                      w->shape[3] * OH * OW,
+                            4.0 * OX_MAX_VALUES, "patches")) != TI_OK))
+        return st;
     int pad = p[0];
     if (p[1] != pad || p[2] != pad || p[3] != pad) { /* asymmetric: pad first, then convolve */
         x = ti__ox_pad2d(tape, x, p[0], p[1], p[2], p[3], 0.0f);
@@ -469,6 +497,15 @@ static ti_status binary_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
     if (st != TI_OK)
         return st;
     ti_binop op = (ti_binop)s->axis;
+    /* NumPy broadcasting stretches both ways: (1, C, H, W) + (K, 1, 1, 1) is (K, C, H, W) */
+    double values = 1;
+    for (int i = 0; i < TI_MAX_DIMS; i++) {
+        int ia = i - (TI_MAX_DIMS - a->ndim), ib = i - (TI_MAX_DIMS - b->ndim);
+        int da = ia >= 0 ? a->shape[ia] : 1, db = ib >= 0 ? b->shape[ib] : 1;
+        values *= da > db ? da : db;
+    }
+    if ((st = check_values(g, s, values, (double)OX_MAX_VALUES, "a result")) != TI_OK)
+        return st;
     if (ti__same_shape(a, b) && op == TI_BINOP_ADD)
         return ti__ox_set_out(g, s, ti_add(tape, a, b));
     if (ti__same_shape(a, b) && op == TI_BINOP_SUB)
@@ -1087,9 +1124,14 @@ static ti_status concat_run(ti_onnx *g, ti_tape *tape, ti__ox_step *s, int train
         return concat_int_run(g, s);
     ti_status st = TI_OK;
     ti_tensor *xs[8];
+    double values = 0; /* a chain of Concats of one map multiplies it by 8 at each step */
     for (int i = 0; i < s->nin; i++)
-        xs[i] = ti__ox_fin(g, s, i, &st);
-    return st != TI_OK ? st : ti__ox_set_out(g, s, ti_concat(tape, s->nin, xs, s->axis));
+        if ((xs[i] = ti__ox_fin(g, s, i, &st)))
+            values += (double)xs[i]->size;
+    if (st != TI_OK ||
+        (st = check_values(g, s, values, (double)OX_MAX_VALUES, "a concatenation")) != TI_OK)
+        return st;
+    return ti__ox_set_out(g, s, ti_concat(tape, s->nin, xs, s->axis));
 }
 
 /* ---- the table ------------------------------------------------------------------------- */

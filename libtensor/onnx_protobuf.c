@@ -297,6 +297,7 @@ static int decode_tensor(dec *d, span s, ti__ox_tensor *t)
     field f;
     int r;
     size_t nd = 0;
+    int external = 0;
     t->msg = s.p;
     t->msg_len = (size_t)(s.end - s.p);
     t->name = "";
@@ -328,7 +329,7 @@ static int decode_tensor(dec *d, span s, ti__ox_tensor *t)
         case 14:
             if (!expect(d, &f, WT_VARINT, M, "data_location"))
                 return 0;
-            t->external = f.v == 1;
+            external = f.v == 1;
             break;
         default: break; /* data fields are read by ti__ox_tensor_read_*; others are skipped */
         }
@@ -345,6 +346,20 @@ static int decode_tensor(dec *d, span s, ti__ox_tensor *t)
         n *= (size_t)t->dims[i];
     }
     t->n = n;
+    /* the element types thinice reads: each element takes at least one byte of this message
+     * (a varint), so a larger count is a lie, refused before it sizes the constant block;
+     * data kept in an external file cannot be read at all */
+    if (dtype_size(t->dtype) && external) {
+        if (d->st == TI_OK)
+            d->st = ti_ctx_error(d->ctx, TI_ERR_UNSUPPORTED,
+                                 "%s: tensor '%s' keeps its data in an external file "
+                                 "(unsupported: save the model with its data inside)",
+                                 d->what, t->name);
+        return 0;
+    }
+    if (dtype_size(t->dtype) && n > t->msg_len)
+        return bad(d, s.end, "tensor '%s' declares %zu elements but holds only %zu bytes",
+                   t->name, n, t->msg_len), 0;
     return 1;
 }
 
@@ -360,11 +375,6 @@ static ti_status read_data(ti_ctx *ctx, const char *what, const ti__ox_tensor *t
                             "%s: tensor '%s' has element type %d where a %s tensor is needed "
                             "(thinice reads float32/float64 and int64/int32 tensors)",
                             what, t->name, t->dtype, kind);
-    if (t->external)
-        return ti_ctx_error(ctx, TI_ERR_UNSUPPORTED,
-                            "%s: tensor '%s' keeps its data in an external file (unsupported: "
-                            "save the model with its data inside)",
-                            what, t->name);
     dec d = {.ctx = ctx, .what = what, .base = t->msg};
     span s = {t->msg, t->msg + t->msg_len};
     field f;

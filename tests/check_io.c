@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -115,6 +117,67 @@ START_TEST(test_atomic_write_and_read)
     ck_assert(ti_ctx_errmsg(ctx)[0] != '\0');
     tu_tmpdir_remove(tmpdir);
     ti_ctx_free(ctx);
+}
+END_TEST
+
+/* The kB of data memory (VmData in /proc/self/status) the process uses now; 0 if unknown. */
+static long vm_data_kb(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = 0;
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "VmData: %ld kB", &kb) == 1)
+            break;
+    if (fp)
+        fclose(fp);
+    return kb;
+}
+
+/* A 20-byte gzip file (header, an empty deflate block, CRC) whose size trailer claims
+ * 4 GiB - 1: the reader must not believe the trailer. In a child whose data segment may
+ * grow by 512 MiB at most (RLIMIT_DATA, which counts malloc's mmaps), the read must end in a
+ * format error naming the file; an allocation sized from the trailer fails there (or aborts
+ * under AddressSanitizer) instead. */
+START_TEST(test_gzip_lying_trailer)
+{
+    tu_tmpdir_make(tmpdir, sizeof tmpdir, "io");
+    static const unsigned char lie[20] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, /* header */
+                                          0x03, 0x00,                       /* empty block */
+                                          0, 0, 0, 0,                       /* CRC-32 of "" */
+                                          0xff, 0xff, 0xff, 0xff};          /* ISIZE */
+    ti_ctx *ctx = ti_ctx_new(1, 1);
+    const char *p = tpath("lie.gz");
+    ck_assert_int_eq(ti_write_file_atomic(ctx, p, lie, sizeof lie), TI_OK);
+    long kb = vm_data_kb();
+    ck_assert_int_gt(kb, 0);
+    fflush(NULL);
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rlimit rl = {.rlim_cur = ((rlim_t)kb << 10) + ((rlim_t)512 << 20),
+                            .rlim_max = RLIM_INFINITY};
+        if (setrlimit(RLIMIT_DATA, &rl) != 0)
+            _exit(90);
+        char *data = NULL;
+        size_t len;
+        ti_status st = ti_read_file(ctx, p, &data, &len);
+        _exit(st == TI_ERR_FORMAT && !data && strstr(ti_ctx_errmsg(ctx), "lie.gz") ? 0
+              : st == TI_ERR_FORMAT ? 91 : 10 + (int)st);
+    }
+    int ws;
+    ck_assert_int_eq(waitpid(pid, &ws, 0), pid);
+    ck_assert_msg(WIFEXITED(ws), "the read died (signal %d): it allocated what the trailer "
+                  "claims", WIFSIGNALED(ws) ? WTERMSIG(ws) : 0);
+    ck_assert_msg(WEXITSTATUS(ws) == 0, "child exit %d (10 + status, 90 setrlimit failed, 91 "
+                  "message without the file name)", WEXITSTATUS(ws));
+    /* the same file without a memory limit: the same error, in this process */
+    char *data;
+    size_t len;
+    ck_assert_int_eq(ti_read_file(ctx, p, &data, &len), TI_ERR_FORMAT);
+    ck_assert_ptr_nonnull(strstr(ti_ctx_errmsg(ctx), "lie.gz"));
+    ti_ctx_free(ctx);
+    tu_tmpdir_remove(tmpdir);
 }
 END_TEST
 
@@ -642,6 +705,7 @@ Suite *suite_io(void)
     Suite *s = suite_create("io");
     TCase *tc = tcase_create("fileio");
     tcase_add_test(tc, test_atomic_write_and_read);
+    tcase_add_test(tc, test_gzip_lying_trailer);
     suite_add_tcase(s, tc);
     tc = tcase_create("json");
     tcase_add_test(tc, test_json_parse_values);

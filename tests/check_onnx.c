@@ -18,6 +18,7 @@
 #include "../libtensor/onnx_internal.h"
 
 #define FIX "tests/fixtures/"
+#define CORPUS "tests/fuzz/corpus/onnx/" /* the fuzzer's seeds and findings (regress_*) */
 
 /* Reads tensor `name` of a reference file into a new malloc'd array. */
 static float *ref_read(ti_ctx *ctx, ti_st_file *f, const char *name, size_t *n)
@@ -505,6 +506,30 @@ START_TEST(test_malformed_bytes)
 }
 END_TEST
 
+/* Inputs the fuzzer found, and implausibly large models (docs/fuzzing.md): each is refused
+ * with a clear message before any large allocation or long computation. */
+START_TEST(test_fuzz_regressions)
+{
+    /* an initializer declaring 8.6e9 floats in a 603-byte message once sized a 34 GB block */
+    assert_load_error(CORPUS "regress_huge_initializer.onnx", TI_ERR_FORMAT,
+                      "tensor 'conv2.weight' declares 8573018064 elements", "603 bytes");
+    /* files of a few hundred bytes whose dry run asked for gigabytes (the Pad one also ran for
+     * half a minute): refused at the node that would grow past 2^24 values per image */
+    assert_load_error(CORPUS "huge_input_opset13.onnx", TI_ERR_UNSUPPORTED,
+                      "graph input 'x' is a 1 x 20000 x 20000 image", "16777216");
+    assert_load_error(CORPUS "huge_conv_pads_opset13.onnx", TI_ERR_UNSUPPORTED,
+                      "node #0 (Conv", "an output of 1600160004 values per image");
+    assert_load_error(CORPUS "huge_pad_op_opset9.onnx", TI_ERR_UNSUPPORTED, "node #0 (Pad",
+                      "gives 1600320016 values per image");
+    assert_load_error(CORPUS "huge_broadcast_opset9.onnx", TI_ERR_UNSUPPORTED, "node #1 (Add",
+                      "a result of 32128128 values per image");
+    assert_load_error(CORPUS "huge_patches_opset9.onnx", TI_ERR_UNSUPPORTED, "node #1 (Conv",
+                      "patches of 100000000 values per image (at most 67108864)");
+    assert_load_error(CORPUS "huge_concat_opset13.onnx", TI_ERR_UNSUPPORTED, "node #3 (Concat",
+                      "a concatenation of 130056192 values per image");
+}
+END_TEST
+
 START_TEST(test_spec_and_input_shape)
 {
     ck_assert(ti_onnx_is_spec("onnx:model.bin"));
@@ -557,6 +582,7 @@ Suite *suite_onnx(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_unsupported_files);
     tcase_add_test(tc, test_malformed_bytes);
+    tcase_add_test(tc, test_fuzz_regressions);
     tcase_add_test(tc, test_spec_and_input_shape);
     suite_add_tcase(s, tc);
     return s;

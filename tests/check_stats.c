@@ -933,6 +933,46 @@ START_TEST(test_csv_errors)
 }
 END_TEST
 
+/* thinice-stats --value/--group: the split, and labels too long to keep (once cut to 255
+ * bytes, a 300-byte label matched no cell and two such labels looked like one group). */
+START_TEST(test_csv_groups)
+{
+    char text[1024], lab[301];
+    memset(lab, 'g', 300);
+    lab[300] = '\0';
+    snprintf(text, sizeof text, "group,value\na,1\nb,2\na,3\n%s,4\n", lab);
+    ti_stats_csv *c;
+    ti_stats_err e = {0};
+    ck_assert_int_eq(ti_stats_csv_parse(text, strlen(text), "g.csv", &c, &e), 0);
+    ti_stats_sample a, b;
+    ck_assert_int_eq(ti_stats_csv_groups(c, "value", "group", "a,b", &a, &b, &e), 0);
+    ck_assert_str_eq(a.label, "a");
+    ck_assert_uint_eq(a.n, 2);
+    ck_assert_double_eq(a.v[1], 3.0);
+    ck_assert_uint_eq(b.n, 1);
+    ck_assert_double_eq(b.v[0], 2.0);
+    free(a.v);
+    free(b.v);
+    /* without "A,B": a third label is an error, and so is the long one */
+    ck_assert_int_eq(ti_stats_csv_groups(c, "value", "group", NULL, &a, &b, &e),
+                     TI_STATS_ERR_ARG);
+    ck_assert(strstr(e.msg, "third group") != NULL);
+    ck_assert_ptr_null(a.v);
+    char groups[400];
+    snprintf(groups, sizeof groups, "a,%s", lab);
+    ck_assert_int_eq(ti_stats_csv_groups(c, "value", "group", groups, &a, &b, &e),
+                     TI_STATS_ERR_ARG);
+    ck_assert_msg(strstr(e.msg, "300 bytes long (at most 255)") != NULL, "%s", e.msg);
+    ti_stats_csv_free(c);
+    snprintf(text, sizeof text, "group,value\n%s,1\n%s,2\n", lab, lab);
+    ck_assert_int_eq(ti_stats_csv_parse(text, strlen(text), "g.csv", &c, &e), 0);
+    ck_assert_int_eq(ti_stats_csv_groups(c, "value", "group", NULL, &a, &b, &e),
+                     TI_STATS_ERR_ARG);
+    ck_assert_msg(strstr(e.msg, "300 bytes long") != NULL, "%s", e.msg);
+    ti_stats_csv_free(c);
+}
+END_TEST
+
 START_TEST(test_csv_file)
 {
     ti_stats_csv *c;
@@ -1057,6 +1097,7 @@ Suite *suite_stats(void)
     TCase *tcsv = tcase_create("csv");
     tcase_add_test(tcsv, test_csv_parse);
     tcase_add_test(tcsv, test_csv_errors);
+    tcase_add_test(tcsv, test_csv_groups);
     tcase_add_test(tcsv, test_csv_file);
     suite_add_tcase(s, tcsv);
     TCase *terr = tcase_create("errors");

@@ -382,8 +382,9 @@ typedef struct ti_stats_sample {
 /* The numbers of column `value` of the rows whose column `group` holds label A into a, label
  * B into b. groups "A,B" names the two labels (rows of other labels are skipped); NULL: the
  * column must hold exactly two labels, taken in order of first appearance. Errors: COLUMN
- * (no such column, the columns listed), ARG (a bad "A,B", a third label, fewer than two),
- * FORMAT/NAN (a cell that is not a number), NOMEM. a and b are empty on error. */
+ * (no such column, the columns listed), ARG (a bad "A,B", a third label, fewer than two, a
+ * label longer than 255 bytes), FORMAT/NAN (a cell that is not a number), NOMEM. a and b are
+ * empty on error. */
 ti_stats_status ti_stats_csv_groups(const ti_stats_csv *c, const char *value, const char *group,
                                     const char *groups, ti_stats_sample *a, ti_stats_sample *b,
                                     ti_stats_err *err);
