@@ -236,14 +236,14 @@ static ti_status run_all(ti_ctx *ctx, ti_audit *a, const ti_eval *ev, const ti_c
             s = ti__audit_unstable(ctx, a, ev, f, pr, p);
         else
             ti__audit_skip(a, TI_AUDIT_UNSTABLE, "off (costly: %d forward passes a sample; "
-                           "ti_audit_params.unstable)", p->n_noise);
+                           "on with the full audit)", p->n_noise);
     }
     if (s == TI_OK) {
         if (p->unconstrained)
             s = ti__audit_unconstrained(ctx, a, ev, f, pr, p);
         else
             ti__audit_skip(a, TI_AUDIT_UNCONSTRAINED, "off (costly: an attack run a sample; "
-                           "ti_audit_params.unconstrained)");
+                           "on with the full audit)");
     }
     return s == TI_OK ? ti_ctx_progress(ctx, "audit", 4, 4) : s;
 }

@@ -198,7 +198,7 @@ ti_status ti__audit_probe(ti_ctx *ctx, ti_audit *a, const ti_eval *ev, const ti_
 {
     static const ti_audit_check probed[3] = {TI_AUDIT_SILENT_SUCCESS, TI_AUDIT_INCOMPLETE,
                                              TI_AUDIT_TRANSFER};
-    const char *why = p->probe ? no_probe(ev, pr->n, 1) : "off (ti_audit_params.probe)";
+    const char *why = p->probe ? no_probe(ev, pr->n, 1) : "off (the probe was turned off)";
     for (int k = 0; why && k < 3; k++)
         ti__audit_skip(a, probed[k], "%s", why);
     if (why)
