@@ -51,7 +51,8 @@ ti_status ti__apgd_ws_init(ti_ctx *ctx, ti__apgd_ws *w, int N, size_t D, int M, 
     w->N = N;
     w->n_iter = n_iter;
     size_t nd = (size_t)N * D * sizeof(float), nm = (size_t)N * M * sizeof(float);
-    float **big[] = {&w->xo, &w->xc, &w->xp, &w->xb, &w->xa, &w->g, &w->gb, &w->xin, &w->gin};
+    float **big[] = {&w->xo, &w->xc, &w->xp, &w->xb, &w->xa, &w->g, &w->gb, &w->xin, &w->gin,
+                     &w->lo, &w->hi};
     int ok = 1;
     for (size_t i = 0; i < sizeof big / sizeof *big; i++)
         ok &= (*big[i] = ti_alloc(nd)) != NULL;
@@ -82,7 +83,7 @@ ti_status ti__apgd_ws_init(ti_ctx *ctx, ti__apgd_ws *w, int N, size_t D, int M, 
 
 void ti__apgd_ws_free(ti__apgd_ws *w)
 {
-    void *all[] = {w->xo, w->xc, w->xp, w->xb, w->xa, w->g, w->gb, w->xin, w->gin,
+    void *all[] = {w->xo, w->xc, w->xp, w->xb, w->xa, w->g, w->gb, w->xin, w->gin, w->lo, w->hi,
                    w->logits, w->dl, w->lossv, w->eta, w->lbest, w->lckpt, w->hist,
                    w->pred, w->map, w->yr, w->tr, w->rows, w->yg, w->tg, w->fooled, w->reduced,
                    w->robust, w->ckpt, w->l1k, w->l1sp, w->l1work};
@@ -161,23 +162,35 @@ static void apgd_start(ti_rng *rng, ti_norm norm, const float *x, float eps, siz
     }
 }
 
-/* One iteration's move of one row: a projected step of size eta, then the momentum mix
- * x + a (z - x) + (1 - a)(x - x_prev), projected again; x_prev takes the old x.
+/* One iteration's move of one row at L2: a projected step of size eta, then the momentum
+ * mix x + a (z - x) + (1 - a)(x - x_prev), projected again; x_prev takes the old x.
  * z is scratch (D). */
-static void apgd_move(ti_norm norm, float *xc, float *xp, const float *g, const float *x,
-                      float eta, float eps, float a, float *z, size_t D)
+static void apgd_move_l2(float *xc, float *xp, const float *g, const float *x, float eta,
+                         float eps, float a, float *z, size_t D)
 {
-    ti__ascent_step(norm, z, xc, x, g, eta, eps, D);
+    ti__ascent_step(TI_NORM_L2, z, xc, x, g, eta, eps, D);
     for (size_t i = 0; i < D; i++) {
         float c = xc[i];
         z[i] = c + (z[i] - c) * a + (c - xp[i]) * (1.0f - a);
         xp[i] = c;
     }
-    if (norm == TI_NORM_LINF)
-        ti__proj_linf(z, x, eps, D);
-    else
-        ti__proj_l2(z, x, eps, D);
+    ti__proj_l2(z, x, eps, D);
     memcpy(xc, z, D * sizeof *z);
+}
+
+/* The same at L-inf in one pass: both projections are clamps to the row's bounds lo, hi
+ * (ti__linf_bounds; the same values as ti__ascent_step and ti__proj_linf give). */
+static void apgd_move_linf(float *restrict xc, float *restrict xp, const float *restrict g,
+                           const float *restrict lo, const float *restrict hi, float eta,
+                           float a, size_t D)
+{
+    for (size_t i = 0; i < D; i++) {
+        float c = xc[i];
+        float z = ti__clampf(c + eta * ti__signf(g[i]), lo[i], hi[i]);
+        z = c + (z - c) * a + (c - xp[i]) * (1.0f - a);
+        xp[i] = c;
+        xc[i] = ti__clampf(z, lo[i], hi[i]);
+    }
 }
 
 /* The L1 iteration (Croce & Hein 2021, §3): the steepest ascent direction over an L1 ball
@@ -289,6 +302,8 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
         ti_rng rng;
         ti__atk_stream(&rng, p->seed, ti__atk_id(io, w->map[r]), salt);
         apgd_start(&rng, p->norm, w->xo + r * D, eps, D, w->xc + r * D, w->l1work);
+        if (p->norm == TI_NORM_LINF)
+            ti__linf_bounds(w->lo + r * D, w->hi + r * D, w->xo + r * D, eps, D);
         w->rows[r] = r;
     }
     int n = m; /* active rows: w->rows[0..n) */
@@ -349,9 +364,12 @@ ti_status ti__apgd_run(ti_ctx *ctx, const ti_classifier *f, const ti_apgd_params
             if (p->norm == TI_NORM_L1)
                 apgd_move_l1(w->xc + r * D, w->g + r * D, w->xo + r * D, w->eta[r], eps,
                              w->l1k[r], w->gin + k * D, w->l1work, D);
+            else if (p->norm == TI_NORM_LINF)
+                apgd_move_linf(w->xc + r * D, w->xp + r * D, w->g + r * D, w->lo + r * D,
+                               w->hi + r * D, w->eta[r], a, D);
             else
-                apgd_move(p->norm, w->xc + r * D, w->xp + r * D, w->g + r * D, w->xo + r * D,
-                          w->eta[r], eps, a, w->gin + k * D, D);
+                apgd_move_l2(w->xc + r * D, w->xp + r * D, w->g + r * D, w->xo + r * D,
+                             w->eta[r], eps, a, w->gin + k * D, D);
         }
         s = eval_active(ctx, f, loss, w, m, n);
         if (s != TI_OK)

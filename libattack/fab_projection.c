@@ -34,54 +34,77 @@ static void vertex(const float *t, const float *w, size_t D, float sgn, float wm
 }
 
 /* L-inf: d_i(l) = s_i min(l, cap_i); G(l) = sum |w_i| min(l, cap_i) = c. Sweep the caps in
- * ascending order; while l would pass the next cap, that coordinate saturates. */
+ * ascending order; while l would pass the next cap, that coordinate saturates.
+ * Only the caps the sweep passes need sorting, and it passes a cap only if the level l it
+ * has reached is above it. So the caps are sorted in slices: first those up to l0 = c / w1
+ * (the level with nothing saturated, a lower bound of every later level); when the sweep has
+ * passed them all, those up to its new level, and so on (after SLICES_MAX slices, all the
+ * rest). Each slice holds larger caps than the one before, and the stable sort keeps index
+ * order among equal caps, so the slices concatenate to the order one full sort gives and
+ * the sums, hence the level, are the same bits; but only the saturated caps (a few percent
+ * of an image's pixels, usually) are sorted. w1 and capmin: ti_fab_project's first pass. */
+#define SLICES_MAX 4
 static void proj_linf(const float *t, const float *w, size_t D, float sgn, double c,
-                      float *d, void *work)
+                      double w1, float capmin, float *d, void *work)
 {
-    double w1 = 0;
-    float capmin = INFINITY;
-    for (size_t i = 0; i < D; i++)
-        if (w[i] != 0.0f) {
-            w1 += fabsf(w[i]);
-            float cp = cap_of(t[i], dir_of(w[i], sgn));
-            capmin = cp < capmin ? cp : capmin;
-        }
     double lam = c / w1;
-    if (!(lam <= capmin)) { /* some coordinate saturates: sort the positive caps */
+    if (!(lam <= capmin)) { /* some coordinate saturates */
         float *key = (float *)((uint32_t *)work + 4 * (D + 1));
         uint32_t *idx = (uint32_t *)(key + D);
-        size_t n = 0;
         double wrem = 0, sat = 0;
-        for (size_t i = 0; i < D; i++)
-            if (w[i] != 0.0f) {
-                float cp = cap_of(t[i], dir_of(w[i], sgn));
-                if (cp > 0.0f) { /* a zero-capacity coordinate can never help */
-                    key[n] = cp;
-                    idx[n++] = (uint32_t)i;
-                    wrem += fabsf(w[i]);
-                }
+        size_t usable = 0, swept = 0;
+        for (size_t i = 0; i < D; i++) /* a zero-capacity coordinate can never help */
+            if (w[i] != 0.0f && cap_of(t[i], dir_of(w[i], sgn)) > 0.0f) {
+                wrem += fabsf(w[i]);
+                usable++;
             }
-        ti_proj_sort_pairs(key, idx, n, work);
-        lam = n ? key[n - 1] : 0.0;
-        for (size_t k = 0; k < n; k++) {
+        double lo = -1.0, hi = lam; /* the slice: caps in (lo, hi] */
+        float last = 0.0f;          /* the largest cap swept */
+        for (int slice = 1;; slice++) {
+            if (slice == SLICES_MAX)
+                hi = INFINITY;
+            size_t n = 0;
+            for (size_t i = 0; i < D; i++)
+                if (w[i] != 0.0f) {
+                    float cp = cap_of(t[i], dir_of(w[i], sgn));
+                    if (cp > 0.0f && (double)cp > lo && (double)cp <= hi) {
+                        key[n] = cp;
+                        idx[n++] = (uint32_t)i;
+                    }
+                }
+            ti_proj_sort_pairs(key, idx, n, work);
             double l = (c - sat) / wrem;
-            if (l <= key[k]) {
+            for (size_t k = 0; k < n; k++) {
+                if (l <= key[k]) {
+                    lam = l;
+                    goto done;
+                }
+                double aw = fabsf(w[idx[k]]);
+                sat += aw * key[k];
+                wrem -= aw;
+                l = (c - sat) / wrem;
+            }
+            swept += n;
+            if (n)
+                last = key[n - 1];
+            if (swept == usable) { /* every coordinate saturates: the largest cap */
+                lam = usable ? last : 0.0;
+                break;
+            }
+            if (!(l > hi)) { /* the next cap, above hi, is at or above l: the sweep stops */
                 lam = l;
                 break;
             }
-            double aw = fabsf(w[idx[k]]);
-            sat += aw * key[k];
-            wrem -= aw;
+            lo = hi;
+            hi = l;
         }
     }
+done:;
     float lf = (float)lam;
-    for (size_t i = 0; i < D; i++) {
-        if (w[i] != 0.0f) {
-            float s = dir_of(w[i], sgn), cp = cap_of(t[i], s);
-            d[i] = s * (lf < cp ? lf : cp);
-        } else {
-            d[i] = 0.0f;
-        }
+    for (size_t i = 0; i < D; i++) { /* branch-free, so that it vectorises */
+        float s = dir_of(w[i], sgn), cp = cap_of(t[i], s);
+        float v = s * (lf < cp ? lf : cp);
+        d[i] = w[i] != 0.0f ? v : 0.0f;
     }
 }
 
@@ -185,13 +208,55 @@ static void proj_l1(const float *t, const float *w, size_t D, float sgn, double 
     }
 }
 
+/* ti_fab_project's first pass at L-inf, for both orientations at once (the sign of c is
+ * known only at the end): c = <w, t> - b, and for sgn = +1 and -1 the total reachable
+ * reduction, the sum w1 of |w_i| over w_i != 0 and the smallest capacity. Four independent
+ * sums in one pass instead of one per pass: each is the same sequence of operations as
+ * before, so the same bits. */
+typedef struct linf_sums {
+    double c, total[2], w1;
+    float capmin[2];
+} linf_sums;
+
+static linf_sums linf_first_pass(const float *t, const float *w, double b, size_t D)
+{
+    linf_sums r = {.c = -b, .capmin = {INFINITY, INFINITY}};
+    for (size_t i = 0; i < D; i++) {
+        r.c += (double)w[i] * t[i];
+        float aw = fabsf(w[i]);
+        float cp = cap_of(t[i], dir_of(w[i], 1.0f)), cn = cap_of(t[i], dir_of(w[i], -1.0f));
+        if (aw > 0.0f) {
+            r.total[0] += (double)aw * cp;
+            r.total[1] += (double)aw * cn;
+        }
+        if (w[i] != 0.0f) { /* differs from aw > 0 for NaN only, as before */
+            r.w1 += aw;
+            r.capmin[0] = cp < r.capmin[0] ? cp : r.capmin[0];
+            r.capmin[1] = cn < r.capmin[1] ? cn : r.capmin[1];
+        }
+    }
+    return r;
+}
+
 int ti_fab_project(ti_norm p, const float *t, const float *w, double b, size_t D, float *d,
                    void *work)
 {
     assert(p == TI_NORM_LINF || p == TI_NORM_L2 || p == TI_NORM_L1);
-    const float wmin = p == TI_NORM_LINF ? 0.0f : 1e-8f;
     /* c = <w, t> - b; flip the hyperplane's orientation so that c >= 0 (reference: c >= 0
      * keeps the sign) and the coordinates must lower <w, t + d> by c. */
+    if (p == TI_NORM_LINF) {
+        linf_sums r = linf_first_pass(t, w, b, D);
+        int neg = !(r.c >= 0);
+        float sgn = neg ? -1.0f : 1.0f;
+        double c = fabs(r.c);
+        if (c >= r.total[neg]) { /* infeasible (or exactly the vertex): the face vertex */
+            vertex(t, w, D, sgn, 0.0f, d);
+            return c <= r.total[neg];
+        }
+        proj_linf(t, w, D, sgn, c, r.w1, r.capmin[neg], d, work);
+        return 1;
+    }
+    const float wmin = 1e-8f;
     double c = -(double)b;
     for (size_t i = 0; i < D; i++)
         c += (double)w[i] * t[i];
@@ -206,10 +271,9 @@ int ti_fab_project(ti_norm p, const float *t, const float *w, double b, size_t D
         vertex(t, w, D, sgn, wmin, d);
         return c <= total;
     }
-    switch (p) {
-    case TI_NORM_LINF: proj_linf(t, w, D, sgn, c, d, work); break;
-    case TI_NORM_L2: proj_l2(t, w, D, sgn, c, d, work); break;
-    default: proj_l1(t, w, D, sgn, c, d, work); break;
-    }
+    if (p == TI_NORM_L2)
+        proj_l2(t, w, D, sgn, c, d, work);
+    else
+        proj_l1(t, w, D, sgn, c, d, work);
     return 1;
 }

@@ -84,6 +84,12 @@ void ti__fit_l2(float *xa, const float *x, float eps, size_t D);
 /* Projection of one sample xa (D) onto {||xa - x||_inf <= eps} ∩ [0,1]^D (exact, also in
  * float: every coordinate ends within eps of x by ti__within). */
 void ti__proj_linf(float *xa, const float *x, float eps, size_t D);
+/* The same set as per-coordinate bounds, lo = clip01(ti__within(x, -eps)) and
+ * hi = clip01(ti__within(x, eps)), so that the projection is one clamp per coordinate,
+ * bit for bit ti__proj_linf's result (clamping to [lo', hi'] and then to [0, 1] is clamping
+ * to their intersection, which holds x). For attacks that project around the same x for
+ * many iterations: the bounds cost one pass, the clamp a fraction of ti__within's. */
+void ti__linf_bounds(float *lo, float *hi, const float *x, float eps, size_t D);
 /* AutoAttack's L2 "projection": scale xa - x to norm min(eps, ||xa - x||_2), then clip to
  * [0,1] (not the exact projection onto ball ∩ box; docs/attacks.md#conventions), then
  * ti__fit_l2. */
@@ -133,6 +139,7 @@ typedef struct ti__apgd_ws {
     float *xo, *xc, *xp, *xb, *xa; /* (N, D) clean x, current, previous, best-loss, last
                                       misclassified iterate */
     float *g, *gb, *xin, *gin;     /* (N, D) gradient, gradient at x_best, gathered batch */
+    float *lo, *hi;                /* (N, D) L-inf: the threat set's bounds (ti__linf_bounds) */
     float *logits, *dl;            /* (N, M) */
     float *lossv, *eta, *lbest, *lckpt; /* (N) */
     float *hist;                   /* (N, n_iter) loss after each iteration */

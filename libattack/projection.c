@@ -158,6 +158,14 @@ void ti__proj_linf(float *xa, const float *x, float eps, size_t D)
     }
 }
 
+void ti__linf_bounds(float *lo, float *hi, const float *x, float eps, size_t D)
+{
+    for (size_t i = 0; i < D; i++) {
+        lo[i] = ti__clampf(ti__within(x[i], -eps), 0.0f, 1.0f);
+        hi[i] = ti__clampf(ti__within(x[i], eps), 0.0f, 1.0f);
+    }
+}
+
 void ti__proj_l2(float *xa, const float *x, float eps, size_t D)
 {
     double s = 0;
