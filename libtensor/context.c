@@ -11,6 +11,12 @@
 
 #include "internal.h"
 
+/* The cache of derived values (ti__ctx_derived): a few dozen entries, at most DERIVED_MAX
+ * bytes in all, each at most DERIVED_MAX / 8 (a small network's transformed weights fit;
+ * a large layer's transform is cheap next to its convolution and is not kept). */
+#define DERIVED_SLOTS 48
+#define DERIVED_MAX ((size_t)32 << 20)
+
 struct ti_ctx {
     ti_rng rng;
     uint64_t seed;
@@ -23,6 +29,15 @@ struct ti_ctx {
     ti_progress_fn progress_fn;
     void *progress_user;
     ti__pool *pool; /* threads - 1 workers, started on the first parallel kernel */
+    struct derived {
+        int tag;
+        const void *src;   /* the address the entry was made for */
+        size_t src_bytes, bytes;
+        void *copy;        /* src's contents then, followed by the derived values */
+        unsigned long used; /* clock of the last hit, for eviction */
+    } derived[DERIVED_SLOTS];
+    size_t derived_bytes;
+    unsigned long derived_clock;
 };
 
 static const char *const status_names[TI_STATUS_COUNT] = {
@@ -84,6 +99,8 @@ void ti_ctx_free(ti_ctx *ctx)
 {
     if (!ctx)
         return;
+    for (int i = 0; i < DERIVED_SLOTS; i++)
+        ti_free(ctx->derived[i].copy);
     ti__pool_free(ctx->pool);
     ti_free(ctx->work);
     free(ctx);
@@ -173,6 +190,60 @@ void *ti_ctx_workspace(ti_ctx *ctx, size_t bytes)
         ctx->work_bytes = want;
     }
     return ctx->work;
+}
+
+void *ti__ctx_derived(ti_ctx *ctx, int tag, const void *src, size_t src_bytes, size_t bytes,
+                      int *fresh)
+{
+    *fresh = 1;
+    size_t need = src_bytes + bytes;
+    if (!ctx || need > DERIVED_MAX / 8)
+        return NULL;
+    struct derived *e = NULL, *old = &ctx->derived[0];
+    for (int i = 0; i < DERIVED_SLOTS; i++) {
+        struct derived *d = &ctx->derived[i];
+        if (d->copy && d->tag == tag && d->src == src && d->src_bytes == src_bytes &&
+            d->bytes == bytes) {
+            e = d;
+            break;
+        }
+        if (!d->copy || (old->copy && d->used < old->used))
+            old = d; /* an empty slot, else the least recently used */
+    }
+    ctx->derived_clock++;
+    if (e && memcmp(e->copy, src, src_bytes) == 0) {
+        e->used = ctx->derived_clock;
+        *fresh = 0;
+        return (char *)e->copy + src_bytes;
+    }
+    if (!e) { /* a new entry: evict until it fits */
+        e = old;
+        while (ctx->derived_bytes + need > DERIVED_MAX) {
+            struct derived *v = NULL;
+            for (int i = 0; i < DERIVED_SLOTS; i++)
+                if (ctx->derived[i].copy && &ctx->derived[i] != e &&
+                    (!v || ctx->derived[i].used < v->used))
+                    v = &ctx->derived[i];
+            if (!v)
+                break;
+            ctx->derived_bytes -= v->src_bytes + v->bytes;
+            ti_free(v->copy);
+            *v = (struct derived){0};
+        }
+        if (e->copy)
+            ctx->derived_bytes -= e->src_bytes + e->bytes;
+        ti_free(e->copy);
+        *e = (struct derived){.tag = tag, .src = src, .src_bytes = src_bytes, .bytes = bytes,
+                              .copy = ti_alloc(need)};
+        if (!e->copy) {
+            *e = (struct derived){0};
+            return NULL;
+        }
+        ctx->derived_bytes += need;
+    }
+    memcpy(e->copy, src, src_bytes);
+    e->used = ctx->derived_clock;
+    return (char *)e->copy + src_bytes;
 }
 
 void ti_ctx_set_log(ti_ctx *ctx, ti_log_fn fn, void *user)

@@ -212,12 +212,18 @@ void ti__conv3x3_winograd(ti_ctx *ctx, float *y, int accumulate, float *ws, cons
     int threads = ti__ctx_pool_threads(ctx);
     int OH = H + 2 * pad - 2, OW = W + 2 * pad - 2, TH = (OH + 1) / 2, TW = (OW + 1) / 2;
     int G = wino_group(N, TH, TW, threads);
+    /* U is kept across calls while w's values stay the same (a frozen model under attack) */
+    int fresh;
+    float *U = ti__ctx_derived(ctx, flip ? TI__DERIVED_WINO_FLIP : TI__DERIVED_WINO, w,
+                               (size_t)K * C * 9 * sizeof(float),
+                               16 * (size_t)K * C * sizeof(float), &fresh);
     wino_job j = {.ctx = ctx, .y = y, .accumulate = accumulate, .flip = flip, .x = x, .w = w,
                   .b = b, .N = N, .C = C, .H = H, .W = W, .K = K, .pad = pad, .OH = OH,
-                  .OW = OW, .TH = TH, .TW = TW, .G = G, .U = ws,
+                  .OW = OW, .TH = TH, .TW = TW, .G = G, .U = U ? U : ws,
                   .ws = ws + 16 * (size_t)K * C,
                   .slice = worker_floats(C, K, TH, TW, (size_t)G * TH * TW)};
-    ti__parallel_for(ctx, (size_t)K, 8, weight_range, &j);
+    if (fresh)
+        ti__parallel_for(ctx, (size_t)K, 8, weight_range, &j);
     ti__parallel_for(ctx, (size_t)N, 1, image_range, &j);
 }
 

@@ -82,6 +82,25 @@ int ti__in_parallel(void);
 ti__pool *ti__ctx_pool(ti_ctx *ctx);
 int ti__ctx_pool_threads(ti_ctx *ctx);
 int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void *arg);
+/* context.c: values derived from constant inputs, kept across calls (a convolution's
+ * weights transformed for its kernel: recomputing them took 6-16% of a Square attack on a
+ * small CIFAR ResNet, where each query is a forward of a few dozen images). Returns a
+ * buffer of `bytes` bound to (tag, src, src_bytes) and sets *fresh: 1 when the caller must
+ * fill it (first use, or src's contents changed: each entry keeps a copy of src and
+ * compares it, so values derived from weights that changed in between are never served),
+ * 0 when it holds what the caller derived from these very contents before. NULL when the
+ * entry would be too large to keep (or memory ran out): compute into scratch instead.
+ * Valid until the next ti__ctx_derived on ctx. */
+void *ti__ctx_derived(ti_ctx *ctx, int tag, const void *src, size_t src_bytes, size_t bytes,
+                      int *fresh);
+/* Tags of ti__ctx_derived (one per kind of derived value). */
+enum {
+    TI__DERIVED_WINO = 1,
+    TI__DERIVED_WINO_FLIP,
+    TI__DERIVED_DIRECT,
+    TI__DERIVED_DIRECT_FLIP
+};
+
 /* parallel.c: p[0 .. n) = 0 over the pool (zeroing a large gradient is a pass like any other) */
 void ti__parallel_zero(ti_ctx *ctx, float *p, size_t n);
 
