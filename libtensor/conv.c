@@ -63,6 +63,10 @@ static void shape_fill(conv_shape *s, const ti_tensor *x, const ti_tensor *w, in
     s->wino = s->KH == 3 && s->KW == 3 && stride == 1 && pad <= 2 &&
               s->C >= WINO_MIN_CHANNELS && s->K >= WINO_MIN_CHANNELS;
     s->G = group_size(s);
+    /* the direct kernel takes the forward and the input gradient of the layers it handles
+     * (the weight gradient, wanted in training only, stays with Winograd or im2col) */
+    s->dconv = ti__conv_direct_ok(s);
+    s->dconv_bwd = ti__conv_direct_bwd_ok(s);
 }
 
 /* ---- the reference: seven plain loops ------------------------------------------------- */
@@ -385,6 +389,17 @@ static void conv2d_backward(ti_tape *tape, ti_node *n)
         bias_job bj = {b->grad, n->out->grad, &s};
         ti__parallel_for(ctx, (size_t)s.K, 4, bias_range, &bj);
     }
+    if (j.dx && s.dconv_bwd) {
+        size_t bytes = ti__conv_direct_floats(&s, 1) * sizeof(float);
+        float *ws = ti_ctx_workspace(ctx, bytes);
+        if (!ws) {
+            ti__tape_fail(tape, TI_ERR_NOMEM,
+                          "conv2d backward: out of memory for a %zu-byte workspace", bytes);
+            return;
+        }
+        ti__conv_direct_bwd(ctx, ws, j.dx, n->out->grad, w->data, &s);
+        j.dx = NULL;
+    }
     if (j.dx && s.wino) {
         /* dX is the 3x3 convolution of dY with the weight flipped and transposed, padded by
          * 2 - pad: the Winograd forward, accumulating */
@@ -421,6 +436,17 @@ static void conv2d_forward(ti_tape *tape, ti_tensor *y, const ti_tensor *x, cons
                            const ti_tensor *b, const conv_shape *s)
 {
     ti_ctx *ctx = ti_tape_ctx(tape);
+    if (s->dconv) {
+        size_t bytes = ti__conv_direct_floats(s, 0) * sizeof(float);
+        float *ws = ti_ctx_workspace(ctx, bytes);
+        if (!ws) {
+            ti__tape_fail(tape, TI_ERR_NOMEM, "conv2d: out of memory for a %zu-byte workspace",
+                          bytes);
+            return;
+        }
+        ti__conv_direct_fwd(ctx, ws, y->data, x->data, w->data, b ? b->data : NULL, s);
+        return;
+    }
     if (s->wino) {
         size_t bytes =
             ti__winograd_floats(s->N, s->C, s->H, s->W, s->K, s->pad, s->T) * sizeof(float);

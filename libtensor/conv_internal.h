@@ -22,6 +22,7 @@ typedef struct conv_shape {
     int G;             /* images per group (a GEMM's worth), at most ceil(N / T) */
     int direct;        /* 1x1, stride 1, no padding: an image already is its column matrix */
     int wino;          /* 3x3, stride 1, pad <= 2, wide enough: forward and dX by Winograd */
+    int dconv, dconv_bwd; /* few channels: forward / dX by the direct kernel (conv_direct.c) */
     size_t CK;         /* C * KH * KW: rows of the column matrix */
     size_t P;          /* OH * OW: output pixels per image */
 } conv_shape;
@@ -58,5 +59,17 @@ void ti__conv_rowshift_fwd_range(void *job, size_t lo, size_t hi, int t);
 void ti__conv_rowshift_bwd_range(void *job, size_t lo, size_t hi, int t);
 /* After a backward job that ran `parts` workers: adds their weight gradients into dw. */
 void ti__conv_rowshift_bwd_finish(conv_job *j, int parts);
+
+/* conv_direct.c: the direct convolution for layers with few channels. ok: the forward
+ * handles s (and bwd_ok: its input gradient); floats: the workspace, for a pool of s->T. */
+int ti__conv_direct_ok(const conv_shape *s);
+int ti__conv_direct_bwd_ok(const conv_shape *s);
+size_t ti__conv_direct_floats(const conv_shape *s, int backward);
+/* y (N, K, OH, OW) = conv(x, w) + b (b may be NULL), over the pool by images. */
+void ti__conv_direct_fwd(ti_ctx *ctx, float *ws, float *y, const float *x, const float *w,
+                         const float *b, const conv_shape *s);
+/* dx (N, C, H, W) += the input gradient of conv(x, w) given dy (N, K, OH, OW). */
+void ti__conv_direct_bwd(ti_ctx *ctx, float *ws, float *dx, const float *dy, const float *w,
+                         const conv_shape *s);
 
 #endif

@@ -17,7 +17,10 @@ typedef struct conv_case {
  * a short last group (7 images of 28x28), the direct 1x1 path, the row-shift variant (stride
  * 1 on large maps, KH > 1), and Winograd (3x3 stride 1, 32 channels and more: the last five,
  * odd sizes for cut edge tiles, pad 0 to 2, more images than one group on 34x34 and on the
- * small CNN's 14x14). */
+ * small CNN's 14x14), then the direct kernel's corners (conv_direct.c: 3x3 stride-2 layers
+ * with few channels, stride-1 layers Winograd does not take or whose maps are 8x8 and
+ * smaller; output rows of 8 and more pixels, cut ones, and rows of 4 two to a vector; an odd
+ * last row; 1, 2 and 3 output channels past the last block of 4; pad 0 and 1). */
 static const conv_case CASES[] = {
     {1, 1, 5, 5, 1, 3, 3, 1, 0, 0},   {1, 3, 7, 6, 4, 3, 3, 1, 1, 1},
     {7, 3, 9, 9, 5, 3, 3, 2, 1, 1},   {7, 1, 8, 7, 2, 5, 5, 1, 2, 1},
@@ -31,6 +34,11 @@ static const conv_case CASES[] = {
     {2, 64, 9, 7, 64, 3, 3, 1, 1, 1}, {3, 64, 6, 6, 65, 3, 3, 1, 0, 1},
     {1, 70, 5, 8, 64, 3, 3, 1, 2, 0}, {2, 64, 34, 34, 64, 3, 3, 1, 1, 1},
     {9, 32, 14, 14, 48, 3, 3, 1, 1, 1},
+    {3, 3, 32, 32, 16, 3, 3, 2, 1, 1}, {2, 16, 16, 16, 33, 3, 3, 2, 1, 0},
+    {2, 32, 8, 8, 30, 3, 3, 1, 1, 1},  {3, 32, 8, 8, 32, 3, 3, 1, 1, 1},
+    {2, 32, 8, 8, 35, 3, 3, 2, 1, 1},  {2, 32, 4, 4, 32, 3, 3, 1, 1, 1},
+    {1, 5, 6, 4, 6, 3, 3, 1, 1, 1},    {2, 7, 19, 21, 9, 3, 3, 1, 0, 1},
+    {2, 4, 21, 19, 5, 3, 3, 2, 0, 1},  {2, 64, 8, 8, 7, 3, 3, 1, 1, 1},
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 
@@ -188,6 +196,67 @@ START_TEST(test_conv_backward_vs_naive)
     }
     ti_tape_free(tape);
     ti_ctx_free(ctx);
+}
+END_TEST
+
+/* The direct kernel sums every output in one order whatever the batch: an image's output
+ * (and, at stride 1, where the kernel also takes the backward, its input gradient) is the
+ * same bits alone or among others, with 1 or 2 threads (the GEMM paths do not promise that:
+ * OpenBLAS's kernels depend on the matrix sizes). */
+START_TEST(test_conv_direct_batch_independent)
+{
+    static const conv_case direct[] = {
+        {5, 3, 32, 32, 16, 3, 3, 2, 1, 1}, {5, 32, 8, 8, 32, 3, 3, 1, 1, 1},
+        {5, 32, 8, 8, 32, 3, 3, 2, 1, 1}, {5, 3, 32, 32, 64, 3, 3, 1, 1, 0}};
+    ti_rng r;
+    ti_rng_seed(&r, 13);
+    for (size_t ci = 0; ci < sizeof direct / sizeof *direct; ci++) {
+        const conv_case *c = &direct[ci];
+        ti_tensor *x, *w, *b;
+        case_leaves(&r, c, &x, &w, &b);
+        size_t D = (size_t)c->C * c->H * c->W;
+        float *yall = NULL, *dxall = NULL, *dy = NULL;
+        for (int T = 1; T <= 2; T++) {
+            ti_ctx *ctx = ti_ctx_new(1, T);
+            ti_tape *tape = ti_tape_new(ctx);
+            for (int n = -1; n < c->N; n++) { /* n = -1: the whole batch, else image n */
+                int N = n < 0 ? c->N : 1;
+                ti_tape_reset(tape);
+                ti_tensor *in = ti_tape_input(tape, x->data + (n < 0 ? 0 : n) * D, 4,
+                                              (int[]){N, c->C, c->H, c->W}, 1);
+                ti_tensor *y = ti_conv2d(tape, in, w, b, c->stride, c->pad);
+                ck_assert_ptr_nonnull(y);
+                size_t O = y->size / (size_t)N;
+                if (!dy) {
+                    dy = malloc(y->size * sizeof(float));
+                    tu_fill(&r, dy, y->size, -1, 1);
+                }
+                ck_assert_int_eq(ti_tape_backward_seed(tape, y, dy + (n < 0 ? 0 : n) * O), TI_OK);
+                if (!yall) {
+                    yall = malloc(y->size * sizeof(float));
+                    dxall = malloc(in->size * sizeof(float));
+                    memcpy(yall, y->data, y->size * sizeof(float));
+                    memcpy(dxall, in->grad, in->size * sizeof(float));
+                    continue;
+                }
+                size_t i0 = n < 0 ? 0 : (size_t)n;
+                ck_assert_msg(!memcmp(y->data, yall + i0 * O, y->size * sizeof(float)),
+                              "case %zu, %d threads, image %d: forward differs", ci, T, n);
+                ck_assert_msg(c->stride > 1 ||
+                                  !memcmp(in->grad, dxall + i0 * D, in->size * sizeof(float)),
+                              "case %zu, %d threads, image %d: input gradient differs", ci, T,
+                              n);
+            }
+            ti_tape_free(tape);
+            ti_ctx_free(ctx);
+        }
+        free(yall);
+        free(dxall);
+        free(dy);
+        ti_tensor_free(x);
+        ti_tensor_free(w);
+        ti_tensor_free(b);
+    }
 }
 END_TEST
 
@@ -440,6 +509,7 @@ Suite *suite_ops_conv(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_conv_forward_vs_naive, 1, 4);
     tcase_add_loop_test(tc, test_conv_backward_vs_naive, 1, 4);
+    tcase_add_test(tc, test_conv_direct_batch_independent);
     tcase_add_test(tc, test_conv_gradcheck);
     tcase_add_test(tc, test_conv_input_grad_only);
     tcase_add_test(tc, test_conv_errors);
