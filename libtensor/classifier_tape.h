@@ -18,17 +18,37 @@ typedef struct ti__cls_net {
      * returns whether they did before: the view switches them off during a call (attacks
      * want the input gradient only) and back on after. */
     int (*set_requires_grad)(void *net, int on);
+    /* Optional (NULL: the view never splits a batch over threads): a view of net that
+     * another thread can run at the same time as net itself, sending its messages to ctx
+     * (a context of that thread's own); view_free releases it. concurrent (optional) says
+     * whether net can run on several threads at this moment. */
+    void *(*view_new)(void *net, ti_ctx *ctx);
+    void (*view_free)(void *view);
+    int (*concurrent)(void *net);
     int C, H, W; /* one input sample */
     int M;       /* classes */
 } ti__cls_net;
 
+/* Threads a batch is split over, at most (classifier_tape.c). */
+#define TI__CLS_MAX_WORKERS 16
+
 /* The view's state: the network, a tape kept between calls (reset per batch, so a long
- * attack allocates nothing after its first batch) and a (batch, M) seed buffer. */
+ * attack allocates nothing after its first batch), a (batch, M) seed buffer, and per thread
+ * of the pool what it runs its share of a batch with (w[0]: the caller, with `tape`;
+ * the others made on first use). */
 typedef struct ti__cls_tape {
     ti__cls_net net;
+    ti_ctx *ctx;
     int batch;
     ti_tape *tape;
     float *seed;
+    int nw; /* workers made, w[0] included */
+    struct ti__cls_worker {
+        ti_ctx *ctx; /* NULL for w[0] (the view's context) */
+        ti_tape *tape;
+        void *net;   /* w[0]: the network; others: net.view_new's view */
+        ti_tensor *in, *z; /* the worker's input and logits, between the phases of a pass */
+    } w[TI__CLS_MAX_WORKERS];
 } ti__cls_tape;
 
 /* Allocates the tape and the seed for batches of at most `batch` (>= 1) samples and fills
@@ -36,7 +56,7 @@ typedef struct ti__cls_tape {
  * failure; c then holds nothing to release beyond what ti__cls_tape_release frees. */
 ti_status ti__cls_tape_init(ti__cls_tape *c, ti_ctx *ctx, const ti__cls_net *net, int batch,
                             const char *who, ti_classifier *out);
-/* Frees the tape and the seed (not c itself); NULL-safe. */
+/* Frees the tape, the seed and the workers (not c itself); NULL-safe. */
 void ti__cls_tape_release(ti__cls_tape *c);
 
 #endif

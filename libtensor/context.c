@@ -147,7 +147,9 @@ ti__pool *ti__ctx_pool(ti_ctx *ctx)
 
 int ti__ctx_pool_threads(ti_ctx *ctx)
 {
-    return ctx ? ti__pool_threads(ctx->pool) : 1;
+    /* inside a job a kernel's own jobs run inline: it has one thread, and sizes its work
+     * (groups of images, GEMM splits) as a one-thread context would */
+    return ctx && !ti__in_parallel() ? ti__pool_threads(ctx->pool) : 1;
 }
 
 int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void *arg)

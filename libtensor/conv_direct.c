@@ -29,34 +29,25 @@ typedef float vfu __attribute__((vector_size(32), aligned(4))); /* unaligned acc
 #define VW 8 /* floats per vector */
 #define KB 4 /* output channels per block */
 
-static inline vf vload(const float *p)
-{
-    return *(const vfu *)p;
-}
-
-static inline void vstore(float *p, vf v)
-{
-    *(vfu *)p = v;
-}
-
-static inline vf vsplat(float a)
-{
-    return (vf){a, a, a, a, a, a, a, a};
-}
+/* Loads, stores and broadcasts as macros: functions returning a 32-byte vector would draw
+ * GCC's -Wpsabi note in the portable build (no AVX), although nothing crosses an ABI here. */
+#define VLOAD(p) (*(const vfu *)(p))
+#define VSTORE(p, v) (*(vfu *)(p) = (v))
+#define VSPLAT(a) ((vf){0} + (a))
 
 /* Half vectors, for maps 4 pixels wide: one vector holds two rows of 4. */
 typedef float vh __attribute__((vector_size(16)));
 typedef float vhu __attribute__((vector_size(16), aligned(4)));
-
-static inline vf vload2(const float *a, const float *b)
-{
-    vh lo = *(const vhu *)a, hi = *(const vhu *)b;
 #if defined(__clang__) || __GNUC__ >= 12
-    return __builtin_shufflevector(lo, hi, 0, 1, 2, 3, 4, 5, 6, 7); /* one vinsertf128 */
+#define VLOAD2(a, b) __builtin_shufflevector(*(const vhu *)(a), *(const vhu *)(b), 0, 1, 2, 3, \
+                                             4, 5, 6, 7) /* one vinsertf128 */
 #else
-    return (vf){lo[0], lo[1], lo[2], lo[3], hi[0], hi[1], hi[2], hi[3]};
+#define VLOAD2(a, b)                                                                        \
+    ({                                                                                      \
+        vh lo_ = *(const vhu *)(a), hi_ = *(const vhu *)(b);                                \
+        (vf){lo_[0], lo_[1], lo_[2], lo_[3], hi_[0], hi_[1], hi_[2], hi_[3]};               \
+    })
 #endif
-}
 
 /* ---- shapes ------------------------------------------------------------------------------ */
 
@@ -195,24 +186,24 @@ static inline __attribute__((always_inline)) void tile(float *y, const float *ph
     const size_t plane = (size_t)d->Hp * d->L, down = (size_t)d->s * d->L;
     vf acc[KB][2];
     for (int i = 0; i < KB; i++)
-        acc[i][0] = acc[i][1] = vsplat(0.0f);
+        acc[i][0] = acc[i][1] = VSPLAT(0.0f);
     for (int c = 0; c < C; c++) {
         const float *row = ph + c * plane + (size_t)oh0 * down + ow0;
         const float *wk = wp + (size_t)c * T * KB;
         for (int t = 0; t < T; t++, wk += KB) {
             const float *p = row + d->off[t];
-            vf x0, x1 = vsplat(0.0f);
+            vf x0, x1 = VSPLAT(0.0f);
             if (half) { /* vector r: output rows oh0 + 2r and oh0 + 2r + 1 */
-                x0 = vload2(p, p + down);
+                x0 = VLOAD2(p, p + down);
                 if (rb > 1)
-                    x1 = vload2(p + 2 * down, p + 3 * down);
+                    x1 = VLOAD2(p + 2 * down, p + 3 * down);
             } else { /* vector r: output row oh0 + r */
-                x0 = vload(p);
+                x0 = VLOAD(p);
                 if (rb > 1)
-                    x1 = vload(p + down);
+                    x1 = VLOAD(p + down);
             }
             for (int i = 0; i < kb; i++) {
-                vf wv = vsplat(wk[i]);
+                vf wv = VSPLAT(wk[i]);
                 acc[i][0] += wv * x0;
                 if (rb > 1)
                     acc[i][1] += wv * x1;
@@ -223,22 +214,22 @@ static inline __attribute__((always_inline)) void tile(float *y, const float *ph
     for (int i = 0; i < kb; i++) {
         float bk = bias && !accumulate ? bias[k0 + i] : 0.0f;
         for (int r = 0; r < rb; r++) {
-            vf v = acc[i][r] + vsplat(bk);
+            vf v = acc[i][r] + VSPLAT(bk);
             if (half) { /* lanes 0-3: row oh0 + 2r, lanes 4-7: the next row */
                 float *o = y + ((size_t)(k0 + i) * d->OH + oh0 + 2 * r) * 4;
                 if (accumulate)
-                    v += vload2(o, o + 4);
-                vstore(o, v); /* the two rows are adjacent in y */
+                    v += VLOAD2(o, o + 4);
+                VSTORE(o, v); /* the two rows are adjacent in y */
                 continue;
             }
             float *o = y + ((size_t)(k0 + i) * d->OH + oh0 + r) * d->OW + ow0;
             if (accumulate)
-                v += n == VW ? vload(o) : vsplat(0.0f);
+                v += n == VW ? VLOAD(o) : VSPLAT(0.0f);
             if (n == VW) {
-                vstore(o, v);
+                VSTORE(o, v);
             } else {
                 float tmp[VW];
-                vstore(tmp, v);
+                VSTORE(tmp, v);
                 for (int j = 0; j < n; j++)
                     o[j] = accumulate ? o[j] + tmp[j] : tmp[j];
             }

@@ -78,7 +78,8 @@ int ti__in_parallel(void);
 /* Elements of an element-wise pass below which handing half of it to another thread costs
  * more than it saves (a hand-off is a few microseconds; this is about ten). */
 #define TI_GRAIN_ELEMS ((size_t)32768)
-/* context.c: the context's pool and its size (workers + the caller). */
+/* context.c: the context's pool and its size (workers + the caller; 1 inside a job, where
+ * nested jobs run inline). */
 ti__pool *ti__ctx_pool(ti_ctx *ctx);
 int ti__ctx_pool_threads(ti_ctx *ctx);
 int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void *arg);

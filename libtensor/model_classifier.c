@@ -32,6 +32,19 @@ static int model_set_requires_grad(void *net, int on)
     return was;
 }
 
+/* In evaluation mode the forward only reads the model, so another thread runs the model
+ * itself; but a user's weight hook may not be safe to call from two threads at once. */
+static void *model_view_new(void *net, ti_ctx *ctx)
+{
+    (void)ctx;
+    return net;
+}
+
+static int model_concurrent(void *net)
+{
+    return ((ti_model *)net)->wfn == NULL;
+}
+
 ti_status ti_model_classifier(ti_model *m, int batch, ti_classifier *out)
 {
     if (!m || !out)
@@ -45,6 +58,8 @@ ti_status ti_model_classifier(ti_model *m, int batch, ti_classifier *out)
     ti__cls_net net = {.net = m,
                        .forward = model_forward,
                        .set_requires_grad = model_set_requires_grad,
+                       .view_new = model_view_new,
+                       .concurrent = model_concurrent,
                        .C = m->cfg.C,
                        .H = m->cfg.H,
                        .W = m->cfg.W,

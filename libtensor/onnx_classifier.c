@@ -32,6 +32,39 @@ static int onnx_set_requires_grad(void *net, int on)
     return was;
 }
 
+/* Another thread's view of the graph: the same steps and constants, its own slots for the
+ * values of a forward (the only state ti_onnx_forward writes: the ops' run functions set
+ * act and iact, nothing else) and its own context for messages. */
+static void *onnx_view_new(void *net, ti_ctx *ctx)
+{
+    const ti_onnx *g = net;
+    ti_onnx *v = malloc(sizeof *v);
+    if (!v)
+        return NULL;
+    *v = *g;
+    v->ctx = ctx;
+    v->cls = NULL;
+    v->act = calloc((size_t)g->nvals + 1, sizeof *v->act);
+    v->iact = calloc((size_t)g->nvals + 1, sizeof *v->iact);
+    if (!v->act || !v->iact) {
+        free(v->act);
+        free(v->iact);
+        free(v);
+        return NULL;
+    }
+    return v;
+}
+
+static void onnx_view_free(void *view)
+{
+    ti_onnx *v = view;
+    if (!v)
+        return;
+    free(v->act);
+    free(v->iact);
+    free(v);
+}
+
 ti_status ti_onnx_classifier(ti_onnx *g, int batch, ti_classifier *out)
 {
     if (!g || !out)
@@ -44,6 +77,8 @@ ti_status ti_onnx_classifier(ti_onnx *g, int batch, ti_classifier *out)
     ti__cls_net net = {.net = g,
                        .forward = onnx_forward,
                        .set_requires_grad = onnx_set_requires_grad,
+                       .view_new = onnx_view_new,
+                       .view_free = onnx_view_free,
                        .C = g->C,
                        .H = g->H,
                        .W = g->W,

@@ -2,7 +2,9 @@
  * cover a job exactly once, range t on worker t; nested jobs run inline; thousands of jobs in
  * a row neither deadlock nor lose work, with more threads than cores; ti__sgemm against plain
  * loops for every transpose and both split directions; a network's forward and input
- * gradient agree across thread counts and are bit-identical for the same count. */
+ * gradient agree across thread counts and are bit-identical for the same count; the
+ * classifier views split a batch over the threads, each running its images' whole pass
+ * (bit for bit a one-thread pass over those images), and not while a weight hook is set. */
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -11,6 +13,7 @@
 
 #include "testutil.h"
 #include "thinice/model.h"
+#include "thinice/onnx.h"
 #include "../libtensor/internal.h"
 
 #define MAXP 8
@@ -246,6 +249,125 @@ START_TEST(test_threads_agree)
 }
 END_TEST
 
+/* Everything a classifier view computes for images [i0, i0 + n) of x: logits, vjp, the
+ * loss gradient (fn: the seed is the logits times 0.5 minus 1 at each row's class 0) and
+ * the Jacobian, into out (in that order). */
+static void dl_half(void *user, const float *z, int n, int M, float *dl)
+{
+    (void)user;
+    for (int i = 0; i < n * M; i++)
+        dl[i] = 0.5f * z[i] - (i % M == 0);
+}
+
+static void view_all(const ti_classifier *f, const float *x, int i0, int n, float *out)
+{
+    size_t D = ti_classifier_dim(f);
+    int M = f->M;
+    float *seed = malloc((size_t)n * M * sizeof(float));
+    for (int i = 0; i < n * M; i++)
+        seed[i] = (float)((i0 * M + i) % 5) - 2.0f;
+    const float *xi = x + (size_t)i0 * D;
+    float *lg = out, *dx = lg + (size_t)n * M, *lg2 = dx + (size_t)n * D;
+    float *gx = lg2 + (size_t)n * M, *jac = gx + (size_t)n * D;
+    ck_assert_int_eq(f->forward(f->self, xi, n, lg), TI_OK);
+    ck_assert_int_eq(f->vjp(f->self, xi, n, seed, NULL, dx), TI_OK);
+    ck_assert_int_eq(f->grad(f->self, xi, n, dl_half, NULL, lg2, gx), TI_OK);
+    ck_assert_int_eq(f->jacobian(f->self, xi, n, NULL, jac), TI_OK);
+    free(seed);
+}
+
+/* The view's output layout for n images: 2 (n, M) logits, 2 (n, D) gradients, (n, M, D). */
+static size_t view_floats(int n, int M, size_t D)
+{
+    return (size_t)n * (2 * M + 2 * D + M * D);
+}
+
+/* One ONNX model (or the zoo's ResNet-18 when path is NULL) on ctx with threads T. */
+static void make_view(int T, const char *path, ti_ctx **ctx, ti_model **m, ti_onnx **g,
+                      ti_classifier *f)
+{
+    *ctx = ti_ctx_new(5, T);
+    *m = NULL;
+    *g = NULL;
+    if (path) {
+        ck_assert_int_eq(ti_onnx_load(*ctx, path, g), TI_OK);
+        ck_assert_int_eq(ti_onnx_classifier(*g, 16, f), TI_OK);
+    } else {
+        ti_model_config cfg = {.C = 3, .H = 16, .W = 16, .M = 10};
+        ck_assert_int_eq(ti_model_new(*ctx, "resnet18", &cfg, m), TI_OK);
+        ck_assert_int_eq(ti_model_classifier(*m, 16, f), TI_OK);
+    }
+}
+
+static ti_tensor *same_weight(void *user, ti_tape *tape, ti_param *p)
+{
+    (void)user;
+    (void)tape;
+    return &p->t;
+}
+
+/* With 2 threads, a batch of 7 goes 3 + 4 to the two threads, each a one-thread pass: the
+ * results are bit for bit those of a one-thread context on images 0-2 and 3-6 (forward,
+ * vjp, grad, jacobian). With a weight hook the model runs on one thread (a user's hook need
+ * not be thread-safe): bit for bit a one-thread context on the whole batch. */
+START_TEST(test_view_split)
+{
+    const char *paths[2] = {NULL, "tests/fixtures/onnx_resnet.onnx"};
+    for (int k = 0; k < 2; k++) {
+        ti_ctx *c1, *c2;
+        ti_model *m1, *m2;
+        ti_onnx *g1, *g2;
+        ti_classifier f1, f2;
+        make_view(1, paths[k], &c1, &m1, &g1, &f1);
+        make_view(2, paths[k], &c2, &m2, &g2, &f2);
+        size_t D = ti_classifier_dim(&f1);
+        int M = f1.M, N = 7;
+        float *x = malloc((size_t)N * D * sizeof(float));
+        ti_rng r;
+        ti_rng_seed(&r, 21);
+        tu_fill(&r, x, (size_t)N * D, 0, 1);
+        float *two = malloc(view_floats(N, M, D) * sizeof(float));
+        float *a = malloc(view_floats(3, M, D) * sizeof(float));
+        float *b = malloc(view_floats(4, M, D) * sizeof(float));
+        view_all(&f2, x, 0, N, two);
+        view_all(&f1, x, 0, 3, a);
+        view_all(&f1, x, 3, 4, b);
+        /* block by block: rows 0-2 from a, 3-6 from b */
+        size_t off2 = 0, offa = 0, offb = 0;
+        size_t per[5] = {(size_t)M, D, (size_t)M, D, (size_t)M * D};
+        for (int blk = 0; blk < 5; blk++) {
+            ck_assert_msg(!memcmp(two + off2, a + offa, 3 * per[blk] * sizeof(float)),
+                          "model %d, output %d, images 0-2", k, blk);
+            ck_assert_msg(!memcmp(two + off2 + 3 * per[blk], b + offb,
+                                  4 * per[blk] * sizeof(float)),
+                          "model %d, output %d, images 3-6", k, blk);
+            off2 += N * per[blk];
+            offa += 3 * per[blk];
+            offb += 4 * per[blk];
+        }
+        if (m2) { /* the hook: no split */
+            ti_model_set_weight_fn(m2, same_weight, NULL);
+            float *all = malloc(view_floats(N, M, D) * sizeof(float));
+            view_all(&f2, x, 0, N, two);
+            view_all(&f1, x, 0, N, all);
+            ck_assert(!memcmp(two, all, view_floats(N, M, D) * sizeof(float)) ||
+                      tu_reldiff(two, all, view_floats(N, M, D)) < 1e-5);
+            free(all);
+        }
+        free(x);
+        free(two);
+        free(a);
+        free(b);
+        ti_model_free(m1);
+        ti_model_free(m2);
+        ti_onnx_free(g1);
+        ti_onnx_free(g2);
+        ti_ctx_free(c1);
+        ti_ctx_free(c2);
+    }
+}
+END_TEST
+
 /* Flushes a denormal to zero: 1 if the caller's FTZ mode is on (the value is computed at run
  * time so that the compiler cannot fold it). */
 static int flushes(volatile float tiny)
@@ -299,6 +421,7 @@ Suite *suite_parallel(void)
     tcase_add_test(tc, test_many_jobs);
     tcase_add_test(tc, test_sgemm_split);
     tcase_add_test(tc, test_threads_agree);
+    tcase_add_test(tc, test_view_split);
     tcase_add_test(tc, test_process_state_restored);
     suite_add_tcase(s, tc);
     return s;
