@@ -33,7 +33,7 @@ typedef float vfu __attribute__((vector_size(32), aligned(4))); /* unaligned acc
  * GCC's -Wpsabi note in the portable build (no AVX), although nothing crosses an ABI here. */
 #define VLOAD(p) (*(const vfu *)(p))
 #define VSTORE(p, v) (*(vfu *)(p) = (v))
-#define VSPLAT(a) ((vf){0} + (a))
+#define VSPLAT(a) ({ float a_ = (a); (vf){a_, a_, a_, a_, a_, a_, a_, a_}; }) /* not 0 + a: an add */
 
 /* Half vectors, for maps 4 pixels wide: one vector holds two rows of 4. */
 typedef float vh __attribute__((vector_size(16)));

@@ -1,8 +1,7 @@
 #!/usr/bin/python3
 """Checks a checkpoint written by thinice-prune from PyTorch's side: the safetensors file is
-parsed here (no safetensors package needed: 8-byte header length, JSON header, raw little-endian
-data), every tensor becomes a torch tensor of a state_dict, each "<weight>_mask" is 0/1 and the
-weight is exactly 0 wherever its mask is 0, and the sparsity over conv and linear weights equals
+parsed by thinice_pt.read_safetensors, every tensor becomes a torch tensor of a state_dict,
+each "<weight>_mask" is 0/1 and the weight is exactly 0 wherever its mask is 0, and the sparsity over conv and linear weights equals
 the JSON report's. For the small CNN on Fashion-MNIST it also loads the weights into a PyTorch
 SmallCNN (strict load_state_dict, masks left out) and compares the clean accuracy on the
 report's evaluation images (the first eval_images test images) with the report's.
@@ -11,30 +10,11 @@ Usage: /usr/bin/python3 scripts/check_pruned_checkpoint.py MODEL.safetensors REP
 Exit 0 and a one-line summary when everything holds, 1 with the reason otherwise.
 """
 import json
-import struct
 import sys
 
-import numpy as np
 import torch
 
-from thinice_pt import SmallCNN, load_fmnist
-
-DTYPES = {"F32": np.float32, "F64": np.float64, "I64": np.int64, "I32": np.int32,
-          "U8": np.uint8, "BOOL": np.bool_}
-
-
-def read_safetensors(path):
-    with open(path, "rb") as f:
-        raw = f.read()
-    (n,) = struct.unpack("<Q", raw[:8])
-    header = json.loads(raw[8:8 + n])
-    meta = header.pop("__metadata__", {})
-    sd = {}
-    for name, e in header.items():
-        a, b = e["data_offsets"]
-        arr = np.frombuffer(raw[8 + n + a:8 + n + b], DTYPES[e["dtype"]]).reshape(e["shape"])
-        sd[name] = torch.from_numpy(arr.copy())
-    return sd, meta
+from thinice_pt import SmallCNN, load_fmnist, read_safetensors
 
 
 def fail(msg):
