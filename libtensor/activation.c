@@ -20,20 +20,27 @@ typedef struct relu_job {
     const float *gy;
 } relu_job;
 
+/* The job's pointers are read into locals first: written through j->y, a store could change
+ * j itself as far as the compiler knows, which kept these loops scalar (the backward was 11%
+ * of an APGD-T attack on a small CIFAR ResNet). */
 static void fwd_range(void *arg, size_t lo, size_t hi, int t)
 {
     (void)t;
     const relu_job *j = arg;
+    float *y = j->y;
+    const float *x = j->x;
     for (size_t i = lo; i < hi; i++)
-        j->y[i] = j->x[i] > 0.0f ? j->x[i] : 0.0f;
+        y[i] = x[i] > 0.0f ? x[i] : 0.0f;
 }
 
 static void bwd_range(void *arg, size_t lo, size_t hi, int t)
 {
     (void)t;
     const relu_job *j = arg;
+    float *gx = j->gx;
+    const float *y = j->y, *gy = j->gy;
     for (size_t i = lo; i < hi; i++)
-        j->gx[i] += j->y[i] > 0.0f ? j->gy[i] : 0.0f;
+        gx[i] += y[i] > 0.0f ? gy[i] : 0.0f;
 }
 
 static void relu_backward(ti_tape *tape, ti_node *n)

@@ -29,8 +29,10 @@ static void addsub_range(void *arg, size_t lo, size_t hi, int t)
 {
     (void)t;
     const ew_job *j = arg;
+    float *y = j->y, s = j->s; /* locals: see ti_relu's passes (activation.c) */
+    const float *a = j->a, *b = j->b;
     for (size_t i = lo; i < hi; i++)
-        j->y[i] = j->a[i] + j->s * j->b[i];
+        y[i] = a[i] + s * b[i];
 }
 
 /* ga += g and gb += s g, for the inputs that want them */
@@ -38,12 +40,14 @@ static void addsub_bwd_range(void *arg, size_t lo, size_t hi, int t)
 {
     (void)t;
     const ew_job *j = arg;
-    if (j->ga)
+    float *ga = j->ga, *gb = j->gb, s = j->s;
+    const float *g = j->g;
+    if (ga)
         for (size_t i = lo; i < hi; i++)
-            j->ga[i] += j->g[i];
-    if (j->gb)
+            ga[i] += g[i];
+    if (gb)
         for (size_t i = lo; i < hi; i++)
-            j->gb[i] += j->s * j->g[i];
+            gb[i] += s * g[i];
 }
 
 /* d(a + s b) = da + s db: add and sub share a backward, with s in fp[0]. */
@@ -86,9 +90,11 @@ static void add_relu_range(void *arg, size_t lo, size_t hi, int t)
 {
     (void)t;
     const ew_job *j = arg;
+    float *y = j->y;
+    const float *b = j->b;
     for (size_t i = lo; i < hi; i++) {
-        float v = j->y[i] + j->b[i];
-        j->y[i] = v > 0.0f ? v : 0.0f;
+        float v = y[i] + b[i];
+        y[i] = v > 0.0f ? v : 0.0f;
     }
 }
 
