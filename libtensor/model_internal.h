@@ -104,6 +104,13 @@ struct ti__sp_conv *ti__mi_sparse_conv(ti_model *m, ti_tape *tape, const ti__mi_
                                        const ti__mi_bn *bn);
 struct ti__sp_conv *ti__mi_sparse_linear(ti_model *m, ti_tape *tape, const ti__mi_linear *l);
 void ti__mi_sparse_free(struct ti__mi_sparse *sp);
+/* Does no layer run sparse, with every layer decided for the current weights (or the mode
+ * off)? Only then may several threads run the model's evaluation forward at once: deciding
+ * builds a layer's sparse form, and a sparse layer lays out its grids per batch, in the
+ * model. */
+int ti__mi_sparse_idle(const ti_model *m);
+/* Is every layer decided for the current weights (or the mode off)? */
+int ti__mi_sparse_decided(const ti_model *m);
 
 /* Registers a parameter or buffer; returns its index, or -1 (error in ctx) when out of
  * memory or when the name does not fit. */

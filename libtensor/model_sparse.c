@@ -71,6 +71,28 @@ void ti_model_sparse_layers(const ti_model *m, int *sparse, int *total)
     *total = m->nslots;
 }
 
+int ti__mi_sparse_decided(const ti_model *m)
+{
+    if (m->sparse_mode == TI_SPARSE_OFF)
+        return 1;
+    for (int i = 0; m->sp && i < m->sp->n; i++)
+        if (m->sp->e[i].gen != m->wgen)
+            return 0;
+    return m->sp != NULL;
+}
+
+int ti__mi_sparse_idle(const ti_model *m)
+{
+    if (m->sparse_mode == TI_SPARSE_OFF)
+        return 1;
+    if (!m->sp)
+        return 0;
+    for (int i = 0; i < m->sp->n; i++)
+        if (m->sp->e[i].gen != m->wgen || m->sp->e[i].use)
+            return 0;
+    return 1;
+}
+
 void ti__mi_sparse_free(struct ti__mi_sparse *sp)
 {
     if (!sp)
