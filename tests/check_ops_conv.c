@@ -206,7 +206,7 @@ END_TEST
 START_TEST(test_conv_direct_batch_independent)
 {
     static const conv_case direct[] = {
-        {5, 3, 32, 32, 16, 3, 3, 2, 1, 1}, {5, 32, 8, 8, 32, 3, 3, 1, 1, 1},
+        {5, 3, 32, 32, 16, 3, 3, 2, 1, 1}, {5, 16, 8, 8, 32, 3, 3, 1, 1, 1},
         {5, 32, 8, 8, 32, 3, 3, 2, 1, 1}, {5, 3, 32, 32, 64, 3, 3, 1, 1, 0}};
     ti_rng r;
     ti_rng_seed(&r, 13);
