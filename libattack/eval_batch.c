@@ -10,13 +10,14 @@
 
 typedef struct single_work {
     float *logits, *norms;
-    int *pred, *target;
+    int *pred, *target, *rows; /* rows: the points FMN attacks */
     long *fwd, *bwd;
 } single_work;
 
 static void single_work_free(single_work *w)
 {
-    free(w->logits); free(w->norms); free(w->pred); free(w->target); free(w->fwd); free(w->bwd);
+    free(w->logits); free(w->norms); free(w->pred); free(w->target); free(w->rows);
+    free(w->fwd); free(w->bwd);
 }
 
 static ti_status single_work_alloc(ti_ctx *ctx, single_work *w, int n, int M)
@@ -25,29 +26,78 @@ static ti_status single_work_alloc(ti_ctx *ctx, single_work *w, int n, int M)
     w->norms = malloc((size_t)n * sizeof(float));
     w->pred = malloc((size_t)n * sizeof(int));
     w->target = malloc((size_t)n * sizeof(int));
+    w->rows = malloc((size_t)n * sizeof(int));
     w->fwd = calloc((size_t)n, sizeof(long));
     w->bwd = calloc((size_t)n, sizeof(long));
-    if (!w->logits || !w->norms || !w->pred || !w->target || !w->fwd || !w->bwd)
+    if (!w->logits || !w->norms || !w->pred || !w->target || !w->rows || !w->fwd || !w->bwd)
         return ti_ctx_error(ctx, TI_ERR_NOMEM, "eval: out of memory for a batch of %d", n);
     return TI_OK;
 }
 
-/* The attack itself on the whole batch (points misclassified at x are left alone by PGD;
- * FMN measures them too when it measures distances to the predicted class). */
+/* FMN on the points whose distance it measures: all of them when it measures distances to
+ * the predicted class, else the correctly classified ones only (a misclassified point's
+ * distance is 0 without an attack; the reference implementations attack only those too).
+ * Those rows are gathered into buffers of their own when some are left out. */
+static ti_status run_fmn(ti_ctx *ctx, const ti_classifier *f, const ti_eval_params *p,
+                         const float *x, const int *y, int n, float *x_adv, single_work *w)
+{
+    ti_fmn_params q = p->fmn;
+    q.norm = p->norm;
+    q.seed = p->seed;
+    q.targeted = 0;
+    int m = 0;
+    for (int r = 0; r < n; r++) {
+        w->norms[r] = INFINITY;
+        if (p->fmn_predicted || w->pred[r] == y[r])
+            w->rows[m++] = r;
+    }
+    for (int r = 0; r < n; r++)
+        w->target[r] = p->fmn_predicted ? w->pred[r] : y[r];
+    if (m == n) {
+        ti__atk_io io = {.fwd = w->fwd, .bwd = w->bwd};
+        return ti__fmn(ctx, f, &q, x, w->target, n, x_adv, w->norms, NULL, NULL, NULL, &io);
+    }
+    if (m == 0)
+        return TI_OK;
+    size_t D = ti_classifier_dim(f);
+    float *xs = malloc(2 * (size_t)m * D * sizeof(float)), *as = xs ? xs + (size_t)m * D : NULL;
+    float *ns = malloc((size_t)m * sizeof(float));
+    int *ts = malloc((size_t)m * sizeof(int));
+    long *cnt = calloc(2 * (size_t)m, sizeof(long));
+    ti_status s = TI_ERR_NOMEM;
+    if (xs && ns && ts && cnt) {
+        for (int k = 0; k < m; k++) {
+            memcpy(xs + (size_t)k * D, x + (size_t)w->rows[k] * D, D * sizeof(float));
+            ts[k] = w->target[w->rows[k]];
+        }
+        ti__atk_io io = {.fwd = cnt, .bwd = cnt + m};
+        s = ti__fmn(ctx, f, &q, xs, ts, m, as, ns, NULL, NULL, NULL, &io);
+        for (int k = 0; k < m && s == TI_OK; k++) {
+            int r = w->rows[k];
+            memcpy(x_adv + (size_t)r * D, as + (size_t)k * D, D * sizeof(float));
+            w->norms[r] = ns[k];
+            w->fwd[r] += cnt[k];
+            w->bwd[r] += cnt[m + k];
+        }
+    } else {
+        ti_ctx_error(ctx, s, "fmn: out of memory for %d points", m);
+    }
+    free(xs);
+    free(ns);
+    free(ts);
+    free(cnt);
+    return s;
+}
+
+/* The attack itself on the whole batch (points misclassified at x are left alone by PGD,
+ * and by FMN unless it measures distances to the predicted class). */
 static ti_status run_attack(ti_ctx *ctx, const ti_classifier *f, const ti_eval_params *p,
                             const float *x, const int *y, const uint64_t *ids, int n,
                             float *x_adv, single_work *w)
 {
+    if (p->kind == TI_EVAL_FMN)
+        return run_fmn(ctx, f, p, x, y, n, x_adv, w);
     ti__atk_io io = {.ids = ids, .fwd = w->fwd, .bwd = w->bwd, .fooled = NULL};
-    if (p->kind == TI_EVAL_FMN) {
-        ti_fmn_params q = p->fmn;
-        q.norm = p->norm;
-        q.seed = p->seed;
-        q.targeted = 0;
-        for (int r = 0; r < n; r++)
-            w->target[r] = p->fmn_predicted ? w->pred[r] : y[r];
-        return ti__fmn(ctx, f, &q, x, w->target, n, x_adv, w->norms, NULL, NULL, NULL, &io);
-    }
     ti_pgd_params q = p->pgd;
     q.norm = p->norm;
     q.eps = p->eps;
