@@ -61,7 +61,7 @@ TEST_BIN := $(BUILD)/bin/check_thinice
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bin/%,$(BENCH_SRC))
 
-.PHONY: all test san bench check-data check-mpi check-symbols install clean fuzz fuzz-build \
+.PHONY: FORCE all test san bench check-data check-mpi check-symbols install clean fuzz fuzz-build \
   fuzz-bins
 all: $(ARCHIVES) $(BUILD)/lib/libthinice.a $(APPS)
 
@@ -88,10 +88,14 @@ $(BUILD)/bin/thinice-$(1): $(call obj,$(wildcard apps/$(1)/*.c)) $(call obj,$(AP
 endef
 $(foreach a,$(APP_NAMES),$(eval $(call app_rule,$(a))))
 
-# The test runner collects every tests/check_<module>.c: each defines suite_<module>().
-$(BUILD)/tests/suites.inc: $(TEST_SRC)
+# The test runner collects every tests/check_<module>.c: each defines suite_<module>(). The
+# list is written on every run and replaces the old one only when it differs, so that a test
+# file removed leaves the list too (and an unchanged list rebuilds nothing).
+$(BUILD)/tests/suites.inc: FORCE
 	@mkdir -p $(dir $@)
-	printf '$(foreach f,$(TEST_SRC),SUITE($(patsubst tests/check_%.c,%,$(f)))\n)' > $@
+	@printf '$(foreach f,$(TEST_SRC),SUITE($(patsubst tests/check_%.c,%,$(f)))\n)' > $@.tmp
+	@if cmp -s $@.tmp $@; then rm $@.tmp; else mv $@.tmp $@; fi
+FORCE:
 
 $(BUILD)/obj/tests/runner.o: $(BUILD)/tests/suites.inc
 $(BUILD)/obj/tests/%.o: tests/%.c

@@ -730,7 +730,7 @@ START_TEST(test_optimality_attackbench)
     size_t n, m;
     double *a[4], *best = fx_arr(c, "best", &n), *opt = fx_arr(c, "optimality", &m),
                   *area = fx_arr(c, "area", &m);
-    char key[8];
+    char key[16];
     for (int j = 0; j < 4; j++) {
         snprintf(key, sizeof key, "a%d", j);
         a[j] = fx_arr(c, key, &m);
