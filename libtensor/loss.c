@@ -82,9 +82,11 @@ static void log_softmax_backward(ti_tape *tape, ti_node *n)
 
 static const ti_op_def op_log_softmax = {"log_softmax", log_softmax_backward};
 
-ti_tensor *ti_log_softmax(ti_tape *tape, ti_tensor *logits)
+/* log_softmax (exponentiate 0) or softmax (1) of every row of logits, recorded as op. */
+static ti_tensor *row_softmax(ti_tape *tape, ti_tensor *logits, const ti_op_def *op,
+                              int exponentiate)
 {
-    if (ti__tape_bad(tape, 1, &logits) || bad_matrix(tape, "log_softmax", "logits", logits))
+    if (ti__tape_bad(tape, 1, &logits) || bad_matrix(tape, op->name, "logits", logits))
         return NULL;
     ti_tensor *y = ti__tape_like(tape, logits);
     if (!y)
@@ -94,10 +96,15 @@ ti_tensor *ti_log_softmax(ti_tape *tape, ti_tensor *logits)
         const float *z = logits->data + (size_t)i * M;
         double lse = row_lse(z, M);
         for (int j = 0; j < M; j++)
-            y->data[(size_t)i * M + j] = (float)(z[j] - lse);
+            y->data[(size_t)i * M + j] = (float)(exponentiate ? exp(z[j] - lse) : z[j] - lse);
     }
-    ti__tape_record(tape, &op_log_softmax, y, 1, &logits);
+    ti__tape_record(tape, op, y, 1, &logits);
     return y;
+}
+
+ti_tensor *ti_log_softmax(ti_tape *tape, ti_tensor *logits)
+{
+    return row_softmax(tape, logits, &op_log_softmax, 0);
 }
 
 /* ---- softmax --------------------------------------------------------------------------- */
@@ -122,20 +129,7 @@ static const ti_op_def op_softmax = {"softmax", softmax_backward};
 
 ti_tensor *ti_softmax(ti_tape *tape, ti_tensor *logits)
 {
-    if (ti__tape_bad(tape, 1, &logits) || bad_matrix(tape, "softmax", "logits", logits))
-        return NULL;
-    ti_tensor *y = ti__tape_like(tape, logits);
-    if (!y)
-        return NULL;
-    int N = logits->shape[0], M = logits->shape[1];
-    for (int i = 0; i < N; i++) {
-        const float *z = logits->data + (size_t)i * M;
-        double lse = row_lse(z, M);
-        for (int j = 0; j < M; j++)
-            y->data[(size_t)i * M + j] = (float)exp(z[j] - lse);
-    }
-    ti__tape_record(tape, &op_softmax, y, 1, &logits);
-    return y;
+    return row_softmax(tape, logits, &op_softmax, 1);
 }
 
 /* ---- cross-entropy ----------------------------------------------------------------------- */

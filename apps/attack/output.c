@@ -133,11 +133,8 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_eval *ev, const
     if (s == TI_OK && a)
         s = ti_audit_json(ctx, a, w);
     ti_jw_end_object(w);
-    size_t len;
-    const char *txt = ti_jw_text(w, &len);
     if (s == TI_OK)
-        s = txt ? ti_write_file_atomic(ctx, o->json, txt, len)
-                : ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", o->json);
+        s = app_write_json(ctx, w, o->json);
     ti_jw_free(w);
     return s;
 }

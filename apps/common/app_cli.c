@@ -343,3 +343,12 @@ int app_check_output_dir(ti_ctx *ctx, const char *flag, const char *dir)
     /* a new directory: its parent must take it (checked like a new file there) */
     return app_check_output(ctx, flag, dir);
 }
+
+ti_status app_write_json(ti_ctx *ctx, ti_jw *w, const char *path)
+{
+    size_t len;
+    const char *text = ti_jw_text(w, &len);
+    if (!text)
+        return ti_ctx_error(ctx, TI_ERR_NOMEM, "%s: out of memory", path);
+    return ti_write_file_atomic(ctx, path, text, len);
+}

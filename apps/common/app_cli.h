@@ -92,6 +92,9 @@ void app_logger_cb(void *user, int level, const char *msg);
 
 /* The members every app's JSON summary starts with: "program" (e.g. "thinice-attack") and
  * "version". */
+/* Writes w's document to path (atomically when path is a regular file or new; "-" is
+ * standard output), the error left in ctx. */
+ti_status app_write_json(ti_ctx *ctx, ti_jw *w, const char *path);
 void app_json_program(ti_jw *w);
 
 /* Checks an output path before any work (ti_check_output): prints "prog: --flag PATH: why"

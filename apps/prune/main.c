@@ -257,10 +257,7 @@ static ti_status write_json(ti_ctx *ctx, const opts *o, const ti_dataset *test,
     ti_jw_key(w, "total_seconds");
     ti_jw_number(w, seconds);
     ti_jw_end_object(w);
-    size_t len;
-    const char *text = ti_jw_text(w, &len);
-    ti_status s = text ? ti_write_file_atomic(ctx, o->json, text, len)
-                       : ti_ctx_error(ctx, TI_ERR_NOMEM, "json: out of memory");
+    ti_status s = app_write_json(ctx, w, o->json);
     ti_jw_free(w);
     return s;
 }

@@ -181,19 +181,12 @@ static int write_json(const compare_opts *o, const side *a, const side *b, const
     }
     ti_jw_end_object(w);
     ti_jw_end_object(w);
-    size_t len;
-    const char *text = ti_jw_text(w, &len);
     int rc = APP_EXIT_OK;
-    if (!text) {
-        app_error("out of memory");
-        rc = APP_EXIT_FAIL;
-    } else {
-        ti_ctx *ctx = ti_ctx_new(0, 1);
-        ti_status s = ctx ? ti_write_file_atomic(ctx, o->json, text, len) : TI_ERR_NOMEM;
-        if (s != TI_OK)
-            rc = app_fail(ctx, s, "writing the JSON summary");
-        ti_ctx_free(ctx);
-    }
+    ti_ctx *ctx = ti_ctx_new(0, 1);
+    ti_status s = ctx ? app_write_json(ctx, w, o->json) : TI_ERR_NOMEM;
+    if (s != TI_OK)
+        rc = app_fail(ctx, s, "writing the JSON summary");
+    ti_ctx_free(ctx);
     ti_jw_free(w);
     return rc;
 }

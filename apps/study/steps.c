@@ -104,12 +104,9 @@ ti_status study_record_save(study *st, const char *name, const char *key, int n,
         ti_jw_number(w, values[i]);
     }
     ti_jw_end_object(w);
-    size_t len;
-    const char *text = ti_jw_text(w, &len);
     char path[1400];
     snprintf(path, sizeof path, "%s/steps/%s.json", st->out, name);
-    ti_status s = text ? ti_write_file_atomic(st->ctx, path, text, len)
-                       : ti_ctx_error(st->ctx, TI_ERR_NOMEM, "out of memory");
+    ti_status s = app_write_json(st->ctx, w, path);
     ti_jw_free(w);
     return s;
 }

@@ -324,10 +324,8 @@ int main(int argc, char **argv)
     rc = APP_EXIT_FAIL;
     if (!app_check_output(ctx, "--output", o.out) && !app_check_output(ctx, "--json", o.json)) {
         ti_status s = train(ctx, &o, &pg, w);
-        size_t len;
-        const char *txt = ti_jw_text(w, &len);
         if (s == TI_OK && o.json && app_procs_rank() == 0)
-            s = txt ? ti_write_file_atomic(ctx, o.json, txt, len) : TI_ERR_NOMEM;
+            s = app_write_json(ctx, w, o.json);
         rc = s == TI_OK ? APP_EXIT_OK : app_fail(ctx, s, "training");
     }
     ti_jw_free(w);
