@@ -44,7 +44,8 @@ typedef struct fab_work {
     float *jac;     /* untargeted: (B, M, D) grad(z_l - z_y), row y zero; FAB-T: (B, D) */
     float *dlog;    /* (B, M) seeds of vector-Jacobian products */
     float *logits;  /* (B, M) */
-    float *d1, *d2; /* (D) projections of x1 and x0 */
+    int T;          /* threads of the step's per-point loop */
+    float *d1, *d2; /* (T, D) per thread: projections of x1 and x0 */
     double *bias;   /* (B) hyperplane offsets b */
     double *best;   /* (B) norm of adv, +inf if none in this run */
     int *y, *t, *pred; /* (B) labels, targets, predictions */
@@ -58,7 +59,8 @@ typedef struct fab_work {
     float *xg, *wg;    /* (B, D) those rows gathered, and their normals */
     double *biasg;     /* (B) their offsets */
     int *yg, *tg;      /* (B) their labels and targets */
-    void *pwork;    /* projection scratch */
+    void *pwork;    /* (T) per thread: projection scratch of pbytes */
+    size_t pbytes;
     ti_atk_stats st;
 } fab_work;
 
@@ -222,6 +224,31 @@ static ti_status eval_rows(fab_work *wk, const int *rows, int nr, int n, int lin
     return TI_OK;
 }
 
+/* FAB's step for the points [lo, hi) of a run, on thread t (its own d1, d2 and scratch). */
+static void step_range(void *arg, size_t lo, size_t hi, int t)
+{
+    fab_work *wk = arg;
+    const ti_fab_params *p = wk->p;
+    size_t D = wk->D;
+    float *d1 = wk->d1 + (size_t)t * D, *d2 = wk->d2 + (size_t)t * D;
+    void *pwork = (char *)wk->pwork + (size_t)t * wk->pbytes;
+    for (size_t k = lo; k < hi; k++) {
+        float *x1 = wk->x1 + k * D;
+        const float *x0 = wk->x0 + k * D, *w = wk->w + k * D;
+        ti_fab_project(p->norm, x1, w, wk->bias[k], D, d1, pwork);
+        ti_fab_project(p->norm, x0, w, wk->bias[k], D, d2, pwork);
+        /* bias towards the original point: the further x1 is from the boundary compared
+         * with x0, the more weight x0's projection gets (at most alpha_max) */
+        double a1 = fmax(ti_norm_of(p->norm, d1, D), 1e-8);
+        double a2 = fmax(ti_norm_of(p->norm, d2, D), 1e-8);
+        float alpha = (float)fmin(fmax(a1 / (a1 + a2), 0.0), p->alpha_max);
+        for (size_t i = 0; i < D; i++) {
+            float v = (x1[i] + p->eta * d1[i]) * (1.0f - alpha) + (x0[i] + p->eta * d2[i]) * alpha;
+            x1[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
+        }
+    }
+}
+
 /* ---- one FAB run on n active samples (x0, x1, y, t filled) -----------------------------
  * The reference evaluates each new iterate twice: a forward pass to test it, and at the next
  * iteration the gradients at the same point. For the points not yet fooled in this run, the
@@ -248,22 +275,9 @@ static ti_status fab_run(fab_work *wk, int n)
                 wk->rows[nr++] = k;
         if ((s = eval_rows(wk, wk->rows, nr, n, 1)) != TI_OK)
             return s;
-        for (int k = 0; k < n; k++) {
-            float *x1 = wk->x1 + (size_t)k * D;
-            const float *x0 = wk->x0 + (size_t)k * D, *w = wk->w + (size_t)k * D;
-            ti_fab_project(p->norm, x1, w, wk->bias[k], D, wk->d1, wk->pwork);
-            ti_fab_project(p->norm, x0, w, wk->bias[k], D, wk->d2, wk->pwork);
-            /* bias towards the original point: the further x1 is from the boundary compared
-             * with x0, the more weight x0's projection gets (at most alpha_max) */
-            double a1 = fmax(ti_norm_of(p->norm, wk->d1, D), 1e-8);
-            double a2 = fmax(ti_norm_of(p->norm, wk->d2, D), 1e-8);
-            float alpha = (float)fmin(fmax(a1 / (a1 + a2), 0.0), p->alpha_max);
-            for (size_t i = 0; i < D; i++) {
-                float v = (x1[i] + p->eta * wk->d1[i]) * (1.0f - alpha) +
-                          (x0[i] + p->eta * wk->d2[i]) * alpha;
-                x1[i] = v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v);
-            }
-        }
+        /* the step: two projections per point (most of the attack's time outside the model),
+         * each point on its own, so over the context's threads */
+        ti_ctx_parallel_for(wk->ctx, (size_t)n, 1, step_range, wk);
         /* test the new iterates: linearise the not-yet-fooled ones (unless this was the last
          * iteration), plain forward for the others */
         int last = it + 1 == p->n_iter, nl = 0, nf = 0;
@@ -374,14 +388,16 @@ static ti_status fab_work_alloc(fab_work *wk)
     wk->jac = malloc((wk->p->targeted ? 1 : (size_t)M) * BD * sizeof(float));
     wk->dlog = malloc((size_t)B * M * sizeof(float));
     wk->logits = malloc((size_t)B * M * sizeof(float));
-    wk->d1 = malloc(D * sizeof(float));
-    wk->d2 = malloc(D * sizeof(float));
+    wk->d1 = malloc((size_t)wk->T * D * sizeof(float));
+    wk->d2 = malloc((size_t)wk->T * D * sizeof(float));
     wk->bias = malloc((size_t)B * sizeof(double));
     wk->best = malloc((size_t)B * sizeof(double));
     wk->y = malloc((size_t)B * sizeof(int));
     wk->t = malloc((size_t)B * sizeof(int));
     wk->pred = malloc((size_t)B * sizeof(int));
-    wk->pwork = malloc(ti_fab_project_work_bytes(D));
+    /* whole cache lines apiece, so that two threads' scratch never shares one */
+    wk->pbytes = (ti_fab_project_work_bytes(D) + 63) / 64 * 64;
+    wk->pwork = malloc((size_t)wk->T * wk->pbytes);
     wk->stale = malloc((size_t)B * sizeof(int));
     wk->rows = malloc((size_t)B * sizeof(int));
     wk->rows2 = malloc((size_t)B * sizeof(int));
@@ -505,7 +521,8 @@ ti_status ti__fab(ti_ctx *ctx, const ti_classifier *f, const ti_fab_params *p, c
         return TI_OK;
     size_t D = ti_classifier_dim(f);
     fab_work wk = {.ctx = ctx, .f = f, .p = p, .io = io, .M = f->M, .D = D,
-                   .B = fab_chunk_size(p->targeted, f->M, D, N)};
+                   .B = fab_chunk_size(p->targeted, f->M, D, N),
+                   .T = ctx ? ti_ctx_threads(ctx) : 1};
     memcpy(x_adv, x, (size_t)N * D * sizeof *x);
     s = fab_work_alloc(&wk);
     int rank_lo = p->targeted ? 2 : 0, rank_hi = p->targeted ? p->n_target_classes + 1 : 0;

@@ -157,6 +157,11 @@ int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void 
     return ti__pool_run(ti__ctx_pool(ctx), n, grain, fn, arg);
 }
 
+int ti_ctx_parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti_range_fn fn, void *arg)
+{
+    return ti__parallel_for(ctx, n, grain, fn, arg);
+}
+
 const char *ti_ctx_errmsg(const ti_ctx *ctx)
 {
     return ctx ? ctx->errmsg : "";
@@ -194,12 +199,17 @@ void *ti_ctx_workspace(ti_ctx *ctx, size_t bytes)
     return ctx->work;
 }
 
+int ti__ctx_derived_keeps(size_t bytes)
+{
+    return bytes <= DERIVED_MAX / 8;
+}
+
 void *ti__ctx_derived(ti_ctx *ctx, int tag, const void *src, size_t src_bytes, size_t bytes,
                       int *fresh)
 {
     *fresh = 1;
     size_t need = src_bytes + bytes;
-    if (!ctx || need > DERIVED_MAX / 8)
+    if (!ctx || !ti__ctx_derived_keeps(need))
         return NULL;
     struct derived *e = NULL, *old = &ctx->derived[0];
     for (int i = 0; i < DERIVED_SLOTS; i++) {

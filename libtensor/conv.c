@@ -42,8 +42,29 @@ static int group_size(const conv_shape *s)
     return g < 1 ? 1 : (int)g;
 }
 
+/* Which kernel takes a 3x3 stride-1 layer depends on whether its weight trains (it is then
+ * transformed again at every step, over a training batch) or is frozen (evaluation and
+ * attacks: the same weights on batches of a few images, call after call). Frozen weights:
+ * - Winograd needs the transformed weight kept between calls (ti__ctx_derived): a layer too
+ *   large for that cache (ResNet-18's 256- and 512-channel layers) would transform its weight
+ *   at every call, which on an attack's few images costs more than the GEMMs it saves (half
+ *   of AutoAttack's time on ResNet-18 at 1-2 images per thread), and its 16 transformed
+ *   matrices are 16/9 the weight to stream; such a layer goes to im2col + GEMM.
+ * - On maps of 8x8 and less with few channels the direct kernel is faster than Winograd
+ *   (32 -> 32 on 8x8: 16.0 against 18.1 us per image; its transforms cost more than they
+ *   save on 16 or 4 tiles per image).
+ * The choice depends on the layer and on frozen, never on the batch: an image's result is the
+ * same in any batch. Training keeps Winograd (docs/PERFORMANCE.md). */
+static int frozen_prefers_other(const conv_shape *s)
+{
+    size_t kc = (size_t)s->K * s->C;
+    if (!ti__ctx_derived_keeps((9 + 16) * kc * sizeof(float)))
+        return 1;
+    return s->OH * s->OW <= 64 && s->C <= 64 && s->K <= 128;
+}
+
 static void shape_fill(conv_shape *s, const ti_tensor *x, const ti_tensor *w, int stride,
-                       int pad, int threads)
+                       int pad, int threads, int frozen)
 {
     s->N = x->shape[0];
     s->C = x->shape[1];
@@ -62,6 +83,8 @@ static void shape_fill(conv_shape *s, const ti_tensor *x, const ti_tensor *w, in
     s->direct = s->KH == 1 && s->KW == 1 && stride == 1 && pad == 0;
     s->wino = s->KH == 3 && s->KW == 3 && stride == 1 && pad <= 2 &&
               s->C >= WINO_MIN_CHANNELS && s->K >= WINO_MIN_CHANNELS;
+    if (s->wino && frozen && frozen_prefers_other(s))
+        s->wino = 0;
     s->G = group_size(s);
     /* the direct kernel takes the forward and the input gradient of the layers it handles
      * (the weight gradient, wanted in training only, stays with Winograd or im2col) */
@@ -100,7 +123,7 @@ void ti__conv2d_naive(float *y, const float *x, const float *w, const float *b, 
     ti_tensor_view(&xt, (float *)x, NULL, 4, (int[]){N, C, H, W});
     ti_tensor_view(&wt, (float *)w, NULL, 4, (int[]){K, C, KH, KW});
     conv_shape s;
-    shape_fill(&s, &xt, &wt, stride, pad, 1);
+    shape_fill(&s, &xt, &wt, stride, pad, 1, 0);
     k_conv2d_naive(y, x, w, b, &s);
 }
 
@@ -381,7 +404,7 @@ static void conv2d_backward(ti_tape *tape, ti_node *n)
     ti_tensor *x = n->in[0], *w = n->in[1], *b = n->nin > 2 ? n->in[2] : NULL;
     ti_ctx *ctx = ti_tape_ctx(tape);
     conv_shape s;
-    shape_fill(&s, x, w, n->ip[0], n->ip[1], ti__ctx_pool_threads(ctx));
+    shape_fill(&s, x, w, n->ip[0], n->ip[1], ti__ctx_pool_threads(ctx), n->ip[2]);
     conv_job j = {.s = &s, .ctx = ctx, .x = x->data, .w = w->data, .dy = n->out->grad,
                   .dx = x->requires_grad ? x->grad : NULL,
                   .dw = w->requires_grad ? w->grad : NULL};
@@ -516,7 +539,8 @@ ti_tensor *ti_conv2d(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b, in
                              w->shape[2], w->shape[3], sx, pad);
 
     conv_shape s;
-    shape_fill(&s, x, w, stride, pad, ti__ctx_pool_threads(ti_tape_ctx(tape)));
+    int frozen = !(ti_tape_recording(tape) && w->requires_grad);
+    shape_fill(&s, x, w, stride, pad, ti__ctx_pool_threads(ti_tape_ctx(tape)), frozen);
     ti_tensor *y = ti_tape_tensor(tape, 4, (int[]){s.N, s.K, s.OH, s.OW});
     if (!y)
         return NULL;
@@ -528,6 +552,7 @@ ti_tensor *ti_conv2d(ti_tape *tape, ti_tensor *x, ti_tensor *w, ti_tensor *b, in
     if (n) {
         n->ip[0] = stride;
         n->ip[1] = pad;
+        n->ip[2] = frozen; /* the backward takes the forward's kernels */
     }
     return y;
 }

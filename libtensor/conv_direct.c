@@ -66,11 +66,13 @@ typedef struct dshape {
  * it replaces; docs/PERFORMANCE.md): 3x3 stride-2 layers with up to 32 input channels
  * (3 -> 16 on 32x32: 5.2 against 8.8 us per image by im2col + GEMM; 16 -> 32 on 16x16: 12.3
  * against 17.7; 64 -> 128 loses, 660 against 545), and 3x3 stride-1 layers that Winograd does
- * not take (3 -> 64 on 32x32, the ResNet stem: 56 against 87). Layers Winograd takes stay
- * with it even on small maps where the direct kernel is faster (32 -> 32 on 8x8: 16.0 against
- * 18.1): there it changed the rounding of the small CNN's training enough that the
- * data-parallel test's three ranks and one process parted after two epochs (1-channel 8x8
- * noise, where a ReLU or max-pool decision flips on the last bit). Never a 1-channel input (the row-shift GEMM
+ * not take (3 -> 64 on 32x32, the ResNet stem: 56 against 87). Winograd keeps the layers it
+ * takes in training even on small maps where the direct kernel is faster (32 -> 32 on 8x8:
+ * 16.0 against 18.1): there the direct kernel changed the rounding of the small CNN's
+ * training enough that the data-parallel test's three ranks and one process parted after two
+ * epochs (1-channel 8x8 noise, where a ReLU or max-pool decision flips on the last bit); with
+ * frozen weights (evaluation, attacks) conv.c hands those small-map layers to this kernel.
+ * Never a 1-channel input (the row-shift GEMM
  * of the small CNN's first layer is as fast) nor 1x1 layers (their GEMM has no im2col to
  * save). Output rows of at least one vector (8 pixels). */
 int ti__conv_direct_ok(const conv_shape *s)

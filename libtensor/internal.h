@@ -94,6 +94,8 @@ int ti__parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti__range_fn fn, void 
  * Valid until the next ti__ctx_derived on ctx. */
 void *ti__ctx_derived(ti_ctx *ctx, int tag, const void *src, size_t src_bytes, size_t bytes,
                       int *fresh);
+/* Would ti__ctx_derived keep an entry of `bytes` (the source's copy and the derived values)? */
+int ti__ctx_derived_keeps(size_t bytes);
 /* Tags of ti__ctx_derived (one per kind of derived value). */
 enum {
     TI__DERIVED_WINO = 1,

@@ -82,6 +82,15 @@ uint64_t ti_ctx_seed(const ti_ctx *ctx);
 int ti_ctx_threads(const ti_ctx *ctx);
 void ti_ctx_set_threads(ti_ctx *ctx, int threads);
 
+/* Per-item work of other libraries on the context's threads (libattack's per-sample steps):
+ * fn(arg, lo, hi, t) is called for contiguous ranges covering [0, n), each of at least
+ * `grain` items, range t on thread t (0 is the caller), with denormals flushed as in the
+ * library's own kernels. Returns the number of ranges, at most ti_ctx_threads(ctx): t is
+ * below it, so fn can index per-thread scratch by t. Inside such a range (and inside the
+ * library's kernels) the library's kernels run on the calling thread alone. */
+typedef void (*ti_range_fn)(void *arg, size_t lo, size_t hi, int t);
+int ti_ctx_parallel_for(ti_ctx *ctx, size_t n, size_t grain, ti_range_fn fn, void *arg);
+
 /* The message of the last failure ("" if none). Valid until the next failing call. */
 const char *ti_ctx_errmsg(const ti_ctx *ctx);
 /* Records a failure: formats the message into ctx (printf-style) and returns s, so that
