@@ -39,7 +39,7 @@ static void record(void *arg, size_t lo, size_t hi, int t)
 
 /* With T threads, n items and a grain: every item once, min(T, n / grain) ranges (at least
  * one), contiguous and in worker order, worker 0 the caller and the others distinct
- * threads. */
+ * threads; through the public ti_ctx_parallel_for, which other libraries use. */
 START_TEST(test_ranges_cover_once)
 {
     static const size_t ns[] = {1, 2, 3, 7, 100, 1001};
@@ -52,7 +52,7 @@ START_TEST(test_ranges_cover_once)
                 size_t n = ns[a], grain = grains[b];
                 seen s = {0};
                 s.hits = calloc(n, sizeof(int));
-                int parts = ti__parallel_for(ctx, n, grain, record, &s);
+                int parts = ti_ctx_parallel_for(ctx, n, grain, record, &s); /* = the pool's */
                 size_t want = n / grain < 1 ? 1 : n / grain;
                 ck_assert_int_eq(parts, want < (size_t)T ? (int)want : T);
                 for (size_t i = 0; i < n; i++)
@@ -70,7 +70,7 @@ START_TEST(test_ranges_cover_once)
                     ck_assert_int_eq(s.calls[t], 0);
                 free(s.hits);
             }
-        ck_assert_int_eq(ti__parallel_for(ctx, 0, 1, record, NULL), 0);
+        ck_assert_int_eq(ti_ctx_parallel_for(ctx, 0, 1, record, NULL), 0);
         ti_ctx_free(ctx);
     }
 }
