@@ -44,22 +44,26 @@ static int group_size(const conv_shape *s)
 
 /* Which kernel takes a 3x3 stride-1 layer depends on whether its weight trains (it is then
  * transformed again at every step, over a training batch) or is frozen (evaluation and
- * attacks: the same weights on batches of a few images, call after call). Frozen weights:
- * - Winograd needs the transformed weight kept between calls (ti__ctx_derived): a layer too
- *   large for that cache (ResNet-18's 256- and 512-channel layers) would transform its weight
- *   at every call, which on an attack's few images costs more than the GEMMs it saves (half
- *   of AutoAttack's time on ResNet-18 at 1-2 images per thread), and its 16 transformed
- *   matrices are 16/9 the weight to stream; such a layer goes to im2col + GEMM.
- * - On maps of 8x8 and less with few channels the direct kernel is faster than Winograd
- *   (32 -> 32 on 8x8: 16.0 against 18.1 us per image; its transforms cost more than they
- *   save on 16 or 4 tiles per image).
- * The choice depends on the layer and on frozen, never on the batch: an image's result is the
- * same in any batch. Training keeps Winograd (docs/PERFORMANCE.md). */
+ * attacks: the same weights call after call, often on the few points an attack has left).
+ * Frozen weights:
+ * - Winograd needs the transformed weight kept between calls (ti__ctx_derived). A layer too
+ *   large for that cache (ResNet-18's 256- and 512-channel layers) transforms its weight at
+ *   every call, which pays only over enough images: below WINO_FROZEN_MIN_IMAGES per thread
+ *   such a layer goes to im2col + GEMM (ResNet-18, 6 images per thread: the transforms were
+ *   half of APGD-CE's time, 20.0 against 11.7 s; at 64 per thread Winograd's input gradient
+ *   is 1.8x faster than the GEMM path's). For these layers the kernel, hence the rounding,
+ *   depends on the images per call, as OpenBLAS's GEMMs may anyway.
+ * - On maps of 8x8 and less with few channels the direct kernel is faster than Winograd at
+ *   any batch (32 -> 32 on 8x8: 16.0 against 18.1 us per image: the transforms of 16 or 4
+ *   tiles per image cost more than they save), and it sums an image the same way in any
+ *   batch.
+ * Training keeps Winograd (docs/conv.md#frozen-weights-evaluation-and-attacks). */
+#define WINO_FROZEN_MIN_IMAGES 8
 static int frozen_prefers_other(const conv_shape *s)
 {
     size_t kc = (size_t)s->K * s->C;
     if (!ti__ctx_derived_keeps((9 + 16) * kc * sizeof(float)))
-        return 1;
+        return (s->N + s->T - 1) / s->T < WINO_FROZEN_MIN_IMAGES;
     return s->OH * s->OW <= 64 && s->C <= 64 && s->K <= 128;
 }
 
