@@ -53,8 +53,8 @@ static int group_size(const conv_shape *s)
  *   half of APGD-CE's time, 20.0 against 11.7 s; at 64 per thread Winograd's input gradient
  *   is 1.8x faster than the GEMM path's). For these layers the kernel, hence the rounding,
  *   depends on the images per call, as OpenBLAS's GEMMs may anyway.
- * - On maps of 8x8 and less with few channels the direct kernel is faster than Winograd at
- *   any batch (32 -> 32 on 8x8: 16.0 against 18.1 us per image: the transforms of 16 or 4
+ * - On maps of 8x8 and less that the direct kernel takes (few channels, rows of 8 or 4
+ *   pixels) it is faster than Winograd at any batch (32 -> 32 on 8x8: 16.0 against 18.1 us per image: the transforms of 16 or 4
  *   tiles per image cost more than they save), and it sums an image the same way in any
  *   batch.
  * Training keeps Winograd (docs/conv.md#frozen-weights-evaluation-and-attacks). */
@@ -64,7 +64,9 @@ static int frozen_prefers_other(const conv_shape *s)
     size_t kc = (size_t)s->K * s->C;
     if (!ti__ctx_derived_keeps((9 + 16) * kc * sizeof(float)))
         return (s->N + s->T - 1) / s->T < WINO_FROZEN_MIN_IMAGES;
-    return s->OH * s->OW <= 64 && s->C <= 64 && s->K <= 128;
+    conv_shape d = *s; /* would the direct kernel take it, were it not Winograd's? */
+    d.wino = 0;
+    return s->OH * s->OW <= 64 && ti__conv_direct_ok(&d);
 }
 
 static void shape_fill(conv_shape *s, const ti_tensor *x, const ti_tensor *w, int stride,
