@@ -184,6 +184,45 @@ def locked(lock, fn, *a):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
+def add_common_args(ap, count):
+    """The options both comparison scripts take: model, data, images, rounds, threads, lock."""
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--model", choices=sorted(MODELS), default="cifar_resnet")
+    ap.add_argument("--weights", help="safetensors checkpoint (smallcnn, resnet18)")
+    ap.add_argument("--data", help="data directory (default: Fashion-MNIST from Debian, "
+                    "CIFAR-10 from ../shared/data/cifar10)")
+    ap.add_argument("--count", type=int, default=count)
+    ap.add_argument("--offset", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--lock", help="run each side under an exclusive flock on this file")
+
+
+def model_spec(ap, args, **extra):
+    """The run's description from those options (and extra keys): the model's entry, the data
+    directory, the checkpoint of a zoo model (an error without one)."""
+    spec = dict(MODELS[args.model], model=args.model, count=args.count, offset=args.offset,
+                threads=args.threads, **extra)
+    spec["data_dir"] = os.path.abspath(args.data or (FMNIST if spec["data"] == "fmnist" else CIFAR))
+    if "arch" in spec:
+        if not args.weights:
+            ap.error("--model %s needs --weights" % args.model)
+        spec["weights"] = os.path.abspath(args.weights)
+    return spec
+
+
+def alternate(args, spec, tmp, thinice_side, reference_side):
+    """The rounds: both sides each round, one after the other under the lock, thinice first
+    in odd rounds; yields each round's row (round, first, thinice, reference)."""
+    for r in range(args.rounds):
+        order = ["thinice", "reference"] if r % 2 == 0 else ["reference", "thinice"]
+        row = {"round": r + 1, "first": order[0]}
+        for side in order:
+            fn = thinice_side if side == "thinice" else reference_side
+            row[side] = locked(args.lock, fn, spec, tmp)
+        yield row
+
+
 # ---- comparison ----------------------------------------------------------------------------
 
 def robust_after(run, n):
@@ -211,19 +250,10 @@ def disagreements(t, r, n):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--model", choices=sorted(MODELS), default="cifar_resnet")
-    ap.add_argument("--weights", help="safetensors checkpoint (smallcnn, resnet18)")
-    ap.add_argument("--data", help="data directory (default: Fashion-MNIST from Debian, "
-                    "CIFAR-10 from ../shared/data/cifar10)")
-    ap.add_argument("--count", type=int, default=200)
-    ap.add_argument("--offset", type=int, default=0)
+    add_common_args(ap, 200)
     ap.add_argument("--eps", type=float, help="L-inf radius (default per model)")
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--autoattack", default=os.environ.get("AUTOATTACK_DIR"),
                     help="checkout of fra31/auto-attack (or AUTOATTACK_DIR)")
-    ap.add_argument("--lock", help="run each side under an exclusive flock on this file")
     ap.add_argument("-o", "--output", default=os.path.join(ROOT, "build-native",
                                                            "compare_autoattack.json"))
     args = ap.parse_args()
@@ -232,24 +262,13 @@ def main():
         return
     if not args.autoattack or not os.path.isdir(os.path.join(args.autoattack, "autoattack")):
         ap.error("give the checkout of fra31/auto-attack with --autoattack or AUTOATTACK_DIR")
-    spec = dict(MODELS[args.model], model=args.model, count=args.count, offset=args.offset,
-                threads=args.threads, autoattack=os.path.abspath(args.autoattack))
+    spec = model_spec(ap, args, autoattack=os.path.abspath(args.autoattack))
     if args.eps is not None:
         spec["eps"] = args.eps
-    spec["data_dir"] = os.path.abspath(args.data or (FMNIST if spec["data"] == "fmnist" else CIFAR))
-    if "arch" in spec:
-        if not args.weights:
-            ap.error("--model %s needs --weights" % args.model)
-        spec["weights"] = os.path.abspath(args.weights)
     n = args.count
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            order = ["thinice", "reference"] if r % 2 == 0 else ["reference", "thinice"]
-            row = {"round": r + 1, "first": order[0]}
-            for side in order:
-                fn = thinice_run if side == "thinice" else reference_run
-                row[side] = locked(args.lock, fn, spec, tmp)
+        for row in alternate(args, spec, tmp, thinice_run, reference_run):
             t, ref = row["thinice"], row["reference"]
             row["ratio"] = {a: ref["seconds"][a] / t["seconds"][a] if t["seconds"].get(a) else None
                             for a in ATTACKS}
@@ -257,7 +276,7 @@ def main():
             row["robust"] = {"thinice": robust_after(t, n), "reference": robust_after(ref, n)}
             row["disagreements"] = disagreements(t, ref, n)
             rounds.append(row)
-            print("round %d (%s first): " % (r + 1, order[0]) + ", ".join(
+            print("round %d (%s first): " % (row["round"], row["first"]) + ", ".join(
                 "%s %.1f/%.1f s (%.2fx)" % (a, ref["seconds"][a], t["seconds"].get(a, 0),
                                             row["ratio"][a] or 0) for a in ATTACKS) +
                   "; total %.1f/%.1f s (%.2fx); %d samples disagree"

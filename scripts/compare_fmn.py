@@ -124,18 +124,10 @@ def compare(t, r):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--child", help=argparse.SUPPRESS)
-    ap.add_argument("--model", choices=sorted(ca.MODELS), default="cifar_resnet")
-    ap.add_argument("--weights")
-    ap.add_argument("--data")
-    ap.add_argument("--count", type=int, default=100)
-    ap.add_argument("--offset", type=int, default=0)
+    ca.add_common_args(ap, 100)
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--rounds", type=int, default=2)
-    ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--advlib", default=os.environ.get("ADVLIB_DIR"),
                     help="checkout of jeromerony/adversarial-library (or ADVLIB_DIR)")
-    ap.add_argument("--lock", help="run each side under an exclusive flock on this file")
     ap.add_argument("-o", "--output", default=os.path.join(ROOT, "build-native",
                                                            "compare_fmn.json"))
     args = ap.parse_args()
@@ -145,30 +137,18 @@ def main():
     if not args.advlib or not os.path.isfile(os.path.join(args.advlib, "adv_lib", "attacks",
                                                            "fast_minimum_norm.py")):
         ap.error("give the checkout of jeromerony/adversarial-library with --advlib or ADVLIB_DIR")
-    spec = dict(ca.MODELS[args.model], model=args.model, count=args.count, offset=args.offset,
-                threads=args.threads, steps=args.steps, advlib=os.path.abspath(args.advlib))
-    spec["data_dir"] = os.path.abspath(args.data or (ca.FMNIST if spec["data"] == "fmnist"
-                                                     else ca.CIFAR))
-    if "arch" in spec:
-        if not args.weights:
-            ap.error("--model %s needs --weights" % args.model)
-        spec["weights"] = os.path.abspath(args.weights)
+    spec = ca.model_spec(ap, args, steps=args.steps, advlib=os.path.abspath(args.advlib))
     rounds = []
     with tempfile.TemporaryDirectory() as tmp:
-        for r in range(args.rounds):
-            order = ["thinice", "reference"] if r % 2 == 0 else ["reference", "thinice"]
-            row = {"round": r + 1, "first": order[0]}
-            for side in order:
-                fn = thinice_run if side == "thinice" else reference_run
-                row[side] = ca.locked(args.lock, fn, spec, tmp)
+        for row in ca.alternate(args, spec, tmp, thinice_run, reference_run):
             row["ratio"] = row["reference"]["seconds"] / row["thinice"]["seconds"]
             row["agreement"] = compare(row["thinice"], row["reference"])
             rounds.append(row)
             a = row["agreement"]
             print("round %d (%s first): reference %.1f s, thinice %.1f s, %.2fx; %d/%d "
                   "distances within 1%% (max rel. difference %s)"
-                  % (r + 1, order[0], row["reference"]["seconds"], row["thinice"]["seconds"],
-                     row["ratio"], a["within_1pct"], a["both_found"],
+                  % (row["round"], row["first"], row["reference"]["seconds"],
+                     row["thinice"]["seconds"], row["ratio"], a["within_1pct"], a["both_found"],
                      "%.2g" % a["max_relative"] if a["max_relative"] is not None else "-"),
                   flush=True)
     med = statistics.median(x["ratio"] for x in rounds)
