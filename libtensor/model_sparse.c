@@ -85,10 +85,10 @@ int ti__mi_sparse_idle(const ti_model *m)
 {
     if (m->sparse_mode == TI_SPARSE_OFF)
         return 1;
-    if (!m->sp)
+    if (!ti__mi_sparse_decided(m)) /* also: m->sp exists */
         return 0;
     for (int i = 0; i < m->sp->n; i++)
-        if (m->sp->e[i].gen != m->wgen || m->sp->e[i].use)
+        if (m->sp->e[i].use)
             return 0;
     return 1;
 }
