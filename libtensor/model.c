@@ -254,6 +254,7 @@ void ti_model_free(ti_model *m)
         return;
     ti__mi_cls_free(m->cls);
     ti__mi_sparse_free(m->sp);
+    ti__mi_fold_free(m->fold);
     for (int i = 0; i < m->np; i++)
         free(m->p[i].mask);
     free(m->p);
@@ -466,34 +467,21 @@ ti_tensor *ti__mi_bn_relu_fwd(ti_model *m, ti_tape *tape, const ti__mi_bn *bn, t
     return y;
 }
 
-/* The folded weight and bias of conv c followed by bn, on the tape (constants: no gradient).
- * NULL without an error when a running variance makes folding impossible (the unfolded path
- * then reports it). */
+/* The folded weight and bias of conv c followed by bn for this pass: kept in the model
+ * (model_fold.c) unless a weight hook gives w, which is then folded on the tape (constants:
+ * no gradient). NULL without an error when a running variance makes folding impossible (the
+ * unfolded path then reports it). */
 static ti_tensor *fold_bn(ti_model *m, ti_tape *tape, const ti__mi_conv *c, const ti__mi_bn *bn,
                           const ti_tensor *w, ti_tensor **bias)
 {
-    const float *gamma = m->p[bn->w].t.data, *beta = m->p[bn->b].t.data;
-    const float *mean = m->p[bn->mean].t.data, *var = m->p[bn->var].t.data;
-    const float *cb = c->b >= 0 ? m->p[c->b].t.data : NULL;
-    int K = c->K;
-    for (int k = 0; k < K; k++)
-        if (!((double)var[k] + MI_BN_EPS > 0.0))
-            return NULL;
-    ti_tensor *wf = ti_tape_tensor(tape, w->ndim, w->shape);
-    ti_tensor *bf = ti_tape_tensor(tape, 1, &K);
-    if (!wf || !bf)
+    ti_tensor *wf;
+    int kept = ti__mi_fold_get(m, c, bn, &wf, bias);
+    if (kept >= 0)
+        return kept ? wf : NULL;
+    wf = ti_tape_tensor(tape, w->ndim, w->shape);
+    *bias = ti_tape_tensor(tape, 1, &c->K);
+    if (!wf || !*bias || !ti__mi_fold_values(m, c, bn, w->data, wf->data, (*bias)->data))
         return NULL;
-    size_t per = w->size / (size_t)K; /* C KH KW weights per output channel */
-    for (int k = 0; k < K; k++) {
-        double scale = gamma[k] / sqrt((double)var[k] + MI_BN_EPS);
-        float sc = (float)scale;
-        const float *src = w->data + (size_t)k * per;
-        float *dst = wf->data + (size_t)k * per;
-        for (size_t j = 0; j < per; j++)
-            dst[j] = src[j] * sc;
-        bf->data[k] = (float)(beta[k] + ((cb ? cb[k] : 0.0) - mean[k]) * scale);
-    }
-    *bias = bf;
     return wf;
 }
 

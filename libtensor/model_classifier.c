@@ -36,7 +36,7 @@ static int model_set_requires_grad(void *net, int on)
 /* In evaluation mode the forward only reads the model, so another thread runs the model
  * itself; but a user's weight hook may not be safe to call from two threads at once, and
  * sparse layers keep per-batch state in the model (the first call, on one thread, decides
- * them; a model with none sparse runs split from then on). */
+ * them and folds the batch norms; a model with none sparse runs split from then on). */
 static void *model_view_new(void *net, ti_ctx *ctx)
 {
     (void)ctx;
@@ -44,8 +44,9 @@ static void *model_view_new(void *net, ti_ctx *ctx)
 }
 
 /* One image's evaluation forward (zeros: the decisions depend on the weights only), which
- * decides every layer dense or sparse for the current weights; a failure leaves them
- * undecided, and the pass that follows runs whole and reports it. */
+ * decides every layer dense or sparse for the current weights and folds every batch norm
+ * (model_fold.c); a failure leaves them undecided, and the pass that follows runs whole and
+ * reports it. */
 static void decide_layers(ti_model *m)
 {
     ti_tape *tape = ti_tape_new(m->ctx);
@@ -55,7 +56,8 @@ static void decide_layers(ti_model *m)
     ti_tensor *in = ti_tape_tensor(tape, 4, (int[]){1, m->cfg.C, m->cfg.H, m->cfg.W});
     if (in) {
         memset(in->data, 0, in->size * sizeof(float));
-        ti_model_forward(m, tape, in, 0);
+        if (ti_model_forward(m, tape, in, 0))
+            ti__mi_fold_mark_ready(m);
     }
     ti_tape_free(tape);
 }
@@ -65,9 +67,9 @@ static int model_concurrent(void *net)
     ti_model *m = net;
     if (m->wfn)
         return 0;
-    if (!ti__mi_sparse_decided(m))
+    if (!ti__mi_sparse_decided(m) || !ti__mi_fold_ready(m))
         decide_layers(m);
-    return ti__mi_sparse_idle(m);
+    return ti__mi_sparse_idle(m) && ti__mi_fold_ready(m);
 }
 
 ti_status ti_model_classifier(ti_model *m, int batch, ti_classifier *out)

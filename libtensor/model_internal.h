@@ -60,6 +60,7 @@ typedef struct ti__mi_pinfo {
 
 struct ti__mi_cls;    /* the classifier view's state (model_classifier.c) */
 struct ti__mi_sparse; /* the layers' sparse forms (model_sparse.c) */
+struct ti__mi_fold;   /* the layers' folded batch norms (model_fold.c) */
 struct ti__sp_conv;   /* one layer's compressed weight (sparse_internal.h) */
 
 struct ti_model {
@@ -89,6 +90,7 @@ struct ti_model {
                                     older one are rebuilt */
     int eval_pass;               /* set by ti_model_forward: this pass is in evaluation mode */
     struct ti__mi_sparse *sp;
+    struct ti__mi_fold *fold;
 };
 
 /* The weights may have changed: sparse forms are decided and built again when next used. */
@@ -152,6 +154,23 @@ static inline int ti__mi_vgg_admm_pad(int H, int W)
     int small = H < W ? H : W;
     return small < 32 ? (32 - small + 1) / 2 : 0;
 }
+
+/* Batch norm folded into conv c: wf = w gamma / sqrt(var + eps) (w: c's K x C KH KW
+ * weight values) and bf = beta + (b - mean) gamma / sqrt(var + eps). 0 when a running
+ * variance makes it impossible (var + eps not > 0), else 1. */
+int ti__mi_fold_values(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn,
+                       const float *w, float *wf, float *bf);
+/* The folded weight and bias of conv c and bn kept in the model for its current weights
+ * (model_fold.c), made on the way when the weights changed: 1 with *wf and *bf set; 0 when
+ * folding is impossible; -1 when the model does not keep them (a weight hook, out of
+ * memory: fold on the tape instead). */
+int ti__mi_fold_get(ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn, ti_tensor **wf,
+                    ti_tensor **bf);
+/* After an evaluation pass without recording: every layer's fold is current, so passes on
+ * several threads only read them (ti__mi_fold_ready) until the weights change. */
+void ti__mi_fold_mark_ready(ti_model *m);
+int ti__mi_fold_ready(const ti_model *m);
+void ti__mi_fold_free(struct ti__mi_fold *f);
 
 /* The classifier view's cleanup (model_classifier.c), called by ti_model_free. */
 void ti__mi_cls_free(struct ti__mi_cls *c);

@@ -598,6 +598,59 @@ START_TEST(test_masks)
 }
 END_TEST
 
+/* Evaluation passes fold each batch norm into its convolution and keep the folded weights
+ * between passes: they agree with the unfolded pass (conv, then BN; logits of about 0.02, so
+ * a change of 1e-4 is well above the agreement of 1e-6), and follow the weights
+ * when these change (a running variance through ti_model_find, a conv weight through a
+ * pointer kept from earlier plus ti_model_weights_changed). */
+static void eval_logits(ti_model *m, ti_tape *tape, float *x, int *shape, int folded, float *out)
+{
+    ti_tape_reset(tape);
+    ti_tape_set_recording(tape, !folded); /* recording with parameter gradients: unfolded */
+    ti_tensor *z = ti_model_forward(m, tape, ti_tape_input(tape, x, 4, shape, 0), 0);
+    ck_assert_msg(z != NULL, "%s", ti_ctx_errmsg(ti_model_ctx(m)));
+    memcpy(out, z->data, z->size * sizeof(float));
+}
+
+START_TEST(test_folded_bn_follows_weights)
+{
+    ti_ctx *ctx = ti_ctx_new(4, 1);
+    ti_model *m = new_model(ctx, "resnet18", 1, 16, 16);
+    int N = 2, shape[4] = {N, 1, 16, 16};
+    float *x = random_input(ctx, (size_t)N * 256);
+    ti_tape *tape = ti_tape_new(ctx);
+    float a[20], b[20], c[20];
+    ti_param *w = ti_model_find(m, "layer1.0.conv1.weight");
+    eval_logits(m, tape, x, shape, 1, a);
+    eval_logits(m, tape, x, shape, 1, b);
+    ck_assert_int_eq(memcmp(a, b, sizeof a), 0); /* the kept fold: the same bits */
+    eval_logits(m, tape, x, shape, 0, c);
+    ck_assert_msg(tu_reldiff(a, c, 20) < 1e-6, "folded %g from unfolded", tu_reldiff(a, c, 20));
+
+    ti_param *var = ti_model_find(m, "layer1.0.bn1.running_var");
+    for (size_t j = 0; j < var->t.size; j++)
+        var->t.data[j] = 0.25f + 0.01f * (float)j;
+    eval_logits(m, tape, x, shape, 1, b);
+    eval_logits(m, tape, x, shape, 0, c);
+    ck_assert_msg(tu_reldiff(a, b, 20) > 1e-4, "a new running variance left the logits alone");
+    ck_assert_msg(tu_reldiff(b, c, 20) < 1e-6, "stale fold after ti_model_find: %g",
+                  tu_reldiff(b, c, 20));
+
+    for (size_t j = 0; j < w->t.size; j++) /* w was handed out before the last passes */
+        w->t.data[j] *= -2.0f;
+    ti_model_weights_changed(m);
+    eval_logits(m, tape, x, shape, 1, a);
+    eval_logits(m, tape, x, shape, 0, c);
+    ck_assert_msg(tu_reldiff(a, b, 20) > 1e-4, "a new conv weight left the logits alone");
+    ck_assert_msg(tu_reldiff(a, c, 20) < 1e-6, "stale fold after ti_model_weights_changed: %g",
+                  tu_reldiff(a, c, 20));
+    ti_tape_free(tape);
+    free(x);
+    ti_model_free(m);
+    ti_ctx_free(ctx);
+}
+END_TEST
+
 typedef struct hook_state {
     int calls;
     const char *zero; /* the weight to replace by zeros */
@@ -876,6 +929,7 @@ Suite *suite_model(void)
     tcase_add_test(tc, test_training_forward);
     tcase_add_test(tc, test_masks);
     tcase_add_test(tc, test_weight_hook);
+    tcase_add_test(tc, test_folded_bn_follows_weights);
     tcase_add_test(tc, test_classifier_view);
     tcase_add_test(tc, test_save_load_roundtrip);
     tcase_add_test(tc, test_errors);

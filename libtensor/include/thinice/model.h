@@ -130,7 +130,8 @@ const char *ti_sparse_mode_name(ti_sparse_mode mode);
 /* Sets the model's mode (TI_ERR_ARG for a value outside the enum); the default is AUTO. */
 ti_status ti_model_set_sparse(ti_model *m, ti_sparse_mode mode);
 ti_sparse_mode ti_model_get_sparse(const ti_model *m);
-/* The compressed forms are built on the first evaluation forward that uses them and rebuilt
+/* The compressed forms, and the convolution weights with batch norm folded in that dense
+ * evaluation forwards use, are built on the first evaluation forward that uses them and rebuilt
  * after anything that may have changed the weights: ti_model_load, ti_model_set_mask, a
  * forward in training mode or one that records weight gradients, an SGD step of an optimizer
  * set up with ti_sgd_add_model, and handing out a parameter (ti_model_param, ti_model_find).
