@@ -12,10 +12,11 @@
 #include "internal.h"
 
 /* The cache of derived values (ti__ctx_derived): a few dozen entries, at most DERIVED_MAX
- * bytes in all, each at most DERIVED_MAX / 8 (a small network's transformed weights fit;
- * a large layer's transform is cheap next to its convolution and is not kept). */
+ * bytes in all, each at most DERIVED_MAX / 8 (8 MiB: the transformed weights of every
+ * Winograd layer of ResNet-18 up to 256 channels, forward and input gradient, 52 MiB in all;
+ * the 512-channel layers' 26 MiB each are not kept: see conv.c, frozen_prefers_other). */
 #define DERIVED_SLOTS 48
-#define DERIVED_MAX ((size_t)32 << 20)
+#define DERIVED_MAX ((size_t)64 << 20)
 
 struct ti_ctx {
     ti_rng rng;

@@ -21,9 +21,11 @@ typedef struct conv_case {
  * with few channels, stride-1 layers Winograd does not take or whose maps are 8x8 and
  * smaller when their weights are frozen; output rows of 8 and more pixels, cut ones, and rows
  * of 4 two to a vector; an odd last row; 1, 2 and 3 output channels past the last block of 4;
- * pad 0 and 1), and a layer whose transformed weights are too large to keep (256 -> 192,
+ * pad 0 and 1), and a layer whose transformed weights are too large to keep (512 -> 192,
  * frozen: im2col + GEMM below 8 images per thread, Winograd from 8 (9 images on 1 thread);
- * Winograd whenever the backward wants the weight's gradient). */
+ * Winograd whenever the backward wants the weight's gradient). With 2 and 3 threads the
+ * Winograd cases of fewer than 64 tiles per thread (9x7, 6x6 and 5x8 maps) split the output
+ * channels instead of the images (conv_winograd.c, split_channels). */
 static const conv_case CASES[] = {
     {1, 1, 5, 5, 1, 3, 3, 1, 0, 0},   {1, 3, 7, 6, 4, 3, 3, 1, 1, 1},
     {7, 3, 9, 9, 5, 3, 3, 2, 1, 1},   {7, 1, 8, 7, 2, 5, 5, 1, 2, 1},
@@ -42,7 +44,7 @@ static const conv_case CASES[] = {
     {2, 32, 8, 8, 35, 3, 3, 2, 1, 1},  {2, 32, 4, 4, 32, 3, 3, 1, 1, 1},
     {1, 5, 6, 4, 6, 3, 3, 1, 1, 1},    {2, 7, 19, 21, 9, 3, 3, 1, 0, 1},
     {2, 4, 21, 19, 5, 3, 3, 2, 0, 1},  {2, 64, 8, 8, 7, 3, 3, 1, 1, 1},
-    {2, 256, 4, 4, 192, 3, 3, 1, 1, 1}, {9, 256, 4, 4, 192, 3, 3, 1, 1, 0},
+    {2, 512, 4, 4, 192, 3, 3, 1, 1, 1}, {9, 512, 4, 4, 192, 3, 3, 1, 1, 0},
 };
 #define NCASES ((int)(sizeof CASES / sizeof CASES[0]))
 
