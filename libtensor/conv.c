@@ -52,8 +52,9 @@ static int group_size(const conv_shape *s)
  *   layer goes to im2col + GEMM (ResNet-18, 6 images per thread: the transforms were half of
  *   APGD-CE's time, 20.0 against 11.7 s; at 64 per thread Winograd's input gradient is 1.8x
  *   faster than the GEMM path's). A layer the cache keeps runs Winograd at any batch
- *   (ResNet-18's 256 -> 256 layers on 8x8, 7 images: 2.1 against 3.9 ms by im2col). For these layers the kernel, hence the rounding,
- *   depends on the images per call, as OpenBLAS's GEMMs may anyway.
+ *   (ResNet-18's 256 -> 256 layers on 8x8, 7 images: 2.1 against 3.9 ms by im2col). For the
+ *   layers it does not keep the kernel, hence the rounding, depends on the images per call,
+ *   as OpenBLAS's GEMMs may anyway.
  * - On maps of 8x8 and less that the direct kernel takes (few channels, rows of 8 or 4
  *   pixels) it is faster than Winograd at any batch (32 -> 32 on 8x8: 16.0 against 18.1 us per image: the transforms of 16 or 4
  *   tiles per image cost more than they save), and it sums an image the same way in any

@@ -25,25 +25,35 @@ struct ti__mi_fold {
     unsigned long ready;    /* every folded layer is current for this generation */
 };
 
+int ti__mi_fold_channel(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn, int k,
+                        double *scale, float *bias)
+{
+    double var = m->p[bn->var].t.data[k];
+    if (!(var + MI_BN_EPS > 0.0))
+        return 0;
+    double s = m->p[bn->w].t.data[k] / sqrt(var + MI_BN_EPS);
+    double b = c->b >= 0 ? m->p[c->b].t.data[k] : 0.0;
+    *scale = s;
+    *bias = (float)(m->p[bn->b].t.data[k] + (b - m->p[bn->mean].t.data[k]) * s);
+    return 1;
+}
+
 int ti__mi_fold_values(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn,
                        const float *w, float *wf, float *bf)
 {
-    const float *gamma = m->p[bn->w].t.data, *beta = m->p[bn->b].t.data;
-    const float *mean = m->p[bn->mean].t.data, *var = m->p[bn->var].t.data;
-    const float *cb = c->b >= 0 ? m->p[c->b].t.data : NULL;
     int K = c->K;
-    for (int k = 0; k < K; k++)
-        if (!((double)var[k] + MI_BN_EPS > 0.0))
+    double scale;
+    for (int k = 0; k < K; k++) /* all or nothing */
+        if (!ti__mi_fold_channel(m, c, bn, k, &scale, &bf[k]))
             return 0;
     size_t per = m->p[c->w].t.size / (size_t)K; /* C KH KW weights per output channel */
     for (int k = 0; k < K; k++) {
-        double scale = gamma[k] / sqrt((double)var[k] + MI_BN_EPS);
+        ti__mi_fold_channel(m, c, bn, k, &scale, &bf[k]);
         float sc = (float)scale;
         const float *src = w + (size_t)k * per;
         float *dst = wf + (size_t)k * per;
         for (size_t j = 0; j < per; j++)
             dst[j] = src[j] * sc;
-        bf[k] = (float)(beta[k] + ((cb ? cb[k] : 0.0) - mean[k]) * scale);
     }
     return 1;
 }

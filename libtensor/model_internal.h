@@ -155,9 +155,13 @@ static inline int ti__mi_vgg_admm_pad(int H, int W)
     return small < 32 ? (32 - small + 1) / 2 : 0;
 }
 
-/* Batch norm folded into conv c: wf = w gamma / sqrt(var + eps) (w: c's K x C KH KW
- * weight values) and bf = beta + (b - mean) gamma / sqrt(var + eps). 0 when a running
- * variance makes it impossible (var + eps not > 0), else 1. */
+/* Batch norm bn folded into output channel k of conv c (model_fold.c): *scale = gamma /
+ * sqrt(var + eps), *bias = beta + (b - mean) *scale (b: the conv's bias, 0 without one); 0
+ * when var + eps is not > 0, else 1. The dense and the sparse paths both fold with it. */
+int ti__mi_fold_channel(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn, int k,
+                        double *scale, float *bias);
+/* Batch norm folded into conv c: wf = w scale (w: c's K x C KH KW weight values), bf the
+ * folded bias. 0 when a running variance makes it impossible, else 1. */
 int ti__mi_fold_values(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn,
                        const float *w, float *wf, float *bf);
 /* The folded weight and bias of conv c and bn kept in the model for its current weights

@@ -4,7 +4,6 @@
  * (any call that may have changed a weight bumps it: see ti__mi_weights_touched's callers).
  * Only evaluation forwards that need no gradient for the layer's parameters run sparse:
  * attacks, evaluation, the classifier view. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -174,17 +173,14 @@ ti__sp_conv *ti__mi_sparse_conv(ti_model *m, ti_tape *tape, const ti__mi_conv *c
     if (!fold)
         return NULL;
     const float *scale = NULL, *bias = c->b >= 0 ? m->p[c->b].t.data : NULL;
-    if (bn) { /* the same folding as the dense path (model.c, fold_bn) */
-        const float *gamma = m->p[bn->w].t.data, *beta = m->p[bn->b].t.data;
-        const float *mean = m->p[bn->mean].t.data, *var = m->p[bn->var].t.data;
+    if (bn) { /* the same folding as the dense path */
         for (int k = 0; k < K; k++) {
-            if (!((double)var[k] + MI_BN_EPS > 0.0)) {
+            double s;
+            if (!ti__mi_fold_channel(m, c, bn, k, &s, &fold[K + k])) {
                 free(fold);
                 return NULL; /* the dense path reports it */
             }
-            double s = gamma[k] / sqrt((double)var[k] + MI_BN_EPS);
             fold[k] = (float)s;
-            fold[K + k] = (float)(beta[k] + ((bias ? bias[k] : 0.0) - mean[k]) * s);
         }
         scale = fold;
         bias = fold + K;
