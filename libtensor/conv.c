@@ -56,9 +56,9 @@ static int group_size(const conv_shape *s)
  *   layers it does not keep the kernel, hence the rounding, depends on the images per call,
  *   as OpenBLAS's GEMMs may anyway.
  * - On maps of 8x8 and less that the direct kernel takes (few channels, rows of 8 or 4
- *   pixels) it is faster than Winograd at any batch (32 -> 32 on 8x8: 16.0 against 18.1 us per image: the transforms of 16 or 4
- *   tiles per image cost more than they save), and it sums an image the same way in any
- *   batch.
+ *   pixels) it is faster than Winograd at any batch (32 -> 32 on 8x8: 16.0 against 18.1 us
+ *   per image: the transforms of 16 or 4 tiles per image cost more than they save), and it
+ *   sums an image the same way in any batch.
  * Training keeps Winograd (docs/conv.md#frozen-weights-evaluation-and-attacks). */
 #define WINO_FROZEN_MIN_IMAGES 8
 static int frozen_prefers_other(const conv_shape *s)

@@ -21,8 +21,8 @@ typedef struct fold_entry {
 
 struct ti__mi_fold {
     int n;
-    fold_entry *e;          /* (n): one per layer slot */
     unsigned long ready;    /* every folded layer is current for this generation */
+    fold_entry e[];         /* (n): one per layer slot */
 };
 
 int ti__mi_fold_channel(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn, int k,
@@ -42,13 +42,11 @@ int ti__mi_fold_values(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn 
                        const float *w, float *wf, float *bf)
 {
     int K = c->K;
-    double scale;
-    for (int k = 0; k < K; k++) /* all or nothing */
+    size_t per = m->p[c->w].t.size / (size_t)K; /* C KH KW weights per output channel */
+    for (int k = 0; k < K; k++) { /* on failure the caller drops wf and bf */
+        double scale;
         if (!ti__mi_fold_channel(m, c, bn, k, &scale, &bf[k]))
             return 0;
-    size_t per = m->p[c->w].t.size / (size_t)K; /* C KH KW weights per output channel */
-    for (int k = 0; k < K; k++) {
-        ti__mi_fold_channel(m, c, bn, k, &scale, &bf[k]);
         float sc = (float)scale;
         const float *src = w + (size_t)k * per;
         float *dst = wf + (size_t)k * per;
@@ -62,16 +60,9 @@ int ti__mi_fold_values(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn 
 static struct ti__mi_fold *table(ti_model *m)
 {
     if (!m->fold) {
-        struct ti__mi_fold *f = calloc(1, sizeof *f);
-        fold_entry *e = calloc((size_t)(m->nslots ? m->nslots : 1), sizeof *e);
-        if (!f || !e) {
-            free(f);
-            free(e);
-            return NULL;
-        }
-        f->n = m->nslots;
-        f->e = e;
-        m->fold = f;
+        m->fold = calloc(1, sizeof *m->fold + (size_t)m->nslots * sizeof(fold_entry));
+        if (m->fold)
+            m->fold->n = m->nslots;
     }
     return m->fold;
 }
@@ -129,6 +120,5 @@ void ti__mi_fold_free(struct ti__mi_fold *f)
         ti_tensor_free(f->e[i].w);
         ti_tensor_free(f->e[i].b);
     }
-    free(f->e);
     free(f);
 }

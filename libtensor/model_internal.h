@@ -161,7 +161,8 @@ static inline int ti__mi_vgg_admm_pad(int H, int W)
 int ti__mi_fold_channel(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn, int k,
                         double *scale, float *bias);
 /* Batch norm folded into conv c: wf = w scale (w: c's K x C KH KW weight values), bf the
- * folded bias. 0 when a running variance makes it impossible, else 1. */
+ * folded bias. 0 when a running variance makes it impossible (wf and bf then partly
+ * written), else 1. */
 int ti__mi_fold_values(const ti_model *m, const ti__mi_conv *c, const ti__mi_bn *bn,
                        const float *w, float *wf, float *bf);
 /* The folded weight and bias of conv c and bn kept in the model for its current weights
