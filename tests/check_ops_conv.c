@@ -12,7 +12,8 @@ typedef struct conv_case {
     int N, C, H, W, K, KH, KW, stride, pad, bias;
 } conv_case;
 
-/* Small shapes covering stride 1/2, pad 0/1/2, 1x1/3x3/5x5, odd sizes, batch 1 and 7, C 1/3,
+/* Small shapes covering stride 1/2/3 (widths that are and are not multiples of the
+ * stride), pad 0/1/2, 1x1/3x3/5x5, odd sizes, batch 1 and 7, C 1/3,
  * plus shapes large enough to hit the grouping's corners: one image per group (64x64 maps),
  * a short last group (7 images of 28x28), the direct 1x1 path, the row-shift variant (stride
  * 1 on large maps, KH > 1), and Winograd (3x3 stride 1, 32 channels and more: the last five,
@@ -33,6 +34,7 @@ static const conv_case CASES[] = {
     {2, 5, 7, 9, 3, 1, 1, 2, 0, 1},   {1, 2, 4, 4, 3, 1, 1, 1, 1, 1},
     {7, 3, 5, 5, 8, 3, 3, 2, 0, 1},   {2, 2, 3, 3, 2, 3, 3, 1, 2, 1},
     {1, 3, 2, 2, 2, 3, 3, 1, 1, 0},   {3, 2, 8, 8, 4, 2, 2, 2, 0, 1},
+    {2, 3, 11, 13, 4, 3, 3, 3, 1, 1}, {1, 2, 14, 12, 3, 5, 5, 3, 2, 0},
     {7, 1, 28, 28, 4, 3, 3, 1, 1, 1}, {2, 3, 64, 64, 4, 3, 3, 1, 1, 1},
     {2, 8, 64, 64, 5, 1, 1, 1, 0, 1}, {5, 8, 16, 16, 6, 1, 1, 1, 0, 0},
     {3, 2, 40, 37, 3, 5, 5, 1, 2, 1}, {2, 3, 30, 33, 4, 3, 3, 1, 0, 0},
