@@ -221,31 +221,40 @@ static int split_channels(int N, int TH, int TW, int K, int threads)
     return threads > 1 && share * TH * TW < WINO_SPLIT_TILES && K >= 16 * threads;
 }
 
-/* V (16, C, N TH TW) and M (16, K, N TH TW) shared, then each thread's plane and rows. The
- * workspace is sized for the image split (ti__winograd_floats), which holds at least this. */
+/* The workspace of the channel split: V (16, C, T) and M (16, K, T) shared over all T = N TH
+ * TW tiles of the batch, then each thread's plane and rows. It is sized for the image split
+ * (ti__winograd_floats), which holds at least this. */
+static size_t split_tiles(const wino_job *j)
+{
+    return (size_t)j->N * j->TH * j->TW;
+}
+
+static float *split_m(const wino_job *j)
+{
+    return j->ws + 16 * ((size_t)j->C * split_tiles(j) + WINO_SKEW);
+}
+
 static float *split_scratch(const wino_job *j, int t)
 {
-    size_t T = (size_t)j->N * j->TH * j->TW;
-    float *own = j->ws + 16 * ((size_t)(j->C + j->K) * T + 2 * WINO_SKEW);
+    float *own = split_m(j) + 16 * ((size_t)j->K * split_tiles(j) + WINO_SKEW);
     return own + (size_t)t * ((size_t)(2 * j->TH + 2) * (2 * j->TW + 2) + 4 * (size_t)j->TW);
 }
 
 static void split_input_range(void *arg, size_t lo, size_t hi, int t)
 {
     const wino_job *j = arg;
-    size_t T = (size_t)j->N * j->TH * j->TW;
     input_transform(j->ws + lo * j->TH * j->TW, split_scratch(j, t),
                     j->x + lo * j->C * j->H * j->W, (int)(hi - lo), j->C, j->H, j->W, j->pad,
-                    j->TH, j->TW, T);
+                    j->TH, j->TW, split_tiles(j));
 }
 
 static void split_channel_range(void *arg, size_t lo, size_t hi, int t)
 {
     const wino_job *j = arg;
     const int C = j->C, K = j->K;
-    size_t T = (size_t)j->N * j->TH * j->TW;
+    size_t T = split_tiles(j);
     const float *V = j->ws;
-    float *M = j->ws + 16 * ((size_t)C * T + WINO_SKEW);
+    float *M = split_m(j);
     for (int e = 0; e < 16; e++)
         ti__sgemm(j->ctx, CblasNoTrans, CblasNoTrans, (int)(hi - lo), (int)T, C, 1.0f,
                   j->U + (size_t)e * K * C + lo * C, C, V + (size_t)e * ((size_t)C * T + WINO_SKEW),
