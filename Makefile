@@ -38,7 +38,10 @@ CHECK_LIBS := $(shell pkg-config --libs check)
 LIBS := tensor stats attack prune
 INCS := $(foreach l,$(LIBS),-Ilib$(l)/include)
 WARN := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
-CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=fast -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
+# -fno-trapping-math: the library never unmasks floating-point exceptions, so GCC may
+# evaluate both sides of a float select and vectorise loops with them (clamps, projections);
+# the values are the same bits
+CFLAGS_ALL := -std=c11 -D_GNU_SOURCE $(OPT) -ffp-contract=fast -fno-trapping-math -g $(WARN) -MMD -MP $(INCS) $(DEP_CFLAGS) $(CFLAGS)
 # the apps' own files include the shared app helpers by name
 $(BUILD)/obj/apps/%.o: CFLAGS_ALL += -Iapps/common
 $(BUILD)/obj/apps/%.o: CC := $(APP_CC)

@@ -11,7 +11,8 @@
 
 size_t ti_fab_project_work_bytes(size_t D)
 {
-    return ti_proj_work_bytes(D); /* radix scratch + one key and one index array */
+    /* radix scratch, one key and one index array, then L-inf's caps */
+    return ti_proj_work_bytes(D) + D * sizeof(float);
 }
 
 /* After the sign normalisation every usable coordinate i moves in the direction s_i that
@@ -19,6 +20,20 @@ size_t ti_fab_project_work_bytes(size_t D)
  * capacity cap_i (the distance to the box face in that direction). */
 static inline float dir_of(float w, float sgn) { return w * sgn > 0 ? -1.0f : 1.0f; }
 static inline float cap_of(float t, float dir) { return dir < 0 ? t : 1.0f - t; }
+
+/* cap_of(t, dir_of(w, sgn)) selected by bit operations: in the scalar loops below, a
+ * compiler left to itself branches on the sign of w, which is random from one coordinate to
+ * the next, and the mispredictions cost more than the rest of the loop. */
+static inline float cap_toward(float t, float w, float sgn)
+{
+    float up = 1.0f - t;
+    uint32_t a, b, m = 0u - (uint32_t)(w * sgn > 0);
+    memcpy(&a, &t, sizeof a);
+    memcpy(&b, &up, sizeof b);
+    b ^= (a ^ b) & m;
+    memcpy(&up, &b, sizeof up);
+    return up;
+}
 
 /* Infeasible or exactly tight: every usable coordinate goes to its face. */
 static void vertex(const float *t, const float *w, size_t D, float sgn, float wmin, float *d)
@@ -44,6 +59,52 @@ static void vertex(const float *t, const float *w, size_t D, float sgn, float wm
  * the sums, hence the level, are the same bits; but only the saturated caps (a few percent
  * of an image's pixels, usually) are sorted. w1 and capmin: ti_fab_project's first pass. */
 #define SLICES_MAX 4
+
+/* The largest float <= x: for a float v, (double)v > x exactly when v > below_or_at(x), and
+ * (double)v <= x exactly when v <= below_or_at(x). */
+static float below_or_at(double x)
+{
+    float f = (float)x;
+    return (double)f > x ? nextafterf(f, -INFINITY) : f;
+}
+
+/* The pass that opens the sweep: each coordinate's cap into caps (-1 if it cannot move: w_i
+ * = 0 or no room), the sum of the usable |w_i| and their count, and the first slice (the
+ * caps up to hi_f, in index order) into key and idx. Returns the slice's size. */
+static size_t first_slice(const float *t, const float *w, size_t D, float sgn, float hi_f,
+                          float *caps, float *key, uint32_t *idx, double *wrem, size_t *usable)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < D; i++) {
+        float cp = cap_toward(t[i], w[i], sgn);
+        int ok = w[i] != 0.0f && cp > 0.0f; /* a zero-capacity coordinate can never help */
+        caps[i] = ok ? cp : -1.0f;
+        if (ok) {
+            *wrem += fabsf(w[i]);
+            ++*usable;
+            if (cp <= hi_f) {
+                key[n] = cp;
+                idx[n++] = (uint32_t)i;
+            }
+        }
+    }
+    return n;
+}
+
+/* A later slice: the caps in (lo_f, hi_f], in index order (lo_f >= -1 leaves the unusable
+ * out). */
+static size_t next_slice(const float *caps, size_t D, float lo_f, float hi_f, float *key,
+                         uint32_t *idx)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < D; i++)
+        if (caps[i] > lo_f && caps[i] <= hi_f) {
+            key[n] = caps[i];
+            idx[n++] = (uint32_t)i;
+        }
+    return n;
+}
+
 static void proj_linf(const float *t, const float *w, size_t D, float sgn, double c,
                       double w1, float capmin, float *d, void *work)
 {
@@ -51,27 +112,18 @@ static void proj_linf(const float *t, const float *w, size_t D, float sgn, doubl
     if (!(lam <= capmin)) { /* some coordinate saturates */
         float *key = (float *)((uint32_t *)work + 4 * (D + 1));
         uint32_t *idx = (uint32_t *)(key + D);
+        float *caps = (float *)(idx + D + 2);
         double wrem = 0, sat = 0;
         size_t usable = 0, swept = 0;
-        for (size_t i = 0; i < D; i++) /* a zero-capacity coordinate can never help */
-            if (w[i] != 0.0f && cap_of(t[i], dir_of(w[i], sgn)) > 0.0f) {
-                wrem += fabsf(w[i]);
-                usable++;
-            }
-        double lo = -1.0, hi = lam; /* the slice: caps in (lo, hi] */
-        float last = 0.0f;          /* the largest cap swept */
+        double lo = -1.0, hi = lam; /* the slice: caps in (lo, hi], compared as floats */
+        size_t n = first_slice(t, w, D, sgn, below_or_at(hi), caps, key, idx, &wrem, &usable);
+        float last = 0.0f; /* the largest cap swept */
         for (int slice = 1;; slice++) {
-            if (slice == SLICES_MAX)
-                hi = INFINITY;
-            size_t n = 0;
-            for (size_t i = 0; i < D; i++)
-                if (w[i] != 0.0f) {
-                    float cp = cap_of(t[i], dir_of(w[i], sgn));
-                    if (cp > 0.0f && (double)cp > lo && (double)cp <= hi) {
-                        key[n] = cp;
-                        idx[n++] = (uint32_t)i;
-                    }
-                }
+            if (slice > 1) {
+                if (slice == SLICES_MAX)
+                    hi = INFINITY;
+                n = next_slice(caps, D, below_or_at(lo), below_or_at(hi), key, idx);
+            }
             ti_proj_sort_pairs(key, idx, n, work);
             double l = (c - sat) / wrem;
             for (size_t k = 0; k < n; k++) {
@@ -120,7 +172,7 @@ static void proj_l2(const float *t, const float *w, size_t D, float sgn, double 
         if (fabsf(w[i]) > wmin) {
             double aw = fabsf(w[i]);
             w2 += aw * aw;
-            double r = cap_of(t[i], dir_of(w[i], sgn)) / aw;
+            double r = cap_toward(t[i], w[i], sgn) / aw;
             rmin = r < rmin ? r : rmin;
         }
     double lam = c / w2;
@@ -131,7 +183,7 @@ static void proj_l2(const float *t, const float *w, size_t D, float sgn, double 
         double wrem = 0, sat = 0;
         for (size_t i = 0; i < D; i++)
             if (fabsf(w[i]) > wmin) {
-                float aw = fabsf(w[i]), cp = cap_of(t[i], dir_of(w[i], sgn));
+                float aw = fabsf(w[i]), cp = cap_toward(t[i], w[i], sgn);
                 if (cp > 0.0f) {
                     key[n] = cp / aw;
                     idx[n++] = (uint32_t)i;
@@ -148,7 +200,7 @@ static void proj_l2(const float *t, const float *w, size_t D, float sgn, double 
             }
             uint32_t i = idx[k];
             double aw = fabsf(w[i]);
-            sat += aw * cap_of(t[i], dir_of(w[i], sgn));
+            sat += aw * cap_toward(t[i], w[i], sgn);
             wrem -= aw * aw;
         }
     }
@@ -173,7 +225,7 @@ static void proj_l1(const float *t, const float *w, size_t D, float sgn, double 
     memset(d, 0, D * sizeof *d);
     size_t best = D;
     for (size_t i = 0; i < D; i++) /* argmax |w| over coordinates that can move */
-        if (fabsf(w[i]) > wmin && cap_of(t[i], dir_of(w[i], sgn)) > 0.0f &&
+        if (fabsf(w[i]) > wmin && cap_toward(t[i], w[i], sgn) > 0.0f &&
             (best == D || fabsf(w[i]) > fabsf(w[best])))
             best = i;
     if (best == D)
@@ -187,7 +239,7 @@ static void proj_l1(const float *t, const float *w, size_t D, float sgn, double 
     uint32_t *idx = (uint32_t *)(key + D);
     size_t n = 0;
     for (size_t i = 0; i < D; i++)
-        if (fabsf(w[i]) > wmin && cap_of(t[i], dir_of(w[i], sgn)) > 0.0f) {
+        if (fabsf(w[i]) > wmin && cap_toward(t[i], w[i], sgn) > 0.0f) {
             key[n] = fabsf(w[i]);
             idx[n++] = (uint32_t)i;
         }
@@ -220,21 +272,28 @@ typedef struct linf_sums {
 
 static linf_sums linf_first_pass(const float *t, const float *w, double b, size_t D)
 {
-    linf_sums r = {.c = -b, .capmin = {INFINITY, INFINITY}};
+    linf_sums r = {.c = -b};
+    float mp = INFINITY, mn = INFINITY;
     for (size_t i = 0; i < D; i++) {
         r.c += (double)w[i] * t[i];
         float aw = fabsf(w[i]);
-        float cp = cap_of(t[i], dir_of(w[i], 1.0f)), cn = cap_of(t[i], dir_of(w[i], -1.0f));
+        float cp = cap_toward(t[i], w[i], 1.0f), cn = cap_toward(t[i], w[i], -1.0f);
         if (aw > 0.0f) {
             r.total[0] += (double)aw * cp;
             r.total[1] += (double)aw * cn;
         }
-        if (w[i] != 0.0f) { /* differs from aw > 0 for NaN only, as before */
+        int on = w[i] != 0.0f; /* differs from aw > 0 for NaN only, as before */
+        if (on)
             r.w1 += aw;
-            r.capmin[0] = cp < r.capmin[0] ? cp : r.capmin[0];
-            r.capmin[1] = cn < r.capmin[1] ? cn : r.capmin[1];
-        }
+        /* the minima as selects of floats, which compile to minss: a conditional update
+         * became a compare, a move through an integer register and a cmov per element on
+         * the loop's critical path */
+        float cpo = on ? cp : INFINITY, cno = on ? cn : INFINITY;
+        mp = cpo < mp ? cpo : mp;
+        mn = cno < mn ? cno : mn;
     }
+    r.capmin[0] = mp;
+    r.capmin[1] = mn;
     return r;
 }
 
@@ -266,7 +325,7 @@ int ti_fab_project(ti_norm p, const float *t, const float *w, double b, size_t D
     double total = 0;
     for (size_t i = 0; i < D; i++)
         if (fabsf(w[i]) > wmin)
-            total += (double)fabsf(w[i]) * cap_of(t[i], dir_of(w[i], sgn));
+            total += (double)fabsf(w[i]) * cap_toward(t[i], w[i], sgn);
     if (c >= total) { /* infeasible (or exactly the vertex): the face vertex */
         vertex(t, w, D, sgn, wmin, d);
         return c <= total;

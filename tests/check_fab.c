@@ -1,6 +1,6 @@
 /* Tests of FAB (libattack/fab.c) and its projection onto hyperplane-and-box
- * (libattack/fab_projection.c): feasibility, the closed forms of docs/fab.md, optimality
- * against brute force in D <= 4, the infeasible vertex, and the attack on linear models whose
+ * (libattack/fab_projection.c): feasibility, the closed forms of docs/fab.md, the L-inf
+ * level on an image-sized input against bisection, optimality against brute force in D <= 4, the infeasible vertex, and the attack on linear models whose
  * distance to the boundary is known: |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_dual. */
 #include <math.h>
 #include <stdlib.h>
@@ -97,6 +97,57 @@ START_TEST(test_proj_closed_forms)
         ck_assert_int_eq(nz, 1);
         ck_assert_double_eq_tol(ti_norm_of(TI_NORM_L1, d, D), c / winf, 1e-6);
     }
+    free(work);
+}
+END_TEST
+
+/* L-inf on an image's scale: 3072 pixels on the 1/255 grid (many equal capacities), |w_i| = 1
+ * with random signs. The level is found by sorting the capacities in slices whose bounds
+ * are doubles compared with floats; a capacity at or next to a slice's bound must fall in
+ * exactly one slice. Against a bisection of G(l) = sum min(l, cap_i) = c in double, over gaps
+ * that put the first level l0 = c / ||w||_1 on a capacity, a hair below one, and anywhere. */
+START_TEST(test_proj_linf_image_level)
+{
+    enum { D = 3072 };
+    ti_rng r;
+    ti_rng_seed(&r, 5);
+    float *t = malloc(D * sizeof *t), *w = malloc(D * sizeof *w), *d = malloc(D * sizeof *d);
+    float *u = malloc(D * sizeof *u);
+    void *work = malloc(ti_fab_project_work_bytes(D));
+    for (int trial = 0; trial < 60; trial++) {
+        double reach = 0;
+        for (int i = 0; i < D; i++) {
+            t[i] = (float)ti_rng_below(&r, 256) / 255.0f;
+            w[i] = ti_rng_below(&r, 2) ? 1.0f : -1.0f;
+            reach += w[i] > 0 ? t[i] : 1.0f - t[i];
+        }
+        /* c = cap_j * D (exact): l0 = c / D is the capacity cap_j itself; or a hair less:
+         * l0 below cap_j, but the nearest float to it is cap_j; or any gap */
+        int j = (int)ti_rng_below(&r, D);
+        float capj = w[j] > 0 ? t[j] : 1.0f - t[j];
+        double c = trial % 3 == 0   ? (double)capj * D
+                   : trial % 3 == 1 ? (double)capj * D * (1.0 - 1e-12)
+                                    : ti_rng_double(&r) * 0.9 * reach;
+        if (!(c < reach))
+            continue;
+        double b = dot(w, t, D) - c;
+        ck_assert_int_eq(ti_fab_project(TI_NORM_LINF, t, w, b, D, d, work), 1);
+        double lo = 0, hi = 1;
+        for (int it = 0; it < 200; it++) {
+            double l = 0.5 * (lo + hi), g = 0;
+            for (int i = 0; i < D; i++)
+                g += fmin(l, w[i] > 0 ? t[i] : 1.0 - t[i]);
+            *(g < c ? &lo : &hi) = l;
+        }
+        ck_assert_double_eq_tol(ti_norm_of(TI_NORM_LINF, d, D), lo, 1e-6);
+        for (int i = 0; i < D; i++)
+            u[i] = t[i] + d[i];
+        ck_assert_double_le(fabs(dot(w, u, D) - b), 1e-6 * D);
+    }
+    free(u);
+    free(t);
+    free(w);
+    free(d);
     free(work);
 }
 END_TEST
@@ -565,6 +616,7 @@ Suite *suite_fab(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_proj_feasible_and_box);
     tcase_add_test(tc, test_proj_closed_forms);
+    tcase_add_test(tc, test_proj_linf_image_level);
     tcase_add_test(tc, test_proj_optimal_bruteforce);
     tcase_add_test(tc, test_proj_infeasible_vertex);
     suite_add_tcase(s, tc);
