@@ -1,7 +1,8 @@
 /* Tests of FAB (libattack/fab.c) and its projection onto hyperplane-and-box
  * (libattack/fab_projection.c): feasibility, the closed forms of docs/fab.md, the L-inf
- * level on an image-sized input against bisection, optimality against brute force in D <= 4, the infeasible vertex, and the attack on linear models whose
- * distance to the boundary is known: |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_dual. */
+ * level on an image-sized input against bisection, optimality against brute force in D <= 4,
+ * the infeasible vertex, and the attack on linear models whose distance to the boundary is
+ * known: |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_dual. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
