@@ -112,7 +112,7 @@ static void proj_linf(const float *t, const float *w, size_t D, float sgn, doubl
     if (!(lam <= capmin)) { /* some coordinate saturates */
         float *key = (float *)((uint32_t *)work + 4 * (D + 1));
         uint32_t *idx = (uint32_t *)(key + D);
-        float *caps = (float *)(idx + D + 2);
+        float *caps = (float *)((uint32_t *)work + ti_proj_work_bytes(D) / sizeof(uint32_t));
         double wrem = 0, sat = 0;
         size_t usable = 0, swept = 0;
         double lo = -1.0, hi = lam; /* the slice: caps in (lo, hi], compared as floats */

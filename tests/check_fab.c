@@ -13,6 +13,21 @@
 
 static const ti_norm norms3[3] = {TI_NORM_LINF, TI_NORM_L2, TI_NORM_L1};
 
+/* How far coordinate t can move in the direction that lowers <w, t>: to 0 if w > 0, else to 1. */
+static float room(float t, float w)
+{
+    return w > 0 ? t : 1.0f - t;
+}
+
+/* The largest reduction of <w, t> the box allows: every coordinate to its face. */
+static double reach_of(const float *t, const float *w, int D)
+{
+    double r = 0;
+    for (int i = 0; i < D; i++)
+        r += fabs(w[i]) * room(t[i], w[i]);
+    return r;
+}
+
 static double dot(const float *a, const float *b, size_t D)
 {
     double s = 0;
@@ -41,10 +56,7 @@ START_TEST(test_proj_feasible_and_box)
             for (int i = 1; i < D; i += 4)
                 w[i] = 0.0f;
         /* a gap anywhere up to 90% of what the box can reach (both signs) */
-        double reach = 0;
-        for (int i = 0; i < D; i++)
-            reach += fabs(w[i]) * (w[i] > 0 ? t[i] : 1.0 - t[i]);
-        double c = ti_rng_double(&r) * 0.9 * reach;
+        double c = ti_rng_double(&r) * 0.9 * reach_of(t, w, D);
         double b = dot(w, t, D) - c;
         if (trial % 2) { /* the other side: flip w and b */
             for (int i = 0; i < D; i++)
@@ -116,16 +128,15 @@ START_TEST(test_proj_linf_image_level)
     float *u = malloc(D * sizeof *u);
     void *work = malloc(ti_fab_project_work_bytes(D));
     for (int trial = 0; trial < 60; trial++) {
-        double reach = 0;
         for (int i = 0; i < D; i++) {
             t[i] = (float)ti_rng_below(&r, 256) / 255.0f;
             w[i] = ti_rng_below(&r, 2) ? 1.0f : -1.0f;
-            reach += w[i] > 0 ? t[i] : 1.0f - t[i];
         }
+        double reach = reach_of(t, w, D);
         /* c = cap_j * D (exact): l0 = c / D is the capacity cap_j itself; or a hair less:
          * l0 below cap_j, but the nearest float to it is cap_j; or any gap */
         int j = (int)ti_rng_below(&r, D);
-        float capj = w[j] > 0 ? t[j] : 1.0f - t[j];
+        float capj = room(t[j], w[j]);
         double c = trial % 3 == 0   ? (double)capj * D
                    : trial % 3 == 1 ? (double)capj * D * (1.0 - 1e-12)
                                     : ti_rng_double(&r) * 0.9 * reach;
@@ -137,7 +148,7 @@ START_TEST(test_proj_linf_image_level)
         for (int it = 0; it < 200; it++) {
             double l = 0.5 * (lo + hi), g = 0;
             for (int i = 0; i < D; i++)
-                g += fmin(l, w[i] > 0 ? t[i] : 1.0 - t[i]);
+                g += fmin(l, room(t[i], w[i]));
             *(g < c ? &lo : &hi) = l;
         }
         ck_assert_double_eq_tol(ti_norm_of(TI_NORM_LINF, d, D), lo, 1e-6);
@@ -202,10 +213,7 @@ START_TEST(test_proj_optimal_bruteforce)
             ti_norm p = norms3[trial % 3];
             tu_fill(&r, t, D, 0.0f, 1.0f);
             tu_fill(&r, w, D, -2.0f, 2.0f);
-            double reach = 0;
-            for (int i = 0; i < D; i++)
-                reach += fabs(w[i]) * (w[i] > 0 ? t[i] : 1.0 - t[i]);
-            double b = dot(w, t, D) - ti_rng_double(&r) * 0.95 * reach;
+            double b = dot(w, t, D) - ti_rng_double(&r) * 0.95 * reach_of(t, w, D);
             ck_assert_int_eq(ti_fab_project(p, t, w, b, D, d, work), 1);
             double mine = ti_norm_of(p, d, D);
             double bf = brute(p, t, w, b, D, grid[D]);
@@ -224,9 +232,7 @@ START_TEST(test_proj_infeasible_vertex)
     float w[D] = {1.0f, -2.0f, 0.5f, 1.0f, -1.0f, 0.0f, 3.0f, -0.25f};
     float d[D];
     void *work = malloc(ti_fab_project_work_bytes(D));
-    double reach = 0;
-    for (int i = 0; i < D; i++)
-        reach += fabs(w[i]) * (w[i] > 0 ? t[i] : 1.0 - t[i]);
+    double reach = reach_of(t, w, D);
     for (int pi = 0; pi < 3; pi++) {
         /* the hyperplane lies beyond the box: every usable coordinate goes to its face */
         double b = dot(w, t, D) - 2.0 * reach;
