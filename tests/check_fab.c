@@ -1,8 +1,9 @@
 /* Tests of FAB (libattack/fab.c) and its projection onto hyperplane-and-box
  * (libattack/fab_projection.c): feasibility, the closed forms of docs/fab.md, the L-inf
- * level on an image-sized input against bisection, optimality against brute force in D <= 4,
- * the infeasible vertex, and the attack on linear models whose distance to the boundary is
- * known: |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_dual. */
+ * level on an image-sized input against bisection and with a slice's bound on a capacity,
+ * optimality against brute force in D <= 4, the infeasible vertex, and the attack on linear
+ * models whose distance to the boundary is known:
+ * |(w_y - w_j).x + b_y - b_j| / ||w_y - w_j||_dual. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -160,6 +161,27 @@ START_TEST(test_proj_linf_image_level)
     free(t);
     free(w);
     free(d);
+    free(work);
+}
+END_TEST
+
+/* A later slice's upper bound exactly on capacities the sweep must still saturate: 64
+ * coordinates, |w_i| = 1, capacities 48 x 1/16, 4 x 1/4, 4 x 1/2, 8 x 1, gap c = 11. The first
+ * slice takes the 1/16s (l0 = 11/64); after them the level is exactly 1/2, so the second slice
+ * is (11/64, 1/2] and must hold the 1/2s, which the sweep passes once the 1/4s are in:
+ * lambda = 5/8. A slice that dropped its upper bound would stop at 7/12. */
+START_TEST(test_proj_linf_bound_on_cap)
+{
+    enum { D = 64 };
+    float t[D], w[D], d[D];
+    void *work = malloc(ti_fab_project_work_bytes(D));
+    for (int i = 0; i < D; i++) {
+        w[i] = 1.0f; /* capacity t */
+        t[i] = i < 48 ? 0.0625f : i < 52 ? 0.25f : i < 56 ? 0.5f : 1.0f;
+    }
+    double b = dot(w, t, D) - 11.0;
+    ck_assert_int_eq(ti_fab_project(TI_NORM_LINF, t, w, b, D, d, work), 1);
+    ck_assert_double_eq_tol(ti_norm_of(TI_NORM_LINF, d, D), 0.625, 1e-7);
     free(work);
 }
 END_TEST
@@ -624,6 +646,7 @@ Suite *suite_fab(void)
     tcase_add_test(tc, test_proj_feasible_and_box);
     tcase_add_test(tc, test_proj_closed_forms);
     tcase_add_test(tc, test_proj_linf_image_level);
+    tcase_add_test(tc, test_proj_linf_bound_on_cap);
     tcase_add_test(tc, test_proj_optimal_bruteforce);
     tcase_add_test(tc, test_proj_infeasible_vertex);
     suite_add_tcase(s, tc);
